@@ -1,0 +1,73 @@
+"""Command-line entry point: the only place that prints or exits.
+
+Each subcommand lives in its own module and is imported only when it is run, so
+`kmsguard check` never pays for boto3 or DuckDB.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from kmsguard import __version__
+from kmsguard.errors import ExitCode, KmsguardError
+
+from .common import echo_error
+
+# command name -> (module, attribute); loaded lazily
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("kmsguard.cli.check", "check"),
+    "demo": ("kmsguard.cli.demo", "demo"),
+    "scan": ("kmsguard.cli.scan", "scan"),
+    "usage": ("kmsguard.cli.usage", "usage"),
+    "fix": ("kmsguard.cli.fix", "fix"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module = importlib.import_module(target[0])
+        command = getattr(module, target[1])
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kmsguard")
+def cli() -> None:
+    """Find, explain, fix and prevent exposed AWS KMS keys.
+
+    \b
+    kmsguard check POLICY...      judge key policy files
+    kmsguard scan iac PATH...     judge CloudFormation / Terraform before deployment
+    kmsguard scan aws             judge every key of live AWS accounts and regions
+    kmsguard usage SOURCE...      who used which key, from CloudTrail logs
+    kmsguard fix plan|apply|rollback   least-privilege replacement policies
+    kmsguard demo                 run on bundled examples (no AWS account needed)
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        rv = cli.main(args=argv, prog_name="kmsguard", standalone_mode=False)
+    except click.exceptions.Abort:
+        echo_error("aborted")
+        sys.exit(ExitCode.INTERNAL)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.USAGE)
+    except KmsguardError as exc:
+        echo_error(exc.message, exc.hint)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        echo_error("interrupted")
+        sys.exit(130)
+    sys.exit(int(rv) if isinstance(rv, int) else 0)

@@ -1,0 +1,150 @@
+"""Options and helpers shared by the subcommands: zone of trust, --fail-on, output."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from kmsguard.errors import ExitCode
+from kmsguard.model import SELF_ACCOUNT, Severity, TrustZone
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_ORG_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
+
+
+def echo_error(message: str, hint: str | None = None) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    if hint:
+        click.echo(f"  hint: {hint}", err=True)
+
+
+def echo_warning(message: str) -> None:
+    click.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+def _account(_ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    values = value if isinstance(value, tuple) else (value,)
+    for v in values:
+        if v is not None and not _ACCOUNT_RE.match(v):
+            raise click.BadParameter(f"`{v}` is not a 12-digit AWS account id", param=param)
+    return value
+
+
+def _org(_ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    values = value if isinstance(value, tuple) else (value,)
+    for v in values:
+        if v is not None and not _ORG_RE.match(v):
+            raise click.BadParameter(
+                f"`{v}` is not an organization id (o- followed by 10-32 letters/digits)",
+                param=param,
+            )
+    return value
+
+
+def zone_options(f: F) -> F:
+    """--account, --org-id, --trusted-account, --trusted-org, --trusted-ou-path."""
+    decorators = [
+        click.option(
+            "--account",
+            callback=_account,
+            help="The key owner's account id (default: symbolic 'own account').",
+        ),
+        click.option(
+            "--org-id",
+            callback=_org,
+            help="The owner's organization id; its members are inside the zone of trust.",
+        ),
+        click.option(
+            "--trusted-account",
+            "trusted_accounts",
+            multiple=True,
+            callback=_account,
+            help="An outside account that is trusted (repeatable).",
+        ),
+        click.option(
+            "--trusted-org",
+            "trusted_orgs",
+            multiple=True,
+            callback=_org,
+            help="A trusted organization id (repeatable).",
+        ),
+        click.option(
+            "--trusted-ou-path",
+            "trusted_ou_paths",
+            multiple=True,
+            help="A trusted organization path prefix, e.g. o-abc/r-ab12/ou-ab12-34567890/ (repeatable).",
+        ),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+def build_zone(
+    account: str | None,
+    org_id: str | None,
+    trusted_accounts: Iterable[str] = (),
+    trusted_orgs: Iterable[str] = (),
+    trusted_ou_paths: Iterable[str] = (),
+) -> TrustZone:
+    orgs = set(trusted_orgs)
+    if org_id:
+        orgs.add(org_id)
+    return TrustZone(
+        account=account or SELF_ACCOUNT,
+        trusted_accounts=frozenset(trusted_accounts),
+        trusted_orgs=frozenset(orgs),
+        trusted_org_paths=frozenset(trusted_ou_paths),
+    )
+
+
+SEVERITY_CHOICES = [s.value for s in Severity if s is not Severity.NONE]
+
+
+def fail_on_option(f: F) -> F:
+    return click.option(
+        "--fail-on",
+        type=click.Choice(SEVERITY_CHOICES),
+        default="low",
+        show_default=True,
+        help="Exit 3 when a finding is at or above this severity.",
+    )(f)
+
+
+def output_option(f: F) -> F:
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False, writable=True, path_type=Path),
+        help="Write the report to FILE instead of standard output.",
+    )(f)
+
+
+def write_output(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        if not text.endswith("\n"):
+            sys.stdout.write("\n")
+    else:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+
+
+def exit_code_for(
+    severities: Iterable[Severity], fail_on: str, *, input_errors: bool, incomplete: bool = False
+) -> ExitCode:
+    """2 (input error) wins over 3 (findings), which wins over 4 (incomplete)."""
+    if input_errors:
+        return ExitCode.USAGE
+    threshold = Severity(fail_on)
+    if any(s is not Severity.NONE and s.at_least(threshold) for s in severities):
+        return ExitCode.FINDINGS
+    if incomplete:
+        return ExitCode.INCOMPLETE
+    return ExitCode.OK
