@@ -6,7 +6,6 @@ Each subcommand lives in its own module and is imported only when it is run, so
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
@@ -15,32 +14,20 @@ from kmsguard import __version__
 from kmsguard.errors import ExitCode, KmsguardError
 
 from .common import echo_error
+from .lazy import LazyGroup
 
-# command name -> (module, attribute); loaded lazily
-_COMMANDS: dict[str, tuple[str, str]] = {
-    "check": ("kmsguard.cli.check", "check"),
-    "demo": ("kmsguard.cli.demo", "demo"),
-    "scan": ("kmsguard.cli.scan", "scan"),
-    "usage": ("kmsguard.cli.usage", "usage"),
-    "fix": ("kmsguard.cli.fix", "fix"),
+_COMMANDS = {
+    "check": "kmsguard.cli.check:check",
+    "demo": "kmsguard.cli.demo:demo",
+    "scan": "kmsguard.cli.scan:scan",
+    "usage": "kmsguard.cli.usage:usage",
+    "fix": "kmsguard.cli.fix:fix",
 }
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(_COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = _COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module = importlib.import_module(target[0])
-        command = getattr(module, target[1])
-        assert isinstance(command, click.Command)
-        return command
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup, lazy=_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="kmsguard")
 def cli() -> None:
     """Find, explain, fix and prevent exposed AWS KMS keys.

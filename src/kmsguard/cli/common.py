@@ -79,7 +79,7 @@ def zone_options(f: F) -> F:
             "--trusted-ou-path",
             "trusted_ou_paths",
             multiple=True,
-            help="A trusted organization path prefix, e.g. o-abc/r-ab12/ou-ab12-34567890/ (repeatable).",
+            help="A trusted OU path prefix, e.g. o-abc/r-ab12/ou-ab12-3456/ (repeatable).",
         ),
     ]
     for d in reversed(decorators):
