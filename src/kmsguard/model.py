@@ -194,7 +194,7 @@ class Finding:
     """One judged policy from any source; the unit of every report and of history."""
 
     origin: Origin
-    rule_id: str
+    rule_id: str | None  # None for a private verdict: nothing to report
     assessment: Assessment
     suppressed: str | None = None  # the reason, when suppressed
     extra: tuple[tuple[str, str], ...] = field(default=())
