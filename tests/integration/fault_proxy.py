@@ -1,0 +1,283 @@
+"""A small HTTP proxy on 127.0.0.1 in front of a moto server that injects the faults moto
+cannot: latency, KMS throttling, AccessDenied on GetKeyPolicy for chosen keys, and a whole
+region failing. Standard library only; it stops itself after `max_seconds`.
+
+In process (tests):   with FaultProxy(moto_url, FaultPlan(latency=0.05)) as url: ...
+As a process (bench): python fault_proxy.py --upstream URL --port N --latency 0.05
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import random
+import re
+import sys
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import ClassVar
+
+_SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
+
+
+@dataclass
+class FaultPlan:
+    """What to inject. Mutable on purpose: a test may change it while the proxy runs."""
+
+    latency: float = 0.0  # seconds added to every request
+    jitter: float = 0.0  # plus uniform 0..jitter seconds
+    throttle_fraction: float = 0.0  # share of KMS requests answered with ThrottlingException
+    throttle_first: dict[str, int] = field(default_factory=dict)  # op -> first N throttled
+    throttle_always: frozenset[str] = frozenset()  # ops throttled every time
+    deny_policy_keys: frozenset[str] = frozenset()  # key ids: GetKeyPolicy -> AccessDenied
+    failing_regions: frozenset[str] = frozenset()  # every KMS call in them fails
+    region_failure_status: int = 400  # 400: UnrecognizedClientException; 5xx: server error
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    service: str
+    region: str
+    operation: str
+    body: bytes
+
+
+def _classify(headers: dict[str, str], body: bytes) -> _Call:
+    scope = _SCOPE_RE.search(headers.get("authorization", ""))
+    region, service = scope.groups() if scope else ("", "")
+    target = headers.get("x-amz-target", "")
+    if target:
+        operation = target.rsplit(".", 1)[-1]
+    else:  # query protocol (STS, EC2): Action=... in the form body
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        operation = form.get("Action", [""])[0]
+    return _Call(service=service, region=region, operation=operation, body=body)
+
+
+class FaultProxy:
+    """Forward to `upstream`, applying `plan`; `stats` counts what happened."""
+
+    def __init__(
+        self,
+        upstream: str,
+        plan: FaultPlan | None = None,
+        *,
+        port: int = 0,
+        max_seconds: float = 600.0,
+    ) -> None:
+        parsed = urllib.parse.urlsplit(upstream)
+        if parsed.hostname not in ("127.0.0.1", "localhost"):
+            raise ValueError("the fault proxy only forwards to a server on 127.0.0.1")
+        self.upstream_host = parsed.hostname
+        self.upstream_port = parsed.port or 80
+        self.plan = plan or FaultPlan()
+        self.max_seconds = max_seconds
+        self.stats: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.plan.seed)
+        self._seen: Counter[str] = Counter()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+        self._timer: threading.Timer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> str:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self._timer = threading.Timer(self.max_seconds, self.stop)
+        self._timer.daemon = True
+        self._timer.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def serve_until_deadline(self) -> None:
+        """Foreground mode: serve until `max_seconds` have passed."""
+        self.start()
+        assert self._thread is not None
+        self._thread.join()
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- decisions -----------------------------------------------------------------
+
+    def _fault(self, call: _Call) -> tuple[int, dict[str, str]] | None:
+        """The error to answer instead of forwarding, if any."""
+        plan = self.plan
+        if call.service != "kms":
+            return None
+        with self._lock:
+            self._seen[call.operation] += 1
+            nth = self._seen[call.operation]
+            roll = self._rng.random()
+        if call.region in plan.failing_regions:
+            self._count("region_failure")
+            if plan.region_failure_status >= 500:
+                return plan.region_failure_status, {
+                    "__type": "KMSInternalException",
+                    "message": "We encountered an internal error. Please try again.",
+                }
+            return 400, {
+                "__type": "UnrecognizedClientException",
+                "message": "The security token included in the request is invalid.",
+            }
+        if (
+            call.operation in plan.throttle_always
+            or nth <= plan.throttle_first.get(call.operation, 0)
+            or roll < plan.throttle_fraction
+        ):
+            self._count("throttled")
+            return 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
+        if call.operation == "GetKeyPolicy" and plan.deny_policy_keys:
+            key_id = str(json.loads(call.body or b"{}").get("KeyId", ""))
+            if any(k and k in key_id for k in plan.deny_policy_keys):
+                self._count("access_denied")
+                return 400, {
+                    "__type": "AccessDeniedException",
+                    "message": f"User: arn:aws:sts::000000000000:assumed-role/scanner is not "
+                    f"authorized to perform: kms:GetKeyPolicy on resource: {key_id}",
+                }
+        return None
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            self.stats[what] += 1
+
+    def _delay(self) -> None:
+        plan = self.plan
+        pause = plan.latency + (self._rng.uniform(0, plan.jitter) if plan.jitter else 0.0)
+        if pause > 0:
+            time.sleep(pause)
+
+    # -- HTTP ----------------------------------------------------------------------
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            # one instance (and thread) per client connection, holding one upstream socket
+            protocol_version = "HTTP/1.1"
+            server_version: ClassVar[str] = "fault-proxy"
+            conn: http.client.HTTPConnection | None = None
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def finish(self) -> None:
+                super().finish()
+                self._drop_upstream()
+
+            def _drop_upstream(self) -> None:
+                if self.conn is not None:
+                    self.conn.close()
+                    self.conn = None
+
+            def _upstream(self) -> http.client.HTTPConnection:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection(
+                        proxy.upstream_host, proxy.upstream_port, timeout=60
+                    )
+                return self.conn
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                call = _classify(headers, body)
+                proxy._count("requests")
+                proxy._delay()
+                fault = proxy._fault(call)
+                if fault is not None:
+                    status, payload = fault
+                    self._reply(
+                        status,
+                        [("Content-Type", "application/x-amz-json-1.1")],
+                        json.dumps(payload).encode(),
+                    )
+                    return
+                status, resp_headers, data = self._forward(body)
+                self._reply(status, resp_headers, data)
+
+            def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+                send = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                for attempt in (1, 2):  # a kept-alive upstream socket may have gone stale
+                    conn = self._upstream()
+                    try:
+                        conn.request(self.command, self.path, body=body, headers=send)
+                        resp = conn.getresponse()
+                        data = resp.read()
+                    except (http.client.HTTPException, OSError):
+                        self._drop_upstream()
+                        if attempt == 2:
+                            raise
+                        continue
+                    kept = [(k, v) for k, v in resp.getheaders() if k.lower() not in _HOP_BY_HOP]
+                    return resp.status, kept, data
+                raise AssertionError("unreachable")
+
+            def _reply(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle  # noqa: N815
+
+        return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--upstream", required=True, help="moto server URL on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    parser.add_argument("--jitter", type=float, default=0.0)
+    parser.add_argument("--throttle-fraction", type=float, default=0.0)
+    parser.add_argument("--deny-policy-key", action="append", default=[])
+    parser.add_argument("--failing-region", action="append", default=[])
+    parser.add_argument("--max-seconds", type=float, default=900.0)
+    args = parser.parse_args(argv)
+    plan = FaultPlan(
+        latency=args.latency,
+        jitter=args.jitter,
+        throttle_fraction=args.throttle_fraction,
+        deny_policy_keys=frozenset(args.deny_policy_key),
+        failing_regions=frozenset(args.failing_region),
+    )
+    proxy = FaultProxy(args.upstream, plan, port=args.port, max_seconds=args.max_seconds)
+    print(proxy.url, flush=True)
+    proxy.serve_until_deadline()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
