@@ -1,0 +1,93 @@
+"""`analyze_usage`: the one entry point every caller (CLI, fixer) uses for local/S3 logs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kmsguard.errors import InputError, SourceError
+from kmsguard.model import TrustZone
+
+from . import engine_fast
+from .aggregate import ScanOptions
+from .report import UsageReport, build_report
+from .sources import DateRange, LocalLogSource, LogRef, LogSource, open_source
+from .window import parse_when, to_date
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
+
+
+def _default_s3() -> S3Client:
+    import boto3
+
+    return boto3.client("s3")
+
+
+def analyze_usage(
+    sources: Sequence[str | Path | LogSource],
+    *,
+    zone: TrustZone | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    keys: Sequence[str] = (),
+    jobs: int | None = None,
+    progress: engine_fast.Progress | None = None,
+    on_listed: Callable[[int], None] | None = None,
+    s3_client: Callable[[], S3Client] | None = None,
+) -> UsageReport:
+    """Read CloudTrail logs and report who used which KMS key.
+
+    `since` / `until` accept what `--since` / `--until` do (`2025-05-20`, ISO date-times,
+    `90d`); `keys` holds key ARNs or key ids (resolve aliases first with `resolve_keys`).
+    """
+    zone = zone or TrustZone()
+    lo = parse_when(since) if since else None
+    hi = parse_when(until, end=True) if until else None
+    if lo and hi and lo >= hi:
+        raise InputError(f"`--since {since}` is not before `--until {until}`")
+    dates = DateRange.around(to_date(lo), to_date(hi, end=True))
+    opened: list[LogSource] = []
+    for spec in sources:
+        if isinstance(spec, Path):
+            opened.append(LocalLogSource(spec))
+        elif isinstance(spec, str):
+            opened.append(open_source(spec, s3_client or _default_s3))
+        else:
+            opened.append(spec)
+    work: list[tuple[LogSource, LogRef]] = []
+    for src in opened:
+        work.extend((src, ref) for ref in src.list_logs(dates))
+    if on_listed:
+        on_listed(len(work))
+    opts = ScanOptions(since=lo, until=hi, keys=frozenset(keys))
+    agg = engine_fast.run(work, opts, jobs=jobs, progress=progress)
+    return build_report(
+        agg, zone, since=lo, until=hi, requested_keys=tuple(keys), engine="fast"
+    )
+
+
+def resolve_keys(values: Sequence[str], kms_client: Callable[[str | None], KMSClient]) -> list[str]:
+    """Key ARNs and ids pass through; aliases (`alias/x` or alias ARNs) are resolved with
+    `DescribeKey` (`kms_client(region)`; region from the alias ARN, else the default)."""
+    out: list[str] = []
+    for v in values:
+        if v.startswith("alias/") or (v.startswith("arn:") and ":alias/" in v):
+            region = v.split(":")[3] if v.startswith("arn:") else None
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            try:
+                meta = kms_client(region).describe_key(KeyId=v)["KeyMetadata"]
+            except ClientError as exc:
+                raise InputError(
+                    f"cannot resolve `{v}`: {exc.response.get('Error', {}).get('Message', exc)}",
+                    hint="give the key ARN or id instead of the alias",
+                ) from None
+            except BotoCoreError as exc:
+                raise SourceError(f"cannot resolve `{v}`: {exc}") from None
+            out.append(meta["Arn"])
+        else:
+            out.append(v)
+    return out
