@@ -106,10 +106,7 @@ class Witness:
         if self.context:
             parts = [f"{k}={','.join(v) if v else '(empty)'}" for k, v in self.context]
             extra = " with " + ", ".join(parts)
-        return (
-            f"{self.principal} (account {self.account}{org}) is allowed "
-            f"{self.action}{extra}"
-        )
+        return f"{self.principal} (account {self.account}{org}) is allowed {self.action}{extra}"
 
     def to_json(self) -> dict[str, object]:
         return {

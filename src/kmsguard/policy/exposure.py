@@ -1,0 +1,409 @@
+"""Exposure analysis: can a principal outside the zone of trust be allowed anything?
+
+For every group of actions that the same statements decide, the analysis asks, in order:
+1. can an *unknown* attacker (fresh account, no or a fresh organization) be allowed from the
+   open internet?  -> `public`
+2. ... only from a particular network (VPC endpoint, IP range)?  -> `public`, network-restricted
+3. can principals of *named* outside accounts or organizations be allowed?  -> `cross-account`
+A cheap concrete probe answers the common "wildcard, no conditions" case; a syntactic check
+answers the common "only own-account principals" case; everything else goes to the solver,
+whose `unsat` is the proof behind `private`. Every reported witness is re-checked by the
+concrete evaluator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import z3
+
+from kmsguard.model import (
+    Assessment,
+    Exposure,
+    ExposureKind,
+    Severity,
+    TrustZone,
+    Verdict,
+    Witness,
+    max_severity,
+)
+
+from . import actions as kms_actions
+from .document import Comparator, Effect, Policy, Statement, parse_policy
+from .evaluator import Request, action_applies, evaluate, resource_applies
+from .keys import NETWORK_KEYS, is_known
+from .principals import read_aws_principal
+from .solver import LOCK, Found, PolicyEncoding, Stage, UndecidedError, policy_constants
+
+_MAX_NAMED = 10
+_PUBLIC_OPEN = Stage(fresh_identity=True, open_network=True)
+_PUBLIC_ANY_NETWORK = Stage(fresh_identity=True, open_network=False)
+_CROSS_ACCOUNT = Stage(fresh_identity=False, open_network=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _ClassResult:
+    actions: tuple[str, ...]
+    kind: ExposureKind
+    network_restricted: bool
+    principals: tuple[str, ...]
+    statements: tuple[str, ...]
+    witness: Witness
+
+
+def analyze_policy(
+    policy: Policy | str | bytes | Mapping[str, Any],
+    zone: TrustZone,
+    *,
+    key_arn: str | None = None,
+) -> Assessment:
+    """Judge a key policy against a zone of trust. Raises `PolicyParseError` if malformed."""
+    if not isinstance(policy, Policy):
+        policy = parse_policy(policy)
+    return _analyze_cached(policy, zone, key_arn)
+
+
+@lru_cache(maxsize=4096)
+def _analyze_cached(policy: Policy, zone: TrustZone, key_arn: str | None) -> Assessment:
+    return _Analysis(policy, zone, key_arn).run()
+
+
+class _Analysis:
+    def __init__(self, policy: Policy, zone: TrustZone, key_arn: str | None) -> None:
+        self.policy = policy
+        self.zone = zone
+        self.key_arn = key_arn
+        self.key_account = _arn_account(key_arn) or zone.account
+        self.errors: list[str] = []
+        self.notes: list[str] = []
+        for w in policy.warnings:
+            (self.errors if "wildcard" in w else self.notes).append(w)
+        self.allows = [
+            s
+            for s in policy.statements
+            if s.effect is Effect.ALLOW
+            and resource_applies(s, self.key_account, key_arn, for_allow=True)
+        ]
+        self.denies = [
+            s
+            for s in policy.statements
+            if s.effect is Effect.DENY
+            and resource_applies(s, self.key_account, key_arn, for_allow=False)
+        ]
+        self._encoding: PolicyEncoding | None = None
+
+    # --- driver ---------------------------------------------------------------------------
+
+    def run(self) -> Assessment:
+        self._note_unknown_keys()
+        exposures: list[Exposure] = []
+        outside = [s for s in self.allows if self._may_admit_outsider(s)]
+        if outside:
+            results: list[_ClassResult] = []
+            try:
+                for actions, allow, deny in self._action_classes(outside):
+                    r = self._judge_class(actions, allow, deny)
+                    if r is not None:
+                        results.append(r)
+            except UndecidedError as exc:
+                return Assessment(
+                    verdict=Verdict.ERROR,
+                    severity=Severity.HIGH,
+                    errors=(*self.errors, f"could not decide this policy: {exc}"),
+                    notes=tuple(self.notes),
+                )
+            exposures.extend(_merge(results))
+        exposures.extend(self._confused_deputies())
+        if self._encoding is not None and self._encoding.unknown_atoms:
+            self.notes.append(
+                "some conditions could not be modelled exactly (unknown operator or a policy "
+                "variable inside a pattern); they were assumed satisfiable by an attacker"
+            )
+        kinds = {e.kind for e in exposures}
+        if ExposureKind.PUBLIC in kinds:
+            verdict = Verdict.PUBLIC
+        elif ExposureKind.CROSS_ACCOUNT in kinds:
+            verdict = Verdict.CROSS_ACCOUNT
+        else:
+            verdict = Verdict.PRIVATE
+        return Assessment(
+            verdict=verdict,
+            severity=max_severity([e.severity for e in exposures]),
+            exposures=tuple(exposures),
+            errors=tuple(self.errors),
+            notes=tuple(dict.fromkeys(self.notes)),
+        )
+
+    def _may_admit_outsider(self, s: Statement) -> bool:
+        """Syntactic pre-check: could this Allow's principal match an outside IAM principal?"""
+        if s.not_principal:
+            return not any(
+                e.kind == "*" or (e.kind == "AWS" and e.value == "*") for e in s.principals
+            )
+        for e in s.principals:
+            if e.kind == "*":
+                return True
+            if e.kind != "AWS":
+                continue
+            p = read_aws_principal(e.value)
+            if p.kind == "any":
+                return True
+            if p.account is not None and p.account not in self.zone.accounts:
+                return True
+        return False
+
+    def _action_classes(
+        self, outside: list[Statement]
+    ) -> list[tuple[tuple[str, ...], list[int], list[int]]]:
+        """Group catalog actions by the statements that decide them."""
+        groups: dict[tuple[tuple[int, ...], tuple[int, ...]], list[str]] = {}
+        for action in kms_actions.KMS_ACTIONS:
+            allow = tuple(s.index for s in outside if action_applies(s, action))
+            if not allow:
+                continue
+            deny = tuple(s.index for s in self.denies if action_applies(s, action))
+            groups.setdefault((allow, deny), []).append(action)
+        return [(tuple(acts), list(a), list(d)) for (a, d), acts in groups.items()]
+
+    # --- one action class -----------------------------------------------------------------
+
+    def _judge_class(
+        self, actions: tuple[str, ...], allow: list[int], deny: list[int]
+    ) -> _ClassResult | None:
+        action = actions[0]  # the catalog lists the most dangerous first
+        probe = self._probe(action)
+        if probe is not None:
+            return self._result(actions, ExposureKind.PUBLIC, False, ("*",), probe)
+        enc = self._encoder()
+        for stage, restricted in ((_PUBLIC_OPEN, False), (_PUBLIC_ANY_NETWORK, True)):
+            found = self._solve(enc, action, allow, deny, stage, [])
+            if found is not None:
+                return self._result(actions, ExposureKind.PUBLIC, restricted, ("*",), found.request)
+        named: list[str] = []
+        first: Request | None = None
+        blocks: list[Any] = []
+        while len(named) < _MAX_NAMED:
+            found = self._solve(enc, action, allow, deny, _CROSS_ACCOUNT, blocks)
+            if found is None:
+                break
+            first = first or found.request
+            name, block = _describe(enc, found)
+            named.append(name)
+            blocks.append(block)
+        if first is None:
+            return None
+        if len(named) == _MAX_NAMED:
+            self.notes.append(f"more than {_MAX_NAMED} outside principals; the first are listed")
+        return self._result(actions, ExposureKind.CROSS_ACCOUNT, False, tuple(named), first)
+
+    def _probe(self, action: str) -> Request | None:
+        """The generic outsider: a role in an unknown account, no organization, open network."""
+        accounts, _orgs, cidrs = policy_constants(self.policy)
+        taken = accounts | self.zone.accounts
+        account = next(
+            a
+            for a in ("999988887777", "999900001111", "888877776666", "777766665555")
+            if a not in taken
+        )
+        ip = next(
+            (
+                i
+                for i in ("198.51.100.23", "203.0.113.77", "192.0.2.140")
+                if not any(_in(i, c) for c in cidrs)
+            ),
+            None,
+        )
+        if ip is None:
+            return None
+        r = Request(
+            principal=f"arn:aws:iam::{account}:role/kmsguard-probe",
+            account=account,
+            action=action,
+            principal_type="AssumedRole",
+            context={"aws:sourceip": [ip], "aws:userid": [f"AROAKMSGUARDPROBE0000:{account}"]},
+        )
+        return r if self._allowed(r).allowed else None
+
+    def _encoder(self) -> PolicyEncoding:
+        if self._encoding is None:
+            with LOCK:
+                self._encoding = PolicyEncoding(
+                    self.policy, [*self.allows, *self.denies], self.zone, self.key_account
+                )
+        return self._encoding
+
+    def _solve(
+        self,
+        enc: PolicyEncoding,
+        action: str,
+        allow: list[int],
+        deny: list[int],
+        stage: Stage,
+        blocks: list[Any],
+    ) -> Found | None:
+        def confirm(r: Request) -> bool:
+            return bool(self._allowed(r).allowed)
+
+        with LOCK:
+            found = enc.solve(action, allow, deny, stage, blocks, confirm)
+        if found is not None and not self._allowed(found.request).allowed:
+            raise UndecidedError(
+                f"internal: the solver's request for {action} is not confirmed by the evaluator"
+            )
+        return found
+
+    def _allowed(self, r: Request) -> Any:
+        return evaluate(self.policy, r, key_account=self.key_account, key_arn=self.key_arn)
+
+    def _result(
+        self,
+        actions: tuple[str, ...],
+        kind: ExposureKind,
+        restricted: bool,
+        principals: tuple[str, ...],
+        request: Request,
+    ) -> _ClassResult:
+        decision = self._allowed(request)
+        return _ClassResult(
+            actions=actions,
+            kind=kind,
+            network_restricted=restricted,
+            principals=principals,
+            statements=decision.allowing,
+            witness=_witness(request),
+        )
+
+    # --- other findings -------------------------------------------------------------------
+
+    def _confused_deputies(self) -> list[Exposure]:
+        out: list[Exposure] = []
+        for s in self.allows:
+            services = [e.value for e in s.principals if e.kind == "Service"]
+            if s.not_principal or not services:
+                continue
+            pinned = any(
+                c.key
+                in ("aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid", "aws:sourceorgpaths")
+                or (
+                    c.key.startswith("kms:encryptioncontext:")
+                    and any(a in v for v in c.values for a in self.zone.accounts)
+                )
+                for c in s.conditions
+                if not c.negated and not c.if_exists and c.comparator is not Comparator.NULL
+            )
+            acts = kms_actions.expand_action_patterns(list(s.actions))
+            if s.not_action:
+                acts = tuple(a for a in kms_actions.KMS_ACTIONS if a not in acts)
+            if pinned or not acts:
+                continue
+            out.append(
+                Exposure(
+                    kind=ExposureKind.CONFUSED_DEPUTY,
+                    severity=Severity.INFO,
+                    actions=acts,
+                    principals=tuple(services),
+                    statements=(s.label,),
+                    witness=None,
+                    notes=(
+                        "service principal without aws:SourceAccount / aws:SourceArn: the "
+                        "service could use the key on behalf of another account's resource",
+                    ),
+                )
+            )
+        return out
+
+    def _note_unknown_keys(self) -> None:
+        for s in self.policy.statements:
+            for c in s.conditions:
+                if not is_known(c.key):
+                    self.notes.append(
+                        f"condition key `{c.key_as_written}` is not known to kmsguard; "
+                        "assumed to be set freely by an attacker"
+                    )
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _merge(results: list[_ClassResult]) -> list[Exposure]:
+    """One exposure per (kind, network restriction, principals)."""
+    grouped: dict[tuple[ExposureKind, bool, tuple[str, ...]], list[_ClassResult]] = {}
+    for r in results:
+        grouped.setdefault((r.kind, r.network_restricted, r.principals), []).append(r)
+    out: list[Exposure] = []
+    for (kind, restricted, principals), rs in grouped.items():
+        acts = {a for r in rs for a in r.actions}
+        actions = tuple(a for a in kms_actions.KMS_ACTIONS if a in acts)
+        severity = max_severity([kms_actions.action_severity(a) for a in actions])
+        if kind is ExposureKind.CROSS_ACCOUNT:
+            severity = severity.lowered()
+        if restricted:
+            severity = severity.lowered()
+        best = max(rs, key=lambda r: kms_actions.action_severity(r.actions[0]).rank)
+        notes: tuple[str, ...] = ()
+        if restricted:
+            notes = ("allowed only from particular networks; the identity perimeter stays open",)
+        out.append(
+            Exposure(
+                kind=kind,
+                severity=severity,
+                actions=actions,
+                principals=principals,
+                statements=tuple(dict.fromkeys(s for r in rs for s in r.statements)),
+                witness=best.witness,
+                network_restricted=restricted,
+                network_conditions=_network_conditions(best.witness) if restricted else (),
+                notes=notes,
+            )
+        )
+    order = {ExposureKind.PUBLIC: 0, ExposureKind.CROSS_ACCOUNT: 1}
+    out.sort(key=lambda e: (order.get(e.kind, 2), -e.severity.rank))
+    return out
+
+
+def _network_conditions(w: Witness) -> tuple[str, ...]:
+    return tuple(f"{k}={','.join(v)}" for k, v in w.context if k in NETWORK_KEYS)
+
+
+def _witness(r: Request) -> Witness:
+    ctx = tuple(
+        sorted(
+            (k.lower(), tuple(v)) for k, v in r.context.items() if k.lower() != "aws:userid" or v
+        )
+    )
+    return Witness(
+        principal=r.principal,
+        account=r.account or "",
+        action=r.action,
+        org_id=r.org_id,
+        context=ctx,
+    )
+
+
+def _describe(enc: PolicyEncoding, found: Found) -> tuple[str, Any]:
+    """Name the outside principal a cross-account model stands for, and a constraint that
+    excludes it so the next query finds another."""
+    r = found.request
+    if found.account_named or not found.org_named:
+        if found.userid_token and not found.account_named:
+            return f"userid:{found.userid_token}", z3.Not(
+                z3.PrefixOf(z3.StringVal(found.userid_token), enc.U)
+            )
+        return r.account or "", z3.StringVal(r.account or "") != enc.A
+    return r.org_id or "", z3.Or(z3.Not(enc.has_org), z3.StringVal(r.org_id or "") != enc.O)
+
+
+def _arn_account(arn: str | None) -> str | None:
+    if not arn:
+        return None
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[4] else None
+
+
+def _in(ip: str, cidr: str) -> bool:
+    from .evaluator import ip_in
+
+    return ip_in(ip, cidr)

@@ -1,0 +1,599 @@
+"""Complete search for attacker requests, with the Z3 SMT solver.
+
+A key policy is encoded as a formula over everything an attacker may choose: their account,
+principal ARN and type, organization (or none) and OU path, unique id, whether they come
+through a VPC endpoint and from which IP, and every other condition key the policy mentions
+(encryption context, tags, via-service, ...). Keys the attacker cannot choose are fixed or
+absent as SPEC-exposure.md rule 8 says. `unsat` is a proof that no such request exists;
+`sat` yields a model that becomes a concrete `Request`, which the concrete evaluator must
+confirm before it is reported.
+
+Z3's default context is not thread-safe, so all solving is serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Any
+
+import z3
+
+from kmsguard.model import TrustZone
+
+from .document import Comparator, Condition, Policy, PrincipalEntry, Qualifier, Statement
+from .evaluator import Request, parse_date, parse_number
+from .keys import (
+    ALWAYS_PRESENT_FREE,
+    MULTIVALUED,
+    SERVICE_ONLY_KEYS,
+    VPC_KEYS,
+)
+from .principals import read_aws_principal
+from .values import Lit, Var, Wild, tokens
+
+LOCK = threading.Lock()
+TIMEOUT_MS = 10_000
+
+_TYPES = ("Account", "User", "AssumedRole", "FederatedUser")
+_ACCOUNT_IN_TEXT = re.compile(r"(?<!\d)\d{12}(?!\d)")
+_ORG_IN_TEXT = re.compile(r"o-[a-z0-9]{10,32}")
+_IPV4_MAPPED = 0xFFFF << 32
+
+
+class UndecidedError(Exception):
+    """The solver gave up (timeout or an unsupported construct)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """Which attackers a query admits."""
+
+    fresh_identity: bool  # True: an unknown account/org (public); False: any outside account
+    open_network: bool  # True: no VPC endpoint and an IP outside every CIDR the policy names
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    request: Request
+    account_named: bool
+    org_named: bool
+    userid_token: str | None
+
+
+def policy_constants(policy: Policy) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
+    """Account ids and org ids written anywhere in the policy; CIDRs in IP conditions."""
+    texts: list[str] = []
+    cidrs: list[str] = []
+    for s in policy.statements:
+        texts.extend(e.value for e in s.principals)
+        for c in s.conditions:
+            texts.extend(c.values)
+            if c.comparator is Comparator.IP:
+                cidrs.extend(c.values)
+    accounts = frozenset(m for t in texts for m in _ACCOUNT_IN_TEXT.findall(t))
+    orgs = frozenset(m for t in texts for m in _ORG_IN_TEXT.findall(t))
+    return accounts, orgs, tuple(cidrs)
+
+
+class PolicyEncoding:
+    """The policy's statements as Z3 formulas over one symbolic attacker request."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        statements: Iterable[Statement],
+        zone: TrustZone,
+        key_account: str,
+    ) -> None:
+        self.policy = policy
+        self.zone = zone
+        self.key_account = key_account
+        self.mentioned_accounts, self.mentioned_orgs, self.cidrs = policy_constants(policy)
+        self.userid_tokens = _userid_tokens(policy)
+        self._n = 0
+        S = z3.StringVal
+        self.A = z3.String("account")
+        self.R = z3.String("principal_resource")
+        self.N = z3.String("federated_name")
+        self.t = z3.Int("principal_type")
+        self.P = z3.If(
+            self.t == 3,
+            z3.Concat(S("arn:aws:sts::"), self.A, S(":federated-user/"), self.N),
+            z3.Concat(S("arn:aws:iam::"), self.A, S(":"), self.R),
+        )
+        self.type_str = z3.If(
+            self.t == 0,
+            S("Account"),
+            z3.If(self.t == 1, S("User"), z3.If(self.t == 2, S("AssumedRole"), S("FederatedUser"))),
+        )
+        self.has_org = z3.Bool("has_org")
+        self.O = z3.String("org_id")
+        self.path = z3.String("org_path")
+        self.U = z3.String("userid")
+        self.username = z3.String("username")
+        self.via_vpce = z3.Bool("via_vpce")
+        self.base: list[Any] = [
+            z3.Length(self.A) == 12,
+            self.t >= 0,
+            self.t <= 3,
+            z3.Implies(self.t == 0, S("root") == self.R),
+            z3.Implies(self.t == 1, z3.And(z3.PrefixOf(S("user/"), self.R), z3.Length(self.R) > 5)),
+            z3.Implies(self.t == 2, z3.And(z3.PrefixOf(S("role/"), self.R), z3.Length(self.R) > 5)),
+            z3.Implies(self.t == 3, z3.Length(self.N) > 1),
+            z3.Implies(self.t == 0, self.U == self.A),
+            z3.Implies(self.has_org, z3.PrefixOf(S("o-"), self.O)),
+            z3.Implies(self.has_org, z3.Length(self.O) >= 12),
+            z3.Implies(self.has_org, z3.PrefixOf(z3.Concat(self.O, S("/")), self.path)),
+        ]
+        # generic keys: key -> list of (present, string value) slots
+        self.slots: dict[str, list[tuple[Any, Any]]] = {}
+        self.num_views: dict[tuple[str, int], Any] = {}
+        self.date_views: dict[tuple[str, int], Any] = {}
+        self.ip_views: dict[tuple[str, int], Any] = {}
+        self.unknown_atoms = False
+        self.statement_exprs: dict[int, Any] = {s.index: self._statement(s) for s in statements}
+
+    # --- symbolic request ---------------------------------------------------------------
+
+    def _fresh(self, prefix: str, sort: str = "str") -> Any:
+        self._n += 1
+        name = f"{prefix}_{self._n}"
+        if sort == "bool":
+            return z3.Bool(name)
+        if sort == "real":
+            return z3.Real(name)
+        if sort == "bv":
+            return z3.BitVec(name, 128)
+        return z3.String(name)
+
+    def key_slots(self, key: str) -> list[tuple[Any, Any]]:
+        if key in self.slots:
+            return self.slots[key]
+        T, F, S = z3.BoolVal(True), z3.BoolVal(False), z3.StringVal
+        slots: list[tuple[Any, Any]]
+        match key:
+            case "aws:principalaccount" | "kms:calleraccount":
+                slots = [(T, self.A)]
+            case "aws:principalarn":
+                slots = [(T, self.P)]
+            case "aws:principaltype":
+                slots = [(T, self.type_str)]
+            case "aws:principalorgid":
+                slots = [(self.has_org, self.O)]
+            case "aws:principalorgpaths":
+                slots = [(self.has_org, self.path)]
+            case "aws:userid":
+                slots = [(T, self.U)]
+            case "aws:username":
+                slots = [(self.t == 1, self.username)]
+            case "aws:principalisawsservice":
+                slots = [(T, S("false"))]
+            case "aws:resourceaccount":
+                slots = [(T, S(self.key_account))]
+            case "aws:sourceip":
+                slots = [(z3.Not(self.via_vpce), self._fresh("sourceip"))]
+            case k if k in VPC_KEYS:
+                slots = [(self.via_vpce, self._fresh(k))]
+            case k if k in SERVICE_ONLY_KEYS:
+                slots = [(F, S(""))]
+            case k if k in ALWAYS_PRESENT_FREE:
+                slots = [(T, self._fresh(k))]
+            case k if k in MULTIVALUED:
+                slots = [(self._fresh(k, "bool"), self._fresh(k)) for _ in range(3)]
+            case _:
+                slots = [(self._fresh(key, "bool"), self._fresh(key))]
+        self.slots[key] = slots
+        return slots
+
+    def _view(self, key: str, i: int, kind: str) -> Any:
+        store = {"num": self.num_views, "date": self.date_views, "ip": self.ip_views}[kind]
+        if (key, i) not in store:
+            var = self._fresh(f"{key}_{kind}", "bv" if kind == "ip" else "real")
+            store[(key, i)] = var
+            if kind == "date" and key == "aws:currenttime":
+                self.base.append(var >= z3.RealVal(int(datetime.now(UTC).timestamp())))
+            if kind == "num" and key == "aws:epochtime":
+                self.base.append(var >= z3.RealVal(int(datetime.now(UTC).timestamp())))
+        return store[(key, i)]
+
+    # --- statements -----------------------------------------------------------------------
+
+    def _statement(self, s: Statement) -> Any:
+        principal = self._principal(s)
+        conds = [self._condition(c) for c in s.conditions]
+        return z3.And(principal, *conds)
+
+    def _principal(self, s: Statement) -> Any:
+        if s.not_principal:
+            return z3.Not(z3.Or(*[self._listed(e) for e in s.principals], z3.BoolVal(False)))
+        return z3.Or(*[self._entry(e) for e in s.principals], z3.BoolVal(False))
+
+    def _entry(self, e: PrincipalEntry) -> Any:
+        if e.kind == "*":
+            return z3.BoolVal(True)
+        if e.kind != "AWS":
+            return z3.BoolVal(False)  # service / federated principals are not IAM callers
+        p = read_aws_principal(e.value)
+        if p.kind == "any":
+            return z3.BoolVal(True)
+        if p.kind == "account":
+            return z3.StringVal(p.account or "") == self.A
+        if p.kind == "arn":
+            return self._arn_is_caller(p.arn or "", p.account or "", p.session_of)
+        return z3.BoolVal(False)
+
+    def _listed(self, e: PrincipalEntry) -> Any:
+        if e.kind == "*":
+            return z3.BoolVal(True)
+        if e.kind != "AWS":
+            return z3.BoolVal(False)
+        p = read_aws_principal(e.value)
+        if p.kind == "any":
+            return z3.BoolVal(True)
+        if p.kind == "account":
+            return z3.And(self.t == 0, z3.StringVal(p.account or "") == self.A)
+        if p.kind == "arn":
+            return self._arn_is_caller(p.arn or "", p.account or "", p.session_of)
+        return z3.BoolVal(False)
+
+    def _arn_is_caller(self, arn: str, account: str, session_of: str | None) -> Any:
+        exact = z3.StringVal(arn) == self.P
+        if session_of is None:
+            return exact
+        # a session ARN names a session of role `session_of` in `account`
+        return z3.Or(
+            exact,
+            z3.And(
+                self.t == 2,
+                z3.StringVal(account) == self.A,
+                z3.SuffixOf(z3.StringVal("/" + session_of), self.R),
+            ),
+        )
+
+    # --- conditions -----------------------------------------------------------------------
+
+    def _condition(self, c: Condition) -> Any:
+        if c.comparator is Comparator.UNKNOWN:
+            self.unknown_atoms = True
+            return self._fresh("unknown_operator", "bool")
+        slots = self.key_slots(c.key)
+        present = z3.Or(*[b for b, _ in slots])
+        if c.comparator is Comparator.NULL:
+            return z3.Or(
+                *[z3.Not(present) if v.strip().lower() == "true" else present for v in c.values]
+            )
+        matches = []
+        for i, (_, v) in enumerate(slots):
+            m = z3.Or(*[self._atom(c, c.key, i, v, const) for const in c.values])
+            matches.append(z3.Not(m) if c.negated else m)
+        if c.qualifier is Qualifier.FOR_ALL_VALUES:
+            on_present = z3.And(
+                *[z3.Implies(b, m) for (b, _), m in zip(slots, matches, strict=True)]
+            )
+        elif c.qualifier is Qualifier.FOR_ANY_VALUE:
+            on_present = z3.Or(*[z3.And(b, m) for (b, _), m in zip(slots, matches, strict=True)])
+        elif len(slots) > 1:
+            if c.negated:
+                on_present = z3.And(
+                    *[z3.Implies(b, m) for (b, _), m in zip(slots, matches, strict=True)]
+                )
+            else:
+                on_present = z3.Or(
+                    *[z3.And(b, m) for (b, _), m in zip(slots, matches, strict=True)]
+                )
+        else:
+            on_present = matches[0]
+        if c.if_exists or c.qualifier is Qualifier.FOR_ALL_VALUES:
+            on_absent = z3.BoolVal(True)
+        elif c.qualifier is Qualifier.FOR_ANY_VALUE:
+            on_absent = z3.BoolVal(False)
+        else:
+            on_absent = z3.BoolVal(c.negated)
+        return z3.If(present, on_present, on_absent)
+
+    def _atom(self, c: Condition, key: str, i: int, v: Any, const: str) -> Any:
+        comp = c.comparator
+        if comp in (Comparator.EQ, Comparator.EQ_CI, Comparator.LIKE, Comparator.ARN):
+            wild = comp in (Comparator.LIKE, Comparator.ARN)
+            toks = tokens(const, wild)
+            if any(isinstance(t, Var) for t in toks):
+                return self._with_variables(comp, v, toks)
+            if comp is Comparator.EQ:
+                return v == z3.StringVal(_lit(toks))
+            if comp is Comparator.EQ_CI:
+                return z3.InRe(v, _ci_literal(_lit(toks)))
+            return z3.InRe(v, _glob_re(toks, arn=comp is Comparator.ARN))
+        if comp is Comparator.BOOL:
+            return z3.InRe(v, _ci_literal(const.strip()))
+        if comp is Comparator.BINARY:
+            return v == z3.StringVal(const)
+        if comp is Comparator.IP:
+            return self._ip_atom(self._view(key, i, "ip"), const)
+        if comp.value.startswith("num_"):
+            n = parse_number(const)
+            if n is None:
+                return z3.BoolVal(False)
+            return _cmp(comp.value[4:], self._view(key, i, "num"), n)
+        if comp.value.startswith("date_"):
+            d = parse_date(const)
+            if d is None:
+                return z3.BoolVal(False)
+            return _cmp(comp.value[5:], self._view(key, i, "date"), d)
+        self.unknown_atoms = True
+        return self._fresh("unknown_atom", "bool")
+
+    def _with_variables(self, comp: Comparator, v: Any, toks: tuple[Lit | Wild | Var, ...]) -> Any:
+        if comp is not Comparator.EQ or any(isinstance(t, Wild) for t in toks):
+            # a pattern built from request values: leave it to the attacker (conservative)
+            self.unknown_atoms = True
+            return self._fresh("variable_pattern", "bool")
+        parts: list[Any] = []
+        guards: list[Any] = []
+        for t in toks:
+            if isinstance(t, Var):
+                slots = self.key_slots(t.key)
+                if len(slots) != 1:
+                    self.unknown_atoms = True
+                    return self._fresh("variable_pattern", "bool")
+                b, val = slots[0]
+                if t.default is None:
+                    guards.append(b)
+                    parts.append(val)
+                else:
+                    parts.append(z3.If(b, val, z3.StringVal(t.default)))
+            else:
+                assert isinstance(t, Lit)
+                parts.append(z3.StringVal(t.text))
+        rhs = parts[0] if len(parts) == 1 else z3.Concat(*parts)
+        return z3.And(*guards, v == rhs)
+
+    def _ip_atom(self, ip: Any, cidr: str) -> Any:
+        net = _network128(cidr)
+        if net is None:
+            return z3.BoolVal(False)
+        base, prefix = net
+        mask = ((1 << prefix) - 1) << (128 - prefix) if prefix else 0
+        return (ip & z3.BitVecVal(mask, 128)) == z3.BitVecVal(base & mask, 128)
+
+    # --- queries --------------------------------------------------------------------------
+
+    def stage_constraints(self, stage: Stage) -> list[Any]:
+        S = z3.StringVal
+        out: list[Any] = [S(a) != self.A for a in sorted(self.zone.accounts)]
+        out += [z3.Implies(self.has_org, S(o) != self.O) for o in sorted(self.zone.trusted_orgs)]
+        out += [
+            z3.Implies(self.has_org, z3.Not(z3.PrefixOf(S(p), self.path)))
+            for p in sorted(self.zone.trusted_org_paths)
+        ]
+        if stage.fresh_identity:
+            out += [S(a) != self.A for a in sorted(self.mentioned_accounts)]
+            out += [z3.Implies(self.has_org, S(o) != self.O) for o in sorted(self.mentioned_orgs)]
+            out += [z3.Not(z3.PrefixOf(S(tok), self.U)) for tok in self.userid_tokens]
+        if stage.open_network:
+            out.append(z3.Not(self.via_vpce))
+            for key, i in list(self.ip_views):
+                if key == "aws:sourceip":
+                    ip = self.ip_views[(key, i)]
+                    out += [
+                        z3.Not(self._ip_atom(ip, c))
+                        for c in self.cidrs
+                        if (n := _network128(c)) is not None and n[1] > 96
+                    ]
+        return out
+
+    def solve(
+        self,
+        action: str,
+        allow: list[int],
+        deny: list[int],
+        stage: Stage,
+        extra: list[Any],
+        confirm: Callable[[Request], bool],
+    ) -> Found | None:
+        """One request that the statements allow, or None when there is none (a proof).
+
+        Account ids are 12 digits; asking Z3 for that up front costs ~100 ms a query, so the
+        model's account is first repaired digit by digit and re-checked concretely (`confirm`),
+        and only if that fails is the digit constraint handed to the solver."""
+        solver = z3.Solver()
+        solver.set("timeout", TIMEOUT_MS)
+        solver.add(*self.base)
+        solver.add(z3.Or(*[self.statement_exprs[i] for i in allow]))
+        for i in deny:
+            solver.add(z3.Not(self.statement_exprs[i]))
+        solver.add(*self.stage_constraints(stage))
+        solver.add(*extra)
+        result = solver.check()
+        if result == z3.sat:
+            found = self._found(solver.model(), action)
+            account = found.request.account or ""
+            if account.isdigit():
+                return found
+            for digit in "9078":
+                repaired = self._repair(found, digit, stage)
+                if repaired is not None and confirm(repaired.request):
+                    return repaired
+            solver.add(z3.InRe(self.A, z3.Loop(z3.Range("0", "9"), 12, 12)))
+            result = solver.check()
+            if result == z3.sat:
+                return self._found(solver.model(), action)
+        if result == z3.unsat:
+            return None
+        raise UndecidedError(f"solver returned {result} ({solver.reason_unknown()})")
+
+    def _repair(self, found: Found, digit: str, stage: Stage) -> Found | None:
+        r = found.request
+        old = r.account or ""
+        new = "".join(ch if ch.isdigit() else digit for ch in old)
+        if new in self.zone.accounts or (stage.fresh_identity and new in self.mentioned_accounts):
+            return None
+        context = {k: [v.replace(old, new) for v in vs] for k, vs in r.context.items()}
+        request = Request(
+            principal=r.principal.replace(old, new),
+            account=new,
+            action=r.action,
+            principal_type=r.principal_type,
+            org_id=r.org_id,
+            context=context,
+        )
+        return Found(request, new in self.mentioned_accounts, found.org_named, found.userid_token)
+
+    def _found(self, model: Any, action: str) -> Found:
+        account = _str(model, self.A)
+        t = model.eval(self.t, model_completion=True).as_long()
+        ptype = _TYPES[t]
+        principal = _str(model, self.P)
+        has_org = z3.is_true(model.eval(self.has_org, model_completion=True))
+        org_id = _str(model, self.O) if has_org else None
+        context: dict[str, list[str]] = {}
+        for key, slots in self.slots.items():
+            if key in (
+                "aws:principalaccount",
+                "kms:calleraccount",
+                "aws:principalarn",
+                "aws:principaltype",
+                "aws:principalorgid",
+                "aws:principalisawsservice",
+                "aws:resourceaccount",
+            ):
+                continue
+            values = []
+            for i, (b, v) in enumerate(slots):
+                if not z3.is_true(model.eval(b, model_completion=True)):
+                    continue
+                values.append(self._value(model, key, i, v))
+            context[key] = values
+        userid = _str(model, self.U)
+        context.setdefault("aws:userid", [userid])
+        request = Request(
+            principal=principal,
+            account=account,
+            action=action,
+            principal_type=ptype,
+            org_id=org_id,
+            context=context,
+        )
+        org_named = org_id is not None and org_id in self.mentioned_orgs
+        token = next((t for t in self.userid_tokens if userid.startswith(t)), None)
+        return Found(request, account in self.mentioned_accounts, org_named, token)
+
+    def _value(self, model: Any, key: str, i: int, v: Any) -> str:
+        if (key, i) in self.ip_views:
+            n = model.eval(self.ip_views[(key, i)], model_completion=True).as_long()
+            return _ip_text(n)
+        if (key, i) in self.date_views:
+            r = _real(model.eval(self.date_views[(key, i)], model_completion=True))
+            return (
+                datetime.fromtimestamp(float(r), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                if r.denominator == 1
+                else str(float(r))
+            )
+        if (key, i) in self.num_views:
+            r = _real(model.eval(self.num_views[(key, i)], model_completion=True))
+            return str(r.numerator) if r.denominator == 1 else str(float(r))
+        return _str(model, v)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _userid_tokens(policy: Policy) -> tuple[str, ...]:
+    """Unique-id prefixes named in aws:userid conditions (`AROAEXAMPLE:*` -> `AROAEXAMPLE`):
+    an unknown attacker cannot own them."""
+    out: set[str] = set()
+    for s in policy.statements:
+        for c in s.conditions:
+            if c.key != "aws:userid":
+                continue
+            for v in c.values:
+                head = re.split(r"[:*?$]", v, maxsplit=1)[0]
+                if len(head) >= 5:
+                    out.add(head)
+    return tuple(sorted(out))
+
+
+def _lit(toks: tuple[Lit | Wild | Var, ...]) -> str:
+    return "".join(
+        t.text if isinstance(t, Lit) else t.char if isinstance(t, Wild) else "" for t in toks
+    )
+
+
+def _ci_literal(text: str) -> Any:
+    parts = []
+    for ch in text:
+        lo, up = ch.lower(), ch.upper()
+        parts.append(z3.Re(ch) if lo == up else z3.Union(z3.Re(lo), z3.Re(up)))
+    if not parts:
+        return z3.Re("")
+    return parts[0] if len(parts) == 1 else z3.Concat(*parts)
+
+
+def _any_char() -> Any:
+    return z3.AllChar(z3.ReSort(z3.StringSort()))
+
+
+def _glob_re(toks: tuple[Lit | Wild | Var, ...], *, arn: bool) -> Any:
+    parts: list[Any] = []
+    colons = 0
+    not_colon = z3.Diff(_any_char(), z3.Re(":")) if arn else None
+    for t in toks:
+        if isinstance(t, Lit):
+            parts.append(z3.Re(t.text))
+            colons += t.text.count(":")
+        elif isinstance(t, Wild):
+            one = not_colon if (arn and colons < 5) else _any_char()
+            parts.append(z3.Star(one) if t.char == "*" else one)
+    if not parts:
+        return z3.Re("")
+    return parts[0] if len(parts) == 1 else z3.Concat(*parts)
+
+
+def _cmp(op: str, var: Any, value: float) -> Any:
+    c = z3.RealVal(str(Fraction(value).limit_denominator(10**9)))
+    match op:
+        case "eq":
+            return var == c
+        case "lt":
+            return var < c
+        case "le":
+            return var <= c
+        case "gt":
+            return var > c
+        case "ge":
+            return var >= c
+    return z3.BoolVal(False)
+
+
+def _network128(cidr: str) -> tuple[int, int] | None:
+    try:
+        net = ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return None
+    if net.version == 4:
+        return _IPV4_MAPPED | int(net.network_address), 96 + net.prefixlen
+    return int(net.network_address), net.prefixlen
+
+
+def _ip_text(n: int) -> str:
+    if n >> 32 == 0xFFFF:
+        return str(ipaddress.IPv4Address(n & 0xFFFFFFFF))
+    return str(ipaddress.IPv6Address(n))
+
+
+def _str(model: Any, expr: Any) -> str:
+    val = model.eval(expr, model_completion=True)
+    return str(val.as_string())
+
+
+def _real(val: Any) -> Fraction:
+    if z3.is_int_value(val):
+        return Fraction(val.as_long())
+    if z3.is_rational_value(val):
+        return Fraction(val.numerator_as_long(), val.denominator_as_long())
+    return Fraction(str(val.as_decimal(12)).rstrip("?"))

@@ -1,0 +1,134 @@
+"""Policy values with policy variables and wildcards, parsed once into tokens.
+
+`${aws:PrincipalAccount}` is replaced from the request (so it pins nothing); `${*}`, `${?}`
+and `${$}` are literal characters; `*` and `?` are wildcards only for Like/Arn operators.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+
+@dataclass(frozen=True, slots=True)
+class Lit:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wild:
+    char: str  # "*" or "?"
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    key: str  # lower-cased condition key
+    default: str | None
+
+
+Token = Lit | Wild | Var
+
+_VAR = re.compile(r"\$\{([^}]*)\}")
+_ESCAPES = {"*": "*", "?": "?", "$": "$"}
+
+
+@cache
+def tokens(value: str, wildcards: bool) -> tuple[Token, ...]:
+    out: list[Token] = []
+
+    def add_text(text: str) -> None:
+        if not wildcards:
+            if text:
+                out.append(Lit(text))
+            return
+        buf = ""
+        for ch in text:
+            if ch in "*?":
+                if buf:
+                    out.append(Lit(buf))
+                    buf = ""
+                out.append(Wild(ch))
+            else:
+                buf += ch
+        if buf:
+            out.append(Lit(buf))
+
+    pos = 0
+    for m in _VAR.finditer(value):
+        add_text(value[pos : m.start()])
+        inner = m.group(1).strip()
+        if inner in _ESCAPES:
+            out.append(Lit(_ESCAPES[inner]))
+        else:
+            key, _, default = inner.partition(",")
+            d = default.strip()
+            dflt = d[1:-1] if len(d) >= 2 and d[0] == d[-1] == "'" else None
+            out.append(Var(key.strip().lower(), dflt))
+        pos = m.end()
+    add_text(value[pos:])
+    return _merge(out)
+
+
+def _merge(toks: list[Token]) -> tuple[Token, ...]:
+    merged: list[Token] = []
+    for t in toks:
+        if isinstance(t, Lit) and merged and isinstance(merged[-1], Lit):
+            merged[-1] = Lit(merged[-1].text + t.text)
+        else:
+            merged.append(t)
+    return tuple(merged)
+
+
+def has_variables(value: str) -> bool:
+    return any(isinstance(t, Var) for t in tokens(value, False))
+
+
+def resolve(
+    toks: Sequence[Token], context: Mapping[str, Sequence[str]]
+) -> tuple[Lit | Wild, ...] | None:
+    """Substitute variables from the request; None when one cannot be resolved."""
+    out: list[Lit | Wild] = []
+    for t in toks:
+        if isinstance(t, Var):
+            vals = context.get(t.key)
+            if vals and len(vals) == 1:
+                out.append(Lit(vals[0]))
+            elif t.default is not None:
+                out.append(Lit(t.default))
+            else:
+                return None
+        else:
+            out.append(t)
+    return tuple(out)
+
+
+def glob_regex(
+    toks: Sequence[Lit | Wild], *, arn: bool = False, ignore_case: bool = False
+) -> re.Pattern[str]:
+    """A compiled regex for Like (`*` any run, `?` one char) or Arn matching, where wildcards
+    do not cross the `:` between the first five ARN components."""
+    parts: list[str] = []
+    colons = 0
+    for t in toks:
+        if isinstance(t, Lit):
+            parts.append(re.escape(t.text))
+            colons += t.text.count(":")
+        else:
+            in_head = arn and colons < 5
+            if t.char == "*":
+                parts.append("[^:]*" if in_head else ".*")
+            else:
+                parts.append("[^:]" if in_head else ".")
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    return _compile("".join(parts), flags)
+
+
+@cache
+def _compile(pattern: str, flags: int) -> re.Pattern[str]:
+    return re.compile(pattern, flags)
+
+
+def literal(toks: Sequence[Lit | Wild]) -> str:
+    return "".join(t.text if isinstance(t, Lit) else t.char for t in toks)
