@@ -1,9 +1,195 @@
-"""`kmsguard scan` subcommand (placeholder until implemented)."""
+"""`kmsguard scan iac PATH...`: judge the KMS key policies of CloudFormation templates,
+Terraform modules, Terraform plan JSON and plain policy files before deployment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, assert_never
 
 import click
 
+from kmsguard import rules
+from kmsguard.errors import InputError
+from kmsguard.model import Finding, Severity, Verdict
+
+from .common import build_zone, exit_code_for, fail_on_option, output_option, write_output
+from .common import zone_options as _zone_options
+
+
+class IacFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
+    JUNIT = "junit"
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    a = f.assessment
+    return {
+        "file": f.origin.source,
+        "line": f.origin.line,
+        "resource": f.origin.resource,
+        "verdict": str(a.verdict),
+        "severity": str(a.severity),
+        "rule_id": f.rule_id,
+        "title": rules.rule(f.rule_id).title if f.rule_id else None,
+        "exposures": [e.to_json() for e in a.exposures],
+        "errors": list(a.errors),
+        "notes": list(a.notes),
+        "suppressed": f.suppressed is not None,
+        "suppression": f.suppressed,
+        **({"details": dict(f.extra)} if f.extra else {}),
+    }
+
+
+def render_text(findings: Sequence[Finding], files_scanned: int) -> str:
+    lines: list[str] = []
+    for f in sorted(findings, key=lambda f: (f.origin.source, f.origin.line or 0)):
+        a = f.assessment
+        loc = f.origin.source if f.origin.line is None else f"{f.origin.source}:{f.origin.line}"
+        head = f"{loc}  {f.origin.resource or '-'}  {a.verdict}"
+        if a.severity is not Severity.NONE:
+            head += f" {a.severity}"
+        if f.rule_id:
+            head += f"  {f.rule_id}"
+        if f.suppressed is not None:
+            head += f"  [suppressed: {f.suppressed}]"
+        lines.append(head)
+        for e in a.exposures:
+            text = f"    {', '.join(e.principals)} can be allowed {', '.join(e.actions)}"
+            if e.statements:
+                text += f" (statement {', '.join(e.statements)})"
+            lines.append(text)
+            if e.witness is not None:
+                lines.append(f"    witness: {e.witness.describe()}")
+        lines.extend(f"    error: {err}" for err in a.errors)
+        lines.extend(f"    note: {n}" for n in a.notes)
+        lines.extend(f"    {k.replace('_', ' ')}: {v}" for k, v in f.extra)
+        if f.rule_id and f.suppressed is None and a.verdict is not Verdict.PRIVATE:
+            lines.append(f"    fix: {rules.rule(f.rule_id).remediation}")
+    counts = Counter(str(f.verdict) for f in findings if f.origin.resource or f.rule_id)
+    summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "none found"
+    suppressed = sum(1 for f in findings if f.suppressed is not None)
+    lines.append(
+        f"{files_scanned} files scanned; key policies and grants: {summary}; "
+        f"{suppressed} suppressed"
+    )
+    return "\n".join(lines)
+
 
 @click.command(name="iac")
-def scan_iac() -> None:
-    """Not implemented yet."""
-    raise click.UsageError("not implemented yet")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_zone_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in IacFormat]),
+    default=IacFormat.TEXT.value,
+    show_default=True,
+    help="Report format.",
+)
+@output_option
+@fail_on_option
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML/JSON config: suppressions (with reason, optional expiry), exclude globs.",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    help="Skip paths matching this glob (repeatable), e.g. 'examples/*'.",
+)
+@click.option(
+    "--max-file-size",
+    type=click.FloatRange(min=0.001),
+    default=5.0,
+    show_default=True,
+    help="Files larger than this many MB are reported, not read.",
+)
+def scan_iac(
+    paths: tuple[Path, ...],
+    account: str | None,
+    org_id: str | None,
+    trusted_accounts: tuple[str, ...],
+    trusted_orgs: tuple[str, ...],
+    trusted_ou_paths: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+    fail_on: str,
+    config_path: Path | None,
+    exclude: tuple[str, ...],
+    max_file_size: float,
+) -> int:
+    """Judge key policies in CloudFormation, Terraform and plan JSON before deployment.
+
+    \b
+    Exit codes: 0 nothing at or above --fail-on, 2 usage or input error,
+    3 findings at or above --fail-on, 4 something could not be read or resolved.
+    """
+    from kmsguard.sources.iac import ScanOptions, collect, judge_all
+    from kmsguard.suppressions import Config, apply, load_config
+
+    missing = [p for p in paths if not p.exists() and not p.is_symlink()]
+    if missing:
+        raise InputError(
+            "no such file or folder: " + ", ".join(f"`{p}`" for p in missing),
+            hint="give the folders or files that hold your templates",
+        )
+    config = load_config(config_path) if config_path is not None else Config()
+    zone = build_zone(
+        account,
+        org_id,
+        (*trusted_accounts, *config.trusted_accounts),
+        (*trusted_orgs, *config.trusted_orgs),
+        trusted_ou_paths,
+    )
+    options = ScanOptions(
+        zone=zone,
+        max_file_bytes=int(max_file_size * 1024 * 1024),
+        exclude=(*exclude, *config.exclude),
+    )
+    collected = collect(paths, options)
+    findings = judge_all(collected.items, zone)
+    end_lines = {
+        (i.origin.source, i.origin.line, i.origin.resource): i.end_line for i in collected.items
+    }
+    findings = apply(
+        findings,
+        config=config.suppressions,
+        texts=collected.texts,
+        end_lines=end_lines,
+        today=dt.date.today(),
+    )
+
+    format_ = IacFormat(fmt)
+    match format_:
+        case IacFormat.TEXT:
+            text = render_text(findings, collected.files_scanned)
+        case IacFormat.JSON:
+            text = json.dumps([finding_json(f) for f in findings], indent=2)
+        case IacFormat.SARIF:
+            from kmsguard.report.sarif import render_sarif
+
+            text = render_sarif(findings)
+        case IacFormat.JUNIT:
+            from kmsguard.report.junit import render_junit
+
+            text = render_junit(findings, fail_on=Severity(fail_on))
+        case _:
+            assert_never(format_)
+    write_output(text, output)
+
+    active = [f for f in findings if f.suppressed is None]
+    incomplete = any(f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED) for f in active)
+    return int(
+        exit_code_for(
+            [f.severity for f in active], fail_on, input_errors=False, incomplete=incomplete
+        )
+    )

@@ -1,0 +1,449 @@
+"""CloudFormation templates (YAML with short-form intrinsic tags, or JSON; SAM and CDK output):
+find `AWS::KMS::Key` / `AWS::KMS::ReplicaKey` key policies and resolve their intrinsics."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from kmsguard.model import Origin
+
+from .iac_items import MAX_BRANCH_CHOICES, IacItem, Unresolved, Variant
+
+KEY_TYPES = ("AWS::KMS::Key", "AWS::KMS::ReplicaKey")
+MARKERS = KEY_TYPES
+#: Expanded size (nodes, counting every alias expansion) above which a document is refused.
+MAX_EXPANDED_NODES = 1_000_000
+#: Region and stack name are not known before deployment; they never decide exposure.
+PLACEHOLDER_REGION = "us-east-1"
+PLACEHOLDER_STACK = "stack"
+
+
+class CfnParseError(Exception):
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+class LineDict(dict[str, Any]):
+    """A mapping that remembers where it and each of its keys stand in the file."""
+
+    __slots__ = ("end_line", "key_lines", "line")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.line: int | None = None
+        self.end_line: int | None = None
+        self.key_lines: dict[str, int] = {}
+
+
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class CfnLoader(_BaseLoader):  # type: ignore[valid-type,misc] # chosen at import: C or Python
+    """SafeLoader plus CloudFormation's short-form tags, keeping line numbers."""
+
+
+def _construct_map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
+    data = LineDict()
+    data.line = node.start_mark.line + 1
+    end = node.end_mark
+    data.end_line = end.line + (1 if end.column > 0 else 0)
+    yield data
+    data.update({str(k): v for k, v in loader.construct_mapping(node).items()})
+    data.key_lines = {
+        str(k.value): k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)
+    }
+
+
+def _intrinsic(name: str) -> Callable[[yaml.SafeLoader, yaml.Node], Any]:
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            assert isinstance(node, yaml.MappingNode)
+            value = loader.construct_mapping(node, deep=True)
+        if name == "Fn::GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+        return {name: value}
+
+    return construct
+
+
+CfnLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+for _tag in (
+    "Sub", "GetAtt", "Join", "If", "Select", "Split", "Equals", "Not", "And", "Or",
+    "FindInMap", "ImportValue", "Base64", "GetAZs", "Cidr", "Transform", "ToJsonString",
+    "Length",
+):  # fmt: skip
+    CfnLoader.add_constructor(f"!{_tag}", _intrinsic(f"Fn::{_tag}"))
+CfnLoader.add_constructor("!Ref", _intrinsic("Ref"))
+CfnLoader.add_constructor("!Condition", _intrinsic("Condition"))
+
+
+def _guard_size(doc: Any) -> None:
+    """Refuse alias bombs (billion laughs) and recursive aliases: the loader shares
+    aliased nodes, so size is counted once per object and memoized."""
+    memo: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(v: Any) -> int:
+        if not isinstance(v, dict | list):
+            return 1
+        key = id(v)
+        if key in memo:
+            return memo[key]
+        if key in active:
+            raise CfnParseError("recursive YAML alias")
+        active.add(key)
+        children = v.values() if isinstance(v, dict) else v
+        total = 1
+        for c in children:
+            total += size(c)
+            if total > MAX_EXPANDED_NODES:
+                raise CfnParseError(
+                    f"document expands to more than {MAX_EXPANDED_NODES:,} nodes "
+                    "(YAML alias bomb?)"
+                )
+        active.discard(key)
+        memo[key] = total
+        return total
+
+    size(doc)
+
+
+def load_template(text: str, *, is_json: bool) -> Any:
+    """Parse a template; raises CfnParseError with the line of the problem."""
+    if is_json:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CfnParseError(f"malformed JSON: {exc.msg}", exc.lineno) from None
+        except RecursionError:
+            raise CfnParseError("JSON nested too deeply") from None
+    try:
+        doc = yaml.load(text, Loader=CfnLoader)  # CfnLoader derives from SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise CfnParseError(f"malformed YAML: {exc.problem or exc}", line) from None
+    except yaml.YAMLError as exc:
+        raise CfnParseError(f"malformed YAML: {exc}") from None
+    except RecursionError:
+        raise CfnParseError("YAML nested too deeply") from None
+    _guard_size(doc)
+    return doc
+
+
+_NOVALUE = object()
+
+
+def _arn_for(rtype: str, logical: str, props: Any, account: str) -> str:
+    parts = rtype.split("::")
+    service = parts[1].lower() if len(parts) > 2 else "unknown"
+    if rtype in ("AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group"):
+        kind = parts[2].lower()
+        name_prop = {"role": "RoleName", "user": "UserName", "group": "GroupName"}[kind]
+        name = props.get(name_prop) if isinstance(props, dict) else None
+        name = name if isinstance(name, str) else logical
+        return f"arn:aws:iam::{account}:{kind}/{name}"
+    return f"arn:aws:{service}:{PLACEHOLDER_REGION}:{account}:{logical}"
+
+
+class CfnResolver:
+    """Resolves intrinsic functions to JSON values. `choices` picks each `Fn::If` branch
+    by condition name (true by default); `used` records the names met."""
+
+    def __init__(self, template: dict[str, Any], account: str, choices: dict[str, bool]) -> None:
+        params = template.get("Parameters")
+        self.params: dict[str, Any] = params if isinstance(params, dict) else {}
+        mappings = template.get("Mappings")
+        self.mappings: dict[str, Any] = mappings if isinstance(mappings, dict) else {}
+        resources = template.get("Resources")
+        self.resources: dict[str, Any] = resources if isinstance(resources, dict) else {}
+        self.account = account
+        self.choices = choices
+        self.used: list[str] = []
+        self.notes: set[str] = set()
+
+    # -- entry point -------------------------------------------------------------
+    def resolve(self, value: Any, depth: int = 0) -> Any:
+        if depth > 100:
+            raise Unresolved("template nested too deeply")
+        if isinstance(value, dict):
+            if len(value) == 1:
+                (key, arg), = value.items()
+                if key == "Ref" or (isinstance(key, str) and key.startswith("Fn::")):
+                    return self._intrinsic(key, arg, depth)
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                r = self.resolve(v, depth + 1)
+                if r is not _NOVALUE:
+                    out[str(k)] = r
+            return out
+        if isinstance(value, list):
+            return [r for r in (self.resolve(v, depth + 1) for v in value) if r is not _NOVALUE]
+        if isinstance(value, bool | int | float) or value is None:
+            return value
+        if isinstance(value, str):
+            return value
+        # dates and other YAML scalars: CloudFormation sees their text
+        return str(value)
+
+    def _scalar(self, value: Any, depth: int, what: str) -> str:
+        r = self.resolve(value, depth + 1)
+        if isinstance(r, bool):
+            return "true" if r else "false"
+        if isinstance(r, int | float | str):
+            return str(r)
+        raise Unresolved(f"{what} is not a string")
+
+    def _list(self, value: Any, depth: int, what: str) -> list[Any]:
+        r = self.resolve(value, depth + 1)
+        if not isinstance(r, list):
+            raise Unresolved(f"{what} is not a list")
+        return r
+
+    # -- intrinsics --------------------------------------------------------------
+    def _intrinsic(self, name: str, arg: Any, depth: int) -> Any:
+        match name:
+            case "Ref":
+                return self._ref(self._scalar(arg, depth, "`Ref` target"))
+            case "Fn::GetAtt":
+                if isinstance(arg, str):
+                    arg = arg.split(".", 1)
+                if not isinstance(arg, list) or len(arg) != 2:
+                    raise Unresolved("malformed `Fn::GetAtt`")
+                return self._getatt(
+                    self._scalar(arg[0], depth, "`Fn::GetAtt` resource"),
+                    self._scalar(arg[1], depth, "`Fn::GetAtt` attribute"),
+                )
+            case "Fn::Sub":
+                return self._sub(arg, depth)
+            case "Fn::Join":
+                if not isinstance(arg, list) or len(arg) != 2:
+                    raise Unresolved("malformed `Fn::Join`")
+                sep = self._scalar(arg[0], depth, "`Fn::Join` delimiter")
+                items = self._list(arg[1], depth, "`Fn::Join` list")
+                return sep.join(self._scalar(i, depth, "`Fn::Join` item") for i in items)
+            case "Fn::If":
+                if not isinstance(arg, list) or len(arg) != 3 or not isinstance(arg[0], str):
+                    raise Unresolved("malformed `Fn::If`")
+                cond = arg[0]
+                if cond not in self.used:
+                    self.used.append(cond)
+                branch = arg[1] if self.choices.get(cond, True) else arg[2]
+                return self.resolve(branch, depth + 1)
+            case "Fn::Select":
+                if not isinstance(arg, list) or len(arg) != 2:
+                    raise Unresolved("malformed `Fn::Select`")
+                index = self._scalar(arg[0], depth, "`Fn::Select` index")
+                items = self._list(arg[1], depth, "`Fn::Select` list")
+                if not index.isdigit() or int(index) >= len(items):
+                    raise Unresolved(f"`Fn::Select` index `{index}` is out of range")
+                return items[int(index)]
+            case "Fn::Split":
+                if not isinstance(arg, list) or len(arg) != 2:
+                    raise Unresolved("malformed `Fn::Split`")
+                sep = self._scalar(arg[0], depth, "`Fn::Split` delimiter")
+                return self._scalar(arg[1], depth, "`Fn::Split` source").split(sep)
+            case "Fn::FindInMap":
+                return self._find_in_map(arg, depth)
+            case "Fn::Base64":
+                return self._scalar(arg, depth, "`Fn::Base64` input")
+            case "Fn::ToJsonString":
+                return json.dumps(self.resolve(arg, depth + 1), separators=(",", ":"))
+            case "Fn::Length":
+                return len(self._list(arg, depth, "`Fn::Length` input"))
+            case "Fn::GetAZs":
+                return [f"{PLACEHOLDER_REGION}{z}" for z in "abc"]
+            case "Fn::ImportValue":
+                what = arg if isinstance(arg, str) else "a value"
+                raise Unresolved(f"`Fn::ImportValue` of `{what}` comes from another stack")
+            case _:
+                raise Unresolved(f"`{name}` cannot be resolved before deployment")
+
+    def _ref(self, name: str) -> Any:
+        match name:
+            case "AWS::AccountId":
+                return self.account
+            case "AWS::Partition":
+                return "aws"
+            case "AWS::URLSuffix":
+                return "amazonaws.com"
+            case "AWS::Region":
+                self.notes.add(f"`AWS::Region` taken as {PLACEHOLDER_REGION}")
+                return PLACEHOLDER_REGION
+            case "AWS::StackName":
+                return PLACEHOLDER_STACK
+            case "AWS::StackId":
+                return (
+                    f"arn:aws:cloudformation:{PLACEHOLDER_REGION}:{self.account}:"
+                    f"stack/{PLACEHOLDER_STACK}/id"
+                )
+            case "AWS::NoValue":
+                return _NOVALUE
+        if name in self.params:
+            return self._param(name, self.params[name])
+        if name in self.resources:
+            return name  # a physical id of the own stack: its name is not known yet
+        raise Unresolved(f"`Ref {name}` names no parameter or resource of the template")
+
+    def _param(self, name: str, spec: Any) -> Any:
+        if not isinstance(spec, dict) or "Default" not in spec:
+            raise Unresolved(f"parameter `{name}` has no default")
+        ptype = str(spec.get("Type", "String"))
+        if ptype.startswith("AWS::SSM::Parameter::Value"):
+            raise Unresolved(f"parameter `{name}` is read from SSM at deployment")
+        default = self.resolve(spec["Default"])
+        if (ptype.startswith("List<") or ptype == "CommaDelimitedList") and isinstance(
+            default, str
+        ):
+            return [p.strip() for p in default.split(",")]
+        if isinstance(default, bool | int | float):
+            return str(default).lower() if isinstance(default, bool) else str(default)
+        return default
+
+    def _getatt(self, logical: str, attr: str) -> Any:
+        res = self.resources.get(logical)
+        if not isinstance(res, dict):
+            raise Unresolved(f"`Fn::GetAtt {logical}.{attr}` names no resource of the template")
+        if attr == "Arn":
+            return _arn_for(str(res.get("Type", "")), logical, res.get("Properties"), self.account)
+        return f"{logical}.{attr}"
+
+    def _sub(self, arg: Any, depth: int) -> str:
+        variables: dict[str, Any] = {}
+        if isinstance(arg, list):
+            if len(arg) != 2 or not isinstance(arg[1], dict):
+                raise Unresolved("malformed `Fn::Sub`")
+            template, variables = arg[0], arg[1]
+        else:
+            template = arg
+        if not isinstance(template, str):
+            raise Unresolved("`Fn::Sub` template is not a string")
+
+        def repl(m: re.Match[str]) -> str:
+            inner = m.group(1)
+            if inner.startswith("!"):
+                return "${" + inner[1:] + "}"
+            inner = inner.strip()
+            if inner in variables:
+                return self._scalar(variables[inner], depth, f"`Fn::Sub` variable `{inner}`")
+            if "." in inner and not inner.startswith("AWS::"):
+                logical, attr = inner.split(".", 1)
+                return self._scalar(self._getatt(logical, attr), depth, f"`${{{inner}}}`")
+            value = self._ref(inner)
+            if value is _NOVALUE:
+                raise Unresolved("`AWS::NoValue` inside `Fn::Sub`")
+            return self._scalar(value, depth, f"`${{{inner}}}`")
+
+        return re.sub(r"\$\{([^}]*)\}", repl, template)
+
+    def _find_in_map(self, arg: Any, depth: int) -> Any:
+        if not isinstance(arg, list) or len(arg) not in (3, 4):
+            raise Unresolved("malformed `Fn::FindInMap`")
+        keys = [self._scalar(a, depth, "`Fn::FindInMap` key") for a in arg[:3]]
+        node: Any = self.mappings
+        for k in keys:
+            if not isinstance(node, dict) or k not in node:
+                if len(arg) == 4 and isinstance(arg[3], dict) and "DefaultValue" in arg[3]:
+                    return self.resolve(arg[3]["DefaultValue"], depth + 1)
+                raise Unresolved(f"`Fn::FindInMap` finds no `{'/'.join(keys)}`")
+            node = node[k]
+        return self.resolve(node, depth + 1)
+
+
+def default_key_policy(account: str) -> dict[str, Any]:
+    """The policy AWS gives a key created without one: the owner account's IAM decides."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+
+
+def _variants(template: dict[str, Any], value: Any, account: str) -> tuple[Variant, ...]:
+    """Resolve once; if `Fn::If` conditions were met, resolve every combination of them."""
+    first = CfnResolver(template, account, {})
+    try:
+        policy = first.resolve(value)
+        unresolved = None
+    except Unresolved as exc:
+        policy, unresolved = None, exc.reason
+    if not first.used:
+        return (Variant(policy=policy, unresolved=unresolved),)
+    names = first.used[:MAX_BRANCH_CHOICES]
+    out: list[Variant] = []
+    for combo in itertools.product((True, False), repeat=len(names)):
+        choices = dict(zip(names, combo, strict=True))
+        resolver = CfnResolver(template, account, choices)
+        label = "condition " + ", ".join(f"{n}={str(c).lower()}" for n, c in choices.items())
+        try:
+            out.append(Variant(label=label, policy=resolver.resolve(value)))
+        except Unresolved as exc:
+            out.append(Variant(label=label, unresolved=exc.reason))
+    return tuple(out)
+
+
+def _json_key_line(text: str, key: str, start: int = 0) -> tuple[int, int] | None:
+    m = re.compile(r'"' + re.escape(key) + r'"\s*:').search(text, start)
+    if m is None:
+        return None
+    return text.count("\n", 0, m.start()) + 1, m.end()
+
+
+def scan_template(text: str, display: str, *, is_json: bool, account: str) -> list[IacItem]:
+    """Every KMS key of one template; a template that cannot be read is one error item."""
+    try:
+        doc = load_template(text, is_json=is_json)
+    except CfnParseError as exc:
+        return [IacItem(origin=Origin(display, exc.line), error=exc.message)]
+    if not isinstance(doc, dict) or not isinstance(doc.get("Resources"), dict):
+        return []
+    resources: dict[str, Any] = doc["Resources"]
+    res_start = _json_key_line(text, "Resources") if is_json else None
+    items: list[IacItem] = []
+    for logical, res in resources.items():
+        if not isinstance(res, dict) or res.get("Type") not in KEY_TYPES:
+            continue
+        line: int | None
+        end_line: int | None = None
+        if isinstance(resources, LineDict):
+            line = resources.key_lines.get(str(logical))
+            end_line = res.end_line if isinstance(res, LineDict) else None
+        else:
+            found = _json_key_line(text, str(logical), res_start[1] if res_start else 0)
+            line = found[0] if found else None
+        origin = Origin(display, line, str(logical))
+        props = res.get("Properties")
+        notes: tuple[str, ...] = ()
+        if props is not None and not isinstance(props, dict):
+            items.append(IacItem(origin, end_line, error="`Properties` is not a mapping"))
+            continue
+        if props is None or "KeyPolicy" not in props:
+            if res.get("Type") == "AWS::KMS::ReplicaKey":
+                items.append(IacItem(origin, end_line, error="`KeyPolicy` is required"))
+                continue
+            variants: tuple[Variant, ...] = (Variant(policy=default_key_policy(account)),)
+            notes = ("no `KeyPolicy`: the default key policy applies",)
+        else:
+            variants = _variants(doc, props["KeyPolicy"], account)
+        items.append(IacItem(origin, end_line, variants=variants, notes=notes))
+    return items

@@ -1,0 +1,239 @@
+"""The IaC scan: discover files, turn each into key-policy items (CloudFormation, Terraform
+HCL, plan JSON, plain policy JSON), and judge every item with the policy engine."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from kmsguard import rules
+from kmsguard.errors import PolicyParseError
+from kmsguard.model import (
+    SELF_ACCOUNT,
+    Assessment,
+    ExposureKind,
+    Finding,
+    Origin,
+    Severity,
+    TrustZone,
+    Verdict,
+)
+
+from . import cloudformation, terraform, tfplan
+from .discover import DEFAULT_MAX_BYTES, Candidate, FileKind, discover, read_text
+from .iac_items import IacItem, Variant
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    zone: TrustZone = field(default_factory=TrustZone)
+    max_file_bytes: int = DEFAULT_MAX_BYTES
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    items: tuple[IacItem, ...]
+    files_scanned: int
+    #: display path -> text lines, for files that produced items (inline suppressions)
+    texts: dict[str, list[str]]
+
+
+# -- collecting ----------------------------------------------------------------------
+
+
+def _read(c: Candidate) -> tuple[str | None, IacItem | None]:
+    try:
+        return read_text(c.path), None
+    except UnicodeDecodeError:
+        return None, IacItem(Origin(c.display), error="not UTF-8 text")
+    except OSError as exc:
+        return None, IacItem(Origin(c.display), error=f"cannot read: {exc.strerror or exc}")
+
+
+def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
+    account = options.zone.account
+    found = discover(paths, max_bytes=options.max_file_bytes, exclude=options.exclude)
+    items: list[IacItem] = [
+        IacItem(Origin(p.display), error=p.message, hint=p.hint) for p in found.problems
+    ]
+    texts: dict[str, list[str]] = {}
+    referenced: set[Path] = set()
+
+    def keep(display: str, text: str, new: list[IacItem]) -> None:
+        if new:
+            items.extend(new)
+            texts[display] = text.splitlines()
+
+    # Terraform: one module per folder, parsed only when one of its files mentions KMS.
+    folders: dict[Path, list[Candidate]] = defaultdict(list)
+    others: list[Candidate] = []
+    for c in found.candidates:
+        if c.kind is FileKind.TERRAFORM:
+            folders[c.path.parent].append(c)
+        else:
+            others.append(c)
+    for folder, cands in folders.items():
+        tf_files: list[terraform.TfFile] = []
+        for c in cands:
+            text, err = _read(c)
+            if err is not None:
+                items.append(err)
+            elif text is not None:
+                tf_files.append(terraform.TfFile(c.path, c.display, text))
+        if not any(terraform.MARKER in f.text for f in tf_files):
+            continue
+        new, refs = terraform.scan_module(
+            folder,
+            str(folder),
+            tf_files,
+            account=account,
+            max_file_bytes=options.max_file_bytes,
+        )
+        referenced |= refs
+        by_file: dict[str, list[IacItem]] = defaultdict(list)
+        for it in new:
+            by_file[it.origin.source].append(it)
+        for f in tf_files:
+            keep(f.display, f.text, by_file.get(f.display, []))
+
+    policies: list[tuple[Candidate, str]] = []
+    for c in others:
+        text, err = _read(c)
+        if err is not None:
+            items.append(err)
+            continue
+        assert text is not None
+        if any(m in text for m in cloudformation.MARKERS):
+            is_json = text.lstrip().startswith("{")
+            keep(
+                c.display,
+                text,
+                cloudformation.scan_template(text, c.display, is_json=is_json, account=account),
+            )
+        elif c.kind is FileKind.JSON and '"format_version"' in text:
+            keep(c.display, text, _scan_plan(c, text, account))
+        elif c.kind is FileKind.JSON and '"Statement"' in text:
+            policies.append((c, text))
+    for c, text in policies:
+        if c.path.resolve() in referenced:
+            continue  # judged as part of the Terraform resource that reads it
+        keep(c.display, text, _plain_policy(c, text))
+    return Collected(tuple(items), len(found.candidates), texts)
+
+
+def _scan_plan(c: Candidate, text: str, account: str) -> list[IacItem]:
+    try:
+        doc = tfplan.load_plan(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        line = exc.lineno if isinstance(exc, json.JSONDecodeError) else None
+        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        return [IacItem(Origin(c.display, line), error=f"malformed JSON: {msg}")]
+    if not tfplan.is_plan(doc):
+        return []
+    return tfplan.scan_plan(text, doc, c.display, account=account)
+
+
+def _looks_like_key_policy(doc: Any, path: Path) -> bool:
+    """A resource policy (it names principals) that grants KMS actions — not an IAM
+    identity policy or another service's resource policy."""
+    if isinstance(doc, dict) and isinstance(doc.get("Policy"), str):
+        return True  # `aws kms get-key-policy` output
+    if not isinstance(doc, dict):
+        return False
+    statements = doc.get("Statement")
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list):
+        return False
+    has_principal = any(
+        isinstance(s, dict) and ("Principal" in s or "NotPrincipal" in s) for s in statements
+    )
+    if not has_principal:
+        return False
+    text = json.dumps(statements).lower()
+    return '"kms:' in text or "kms" in path.name.lower() or "key" in path.name.lower()
+
+
+def _plain_policy(c: Candidate, text: str) -> list[IacItem]:
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return []  # a JSON file that merely mentions "Statement": not ours to judge
+    if not _looks_like_key_policy(doc, c.path):
+        return []
+    return [IacItem(Origin(c.display, 1), variants=(Variant(policy=doc),))]
+
+
+# -- judging ---------------------------------------------------------------------------
+
+_VERDICT_RANK = {
+    Verdict.PUBLIC: 5,
+    Verdict.CROSS_ACCOUNT: 4,
+    Verdict.ERROR: 3,
+    Verdict.UNRESOLVED: 2,
+    Verdict.PRIVATE: 1,
+}
+
+
+def _judge_variant(variant: Variant, zone: TrustZone) -> Assessment:
+    from kmsguard.policy import Grant, analyze_policy, judge_grant
+
+    if variant.unresolved is not None:
+        return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=(variant.unresolved,))
+    if variant.grant is not None:
+        g = variant.grant
+        grant = Grant(
+            grant_id=g.name or "(terraform)",
+            grantee_principal=g.grantee_principal,
+            retiring_principal=g.retiring_principal,
+            operations=g.operations,
+            constraints=g.constraints,
+            name=g.name,
+        )
+        return judge_grant(grant, zone)
+    try:
+        return analyze_policy(variant.policy, zone)
+    except PolicyParseError as exc:
+        return Assessment(Verdict.ERROR, Severity.NONE, errors=(exc.message,))
+
+
+def _rule_id(a: Assessment) -> str | None:
+    if a.verdict is Verdict.CROSS_ACCOUNT and a.exposures and all(
+        e.kind is ExposureKind.GRANT for e in a.exposures
+    ):
+        return rules.EXTERNAL_GRANT
+    rid = rules.rule_for_verdict(a.verdict)
+    if rid is None and a.exposures:
+        return rules.rule_for_exposure(a.exposures[0].kind)
+    return rid
+
+
+def judge(item: IacItem, zone: TrustZone) -> Finding:
+    if item.origin.account and zone.account == SELF_ACCOUNT:
+        zone = replace(zone, account=item.origin.account)
+    if item.error is not None:
+        errors = (item.error,) if item.hint is None else (item.error, f"hint: {item.hint}")
+        a = Assessment(Verdict.ERROR, Severity.NONE, errors=errors, notes=item.notes)
+        return Finding(item.origin, rules.UNREADABLE, a)
+    judged = [(v, _judge_variant(v, zone)) for v in item.variants]
+    variant, worst = max(
+        judged, key=lambda p: (_VERDICT_RANK[p[1].verdict], p[1].severity.rank)
+    )
+    notes = list(item.notes) + list(worst.notes)
+    if len(judged) > 1:
+        summary = ", ".join(f"{v.label}: {a.verdict}" for v, a in judged)
+        notes.append(f"judged {len(judged)} branch combinations, reporting the worst ({summary})")
+    assessment = replace(worst, notes=tuple(notes))
+    extra: tuple[tuple[str, str], ...] = ()
+    if variant.label and len(judged) > 1:
+        extra = (("branch", variant.label),)
+    return Finding(item.origin, _rule_id(assessment), assessment, extra=extra)
+
+
+def judge_all(items: Sequence[IacItem], zone: TrustZone) -> list[Finding]:
+    return [judge(i, zone) for i in items]

@@ -1,0 +1,1218 @@
+"""Terraform HCL: find KMS key policies and grants and evaluate their expressions.
+
+Each folder is one module. Its `.tf` files are parsed with python-hcl2's HCL2 grammar
+(raw Lark tree, which keeps line numbers) and expressions are evaluated here: literals,
+templates, heredocs, `jsonencode`, `file`, `templatefile`, locals, variable defaults,
+`data.aws_iam_policy_document`, `data.aws_caller_identity` (the own account) and common
+functions. Whatever cannot be known before `terraform plan` raises `Unresolved`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+from lark import Token, Tree
+from lark.exceptions import LarkError, UnexpectedInput
+
+from kmsguard.model import Origin
+
+from .cloudformation import default_key_policy
+from .discover import read_text
+from .iac_items import MAX_BRANCH_CHOICES, GrantSpec, IacItem, Unresolved, Variant
+
+POLICY_RESOURCES = (
+    "aws_kms_key",
+    "aws_kms_key_policy",
+    "aws_kms_replica_key",
+    "aws_kms_external_key",
+    "aws_kms_replica_external_key",
+)
+GRANT_RESOURCE = "aws_kms_grant"
+MARKER = "aws_kms_"
+PLACEHOLDER_REGION = "us-east-1"
+_MAX_DEPTH = 64
+_MAX_FILE_BYTES = 5 * 1024 * 1024
+
+Node = Tree[Token] | Token
+
+
+class HclParseError(Exception):
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def parse_hcl(text: str) -> Tree[Token]:
+    try:
+        tree = hcl2.parses_to_tree(text)
+    except UnexpectedInput as exc:
+        raise HclParseError(
+            f"malformed HCL: unexpected {_describe_unexpected(exc)}", exc.line
+        ) from None
+    except (LarkError, RecursionError) as exc:
+        raise HclParseError(f"malformed HCL: {str(exc).splitlines()[0]}") from None
+    assert isinstance(tree, Tree)
+    return tree
+
+
+def _describe_unexpected(exc: UnexpectedInput) -> str:
+    token = getattr(exc, "token", None)
+    if token is not None:
+        return f"`{str(token)[:40]}`"
+    char = getattr(exc, "char", None)
+    return f"character `{char}`" if char else "input"
+
+
+# -- tree helpers ---------------------------------------------------------------------
+
+
+def _name(node: Node) -> str:
+    if isinstance(node, Token):
+        return str(node)
+    if node.data == "string":
+        return "".join(str(p.children[0]) for p in node.children if isinstance(p, Tree))
+    return str(node.children[0])
+
+
+def _trees(node: Tree[Token]) -> list[Tree[Token]]:
+    """Children that carry meaning (no punctuation tokens, no newlines/comments)."""
+    return [c for c in node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
+
+
+@dataclass(slots=True)
+class Block:
+    type: str
+    labels: tuple[str, ...]
+    attrs: dict[str, Tree[Token]]
+    blocks: list[Block]
+    file: Path
+    display: str
+    line: int
+    end_line: int
+
+
+def _body(
+    body: Tree[Token], file: Path, display: str
+) -> tuple[dict[str, Tree[Token]], list[Block]]:
+    attrs: dict[str, Tree[Token]] = {}
+    blocks: list[Block] = []
+    for child in _trees(body):
+        if child.data == "attribute":
+            parts = _trees(child)
+            attrs[_name(parts[0])] = parts[-1]
+        elif child.data == "block":
+            blocks.append(_block(child, file, display))
+    return attrs, blocks
+
+
+def _block(node: Tree[Token], file: Path, display: str) -> Block:
+    parts = _trees(node)
+    body = parts[-1]
+    head = [_name(p) for p in parts[:-1]]
+    attrs, blocks = _body(body, file, display)
+    return Block(
+        type=head[0],
+        labels=tuple(head[1:]),
+        attrs=attrs,
+        blocks=blocks,
+        file=file,
+        display=display,
+        line=node.meta.line,
+        end_line=node.meta.end_line,
+    )
+
+
+# -- string escapes and templates ---------------------------------------------------
+
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
+
+
+def _unescape(text: str) -> str:
+    def repl(m: re.Match[str]) -> str:
+        s = m.group(1)
+        if s[0] in "uU" and len(s) > 1:
+            return chr(int(s[1:], 16))
+        return _ESCAPES.get(s, "\\" + s)
+
+    return _ESCAPE_RE.sub(repl, text)
+
+
+def _heredoc_body(token: str, *, trim: bool) -> str:
+    first_nl = token.index("\n")
+    body = token[first_nl + 1 :]
+    # drop the closing marker line
+    body = body.rstrip("\n")
+    last_nl = body.rfind("\n")
+    body = body[: last_nl + 1] if last_nl >= 0 else ""
+    if trim:
+        lines = body.split("\n")
+        indents = [len(ln) - len(ln.lstrip(" \t")) for ln in lines if ln.strip()]
+        cut = min(indents, default=0)
+        body = "\n".join(ln[cut:] for ln in lines)
+    return body
+
+
+def _split_template(text: str) -> Iterator[tuple[bool, str]]:
+    """(is_expression, text) pieces of a template: `${expr}` interpolations, `$${` escapes.
+    `%{` directives raise Unresolved."""
+    i = 0
+    buf: list[str] = []
+    n = len(text)
+    while i < n:
+        if text.startswith("$${", i) or text.startswith("%%{", i):
+            buf.append(text[i + 1 : i + 3])
+            i += 3
+            continue
+        if text.startswith("%{", i):
+            raise Unresolved("template directives (`%{ if }` / `%{ for }`) are not evaluated")
+        if text.startswith("${", i):
+            end = _matching_brace(text, i + 2)
+            if buf:
+                yield False, "".join(buf)
+                buf = []
+            yield True, text[i + 2 : end]
+            i = end + 1
+            continue
+        buf.append(text[i])
+        i += 1
+    if buf:
+        yield False, "".join(buf)
+
+
+def _matching_brace(text: str, start: int) -> int:
+    depth = 0
+    i = start
+    in_str = False
+    while i < len(text):
+        c = text[i]
+        if in_str:
+            if c == "\\":
+                i += 2
+                continue
+            if c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            if depth == 0:
+                return i
+            depth -= 1
+        i += 1
+    raise Unresolved("unterminated `${` in a template")
+
+
+def _parse_expression(source: str) -> Tree[Token]:
+    try:
+        tree = parse_hcl(f"x = {source.strip()}\n")
+    except HclParseError:
+        raise Unresolved(f"cannot parse the template expression `{source.strip()[:60]}`") from None
+    attr = _trees(_trees(tree)[0])[0]
+    return _trees(attr)[-1]
+
+
+# -- the module and its evaluator ---------------------------------------------------
+
+
+@dataclass(slots=True)
+class Module:
+    folder: Path
+    display_folder: str
+    variables: dict[str, Block] = field(default_factory=dict)
+    locals: dict[str, tuple[Tree[Token], Block]] = field(default_factory=dict)
+    data: dict[tuple[str, str], Block] = field(default_factory=dict)
+    resources: dict[tuple[str, str], Block] = field(default_factory=dict)
+    resource_order: list[Block] = field(default_factory=list)
+
+    def add(self, block: Block) -> None:
+        match block.type:
+            case "variable" if block.labels:
+                self.variables[block.labels[0]] = block
+            case "locals":
+                for k, v in block.attrs.items():
+                    self.locals[k] = (v, block)
+            case "data" if len(block.labels) == 2:
+                self.data[(block.labels[0], block.labels[1])] = block
+            case "resource" if len(block.labels) == 2:
+                self.resources[(block.labels[0], block.labels[1])] = block
+                self.resource_order.append(block)
+            case _:
+                pass
+
+
+class Evaluator:
+    """Evaluates expressions of one module. `choices` picks the branch of each conditional
+    whose condition is unknown (by source position; true by default); `used` records them."""
+
+    def __init__(
+        self,
+        module: Module,
+        account: str,
+        choices: dict[str, bool],
+        *,
+        max_file_bytes: int = _MAX_FILE_BYTES,
+    ) -> None:
+        self.module = module
+        self.account = account
+        self.choices = choices
+        self.used: list[str] = []
+        self.referenced: set[Path] = set()
+        self.notes: set[str] = set()
+        self.max_file_bytes = max_file_bytes
+        self._stack: list[str] = []
+        self.files: list[str] = []
+        self._scopes: list[dict[str, Any]] = []
+
+    # -- expressions -----------------------------------------------------------------
+    def eval(self, node: Node, depth: int = 0) -> Any:
+        if depth > _MAX_DEPTH:
+            raise Unresolved("expression nested too deeply")
+        if isinstance(node, Token):
+            return self._token(node)
+        handler = _HANDLERS.get(str(node.data))
+        if handler is None:
+            raise Unresolved(f"`{node.data}` expressions are not evaluated")
+        return handler(self, node, depth + 1)
+
+    def _token(self, token: Token) -> Any:
+        if token.type in ("HEREDOC_TEMPLATE", "HEREDOC_TEMPLATE_TRIM"):
+            return self.template(
+                _heredoc_body(str(token), trim=token.type.endswith("TRIM")), depth=1
+            )
+        raise Unresolved(f"unexpected token `{token}`")
+
+    def template(self, text: str, depth: int) -> Any:
+        pieces = list(_split_template(text))
+        if len(pieces) == 1 and pieces[0][0]:
+            return self.eval(_parse_expression(pieces[0][1]), depth + 1)
+        out: list[str] = []
+        for is_expr, piece in pieces:
+            out.append(
+                _to_str(self.eval(_parse_expression(piece), depth + 1)) if is_expr else piece
+            )
+        return "".join(out)
+
+    def _expr_term(self, node: Tree[Token], depth: int) -> Any:
+        inner = _trees(node)
+        if not inner:
+            token = next(c for c in node.children if isinstance(c, Token))
+            return self._token(token)
+        return self.eval(inner[0], depth)
+
+    def _string(self, node: Tree[Token], depth: int) -> Any:
+        parts: list[Any] = []
+        for part in node.children:
+            if not isinstance(part, Tree):
+                continue
+            child = part.children[0]
+            if isinstance(child, Token):
+                if child.type in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
+                    parts.append(str(child)[1:])
+                else:
+                    parts.append(_unescape(str(child)))
+            elif child.data == "interpolation":
+                parts.append(self.eval(_trees(child)[0], depth))
+            else:
+                raise Unresolved("template directives (`%{ if }` / `%{ for }`) are not evaluated")
+        if len(parts) == 1 and not isinstance(parts[0], str):
+            return parts[0]  # "${x}" keeps the type of x
+        return "".join(_to_str(p) for p in parts)
+
+    def _literal(self, node: Tree[Token], depth: int) -> Any:
+        text = str(node.children[0])
+        return {"true": True, "false": False, "null": None}[text]
+
+    def _int(self, node: Tree[Token], depth: int) -> Any:
+        return int(str(node.children[0]))
+
+    def _float(self, node: Tree[Token], depth: int) -> Any:
+        return float(str(node.children[0]))
+
+    def _tuple(self, node: Tree[Token], depth: int) -> Any:
+        return [self.eval(c, depth) for c in _trees(node)]
+
+    def _object(self, node: Tree[Token], depth: int) -> Any:
+        out: dict[str, Any] = {}
+        for elem in _trees(node):
+            key_node, value_node = _trees(elem)
+            out[self._object_key(key_node, depth)] = self.eval(value_node, depth)
+        return out
+
+    def _object_key(self, key_node: Tree[Token], depth: int) -> str:
+        inner = _trees(key_node)
+        if not inner:
+            return str(key_node.children[0])  # a keyword used as a key
+        expr = inner[0]
+        if expr.data == "keyword":
+            return str(expr.children[0])
+        if expr.data == "expr_term":
+            sub = _trees(expr)
+            if len(sub) == 1 and sub[0].data == "identifier" and len(expr.children) == 1:
+                return str(sub[0].children[0])  # bare name: a literal key
+        return _to_str(self.eval(expr, depth))
+
+    def _heredoc(self, node: Tree[Token], depth: int) -> Any:
+        return self._token(next(c for c in node.children if isinstance(c, Token)))
+
+    def _conditional(self, node: Tree[Token], depth: int) -> Any:
+        cond_node, yes, no = _trees(node)
+        try:
+            cond = self.eval(cond_node, depth)
+        except Unresolved:
+            key = f"{self._where(node)}"
+            if key not in self.used:
+                self.used.append(key)
+            return self.eval(yes if self.choices.get(key, True) else no, depth)
+        if not isinstance(cond, bool):
+            raise Unresolved("a conditional's condition is not a boolean")
+        return self.eval(yes if cond else no, depth)
+
+    def _where(self, node: Tree[Token]) -> str:
+        file = self.files[-1] if self.files else self.module.display_folder
+        return f"{file}:{node.meta.line}:{node.meta.column}"
+
+    def _binary(self, node: Tree[Token], depth: int) -> Any:
+        left_node, term = _trees(node)[:2]
+        op_node, right_node = _trees(term)
+        op = str(op_node.children[0])
+        left = self.eval(left_node, depth)
+        if op == "&&" and left is False:
+            return False
+        if op == "||" and left is True:
+            return True
+        right = self.eval(right_node, depth)
+        return _binary_op(op, left, right)
+
+    def _unary(self, node: Tree[Token], depth: int) -> Any:
+        op = str(node.children[0])
+        value = self.eval(node.children[1], depth)
+        if op == "!" and isinstance(value, bool):
+            return not value
+        if op == "-" and isinstance(value, int | float) and not isinstance(value, bool):
+            return -value
+        raise Unresolved(f"cannot apply `{op}` to this value")
+
+    # -- references ----------------------------------------------------------------
+    def _traversal(self, node: Tree[Token], depth: int) -> Any:
+        steps: list[tuple[str, Any]] = []
+        cur: Tree[Token] = node
+        while True:
+            if cur.data == "expr_term":
+                inner = _trees(cur)
+                if len(inner) == 1 and len(cur.children) == 1:
+                    cur = inner[0]
+                    continue
+                break
+            if cur.data == "get_attr_expr_term":
+                base, attr = _trees(cur)
+                steps.append(("attr", _name(_trees(attr)[0])))
+                cur = base
+                continue
+            if cur.data == "index_expr_term":
+                base, index = _trees(cur)
+                steps.append(("index", index))
+                cur = base
+                continue
+            break
+        steps.reverse()
+        if cur.data == "identifier":
+            return self._reference(str(cur.children[0]), steps, depth)
+        value = self.eval(cur, depth)
+        return self._apply(value, steps, depth)
+
+    def _index_value(self, index: Tree[Token], depth: int) -> Any:
+        if index.data == "short_index":
+            return int(str(index.children[-1]))
+        return self.eval(_trees(index)[0], depth)
+
+    def _apply(self, value: Any, steps: list[tuple[str, Any]], depth: int) -> Any:
+        for kind, arg in steps:
+            key = arg if kind == "attr" else self._index_value(arg, depth)
+            if isinstance(value, dict) and isinstance(key, str) and key in value:
+                value = value[key]
+                continue
+            if isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value):
+                value = value[key]
+                continue
+            raise Unresolved(f"cannot index a value with `{key}`")
+        return value
+
+    def _reference(self, root: str, steps: list[tuple[str, Any]], depth: int) -> Any:
+        for scope in reversed(self._scopes):
+            if root in scope:
+                return self._apply(scope[root], steps, depth)
+        attrs = [a for k, a in steps if k == "attr"]
+        match root:
+            case "var" if steps and steps[0][0] == "attr":
+                return self._apply(self._variable(steps[0][1], depth), steps[1:], depth)
+            case "local" if steps and steps[0][0] == "attr":
+                return self._apply(self._local(steps[0][1], depth), steps[1:], depth)
+            case "path" if attrs:
+                if attrs[0] in ("module", "root", "cwd"):
+                    return "."  # file() paths are read relative to the module folder
+            case "terraform" if attrs[:1] == ["workspace"]:
+                return "default"
+            case "data" if len(attrs) >= 2:
+                return self._data(attrs[0], attrs[1], _after_name(steps, 2), depth)
+            case "each" | "count" | "self":
+                raise Unresolved(f"`{root}.` values are known only during plan")
+            case "module":
+                name = attrs[0] if attrs else "?"
+                raise Unresolved(f"output of module `{name}` is not evaluated")
+            case _ if root.startswith(("aws_", "awscc_")) and attrs:
+                return self._resource_attr(root, attrs[0], _after_name(steps, 1), depth)
+        raise Unresolved(f"reference `{_render_ref(root, steps)}` is not known before plan")
+
+    def _variable(self, name: str, depth: int) -> Any:
+        block = self.module.variables.get(name)
+        if block is None:
+            raise Unresolved(f"variable `{name}` is not declared in the module")
+        if "default" not in block.attrs:
+            raise Unresolved(f"variable `{name}` has no default")
+        return self._in_file(block, lambda: self.eval(block.attrs["default"], depth), f"var.{name}")
+
+    def _local(self, name: str, depth: int) -> Any:
+        entry = self.module.locals.get(name)
+        if entry is None:
+            raise Unresolved(f"local `{name}` is not defined in the module")
+        expr, block = entry
+        return self._in_file(block, lambda: self.eval(expr, depth), f"local.{name}")
+
+    def _in_file(self, block: Block, fn: Callable[[], Any], label: str) -> Any:
+        if label in self._stack:
+            raise Unresolved(f"`{label}` refers to itself")
+        self._stack.append(label)
+        self.files.append(block.display)
+        saved = self._scopes
+        self._scopes = []
+        try:
+            return fn()
+        finally:
+            self._scopes = saved
+            self._stack.pop()
+            self.files.pop()
+
+    def _data(self, dtype: str, name: str, rest: list[tuple[str, Any]], depth: int) -> Any:
+        attrs = [a for k, a in rest if k == "attr"]
+        attr = attrs[0] if attrs else None
+        after = _after_name(rest, 1) if attr else []
+        match dtype, attr:
+            case "aws_caller_identity", "account_id":
+                return self.account
+            case "aws_caller_identity", "arn":
+                return f"arn:aws:iam::{self.account}:root"
+            case "aws_partition", "partition":
+                return "aws"
+            case "aws_partition", "dns_suffix":
+                return "amazonaws.com"
+            case "aws_region", ("name" | "id" | "region"):
+                self.notes.add(f"`data.aws_region` taken as {PLACEHOLDER_REGION}")
+                return PLACEHOLDER_REGION
+            case "aws_iam_policy_document", ("json" | "minified_json"):
+                doc_block = self.module.data.get((dtype, name))
+                if doc_block is None:
+                    raise Unresolved(f"`data.{dtype}.{name}` is not defined in the module")
+                doc = self._in_file(
+                    doc_block,
+                    lambda: self.policy_document(doc_block, depth),
+                    f"data.{dtype}.{name}",
+                )
+                return self._apply(json.dumps(doc, indent=2), after, depth)
+            case ("aws_iam_role" | "aws_iam_user"), "arn":
+                block = self.module.data.get((dtype, name))
+                kind = dtype.removeprefix("aws_iam_")
+                label = name
+                if block is not None and "name" in block.attrs:
+                    try:
+                        label = _to_str(self.eval(block.attrs["name"], depth))
+                    except Unresolved:
+                        label = name
+                return f"arn:aws:iam::{self.account}:{kind}/{label}"
+        raise Unresolved(f"`data.{dtype}.{name}.{attr}` is known only during plan")
+
+    def _resource_attr(
+        self, rtype: str, name: str, rest: list[tuple[str, Any]], depth: int
+    ) -> Any:
+        block = self.module.resources.get((rtype, name))
+        attrs = [a for k, a in rest if k == "attr"]
+        attr = attrs[0] if attrs else None
+        if block is None or attr is None:
+            raise Unresolved(f"`{rtype}.{name}` is not a resource of the module")
+        if rtype in ("aws_organizations_account",):
+            raise Unresolved(f"`{rtype}.{name}` is created at apply time")
+        if attr == "arn":
+            return _resource_arn(rtype, name, block, self)
+        if attr in block.attrs:
+            try:
+                return self._in_file(
+                    block, lambda: self.eval(block.attrs[attr], depth), f"{rtype}.{name}.{attr}"
+                )
+            except Unresolved:
+                pass
+        # an id or name of a resource of the own configuration: not an account
+        return f"{rtype}.{name}.{attr}"
+
+    # -- functions -------------------------------------------------------------------
+    def _call(self, node: Tree[Token], depth: int) -> Any:
+        parts = _trees(node)
+        names = [str(p.children[0]) for p in parts if p.data == "identifier"]
+        fname = names[-1]
+        args_node = next((p for p in parts if p.data == "arguments"), None)
+        arg_nodes = _trees(args_node) if args_node is not None else []
+        if args_node is not None and any(
+            isinstance(c, Token) and c.type == "ELLIPSIS" for c in args_node.children
+        ):
+            raise Unresolved("argument expansion (`...`) is not evaluated")
+        if fname == "try":
+            last: Unresolved | None = None
+            for a in arg_nodes:
+                try:
+                    return self.eval(a, depth)
+                except Unresolved as exc:
+                    last = exc
+            raise last or Unresolved("`try()` without arguments")
+        if fname == "can":
+            try:
+                self.eval(arg_nodes[0], depth)
+            except Unresolved:
+                raise Unresolved("`can()` of an unknown value") from None
+            return True
+        if fname == "templatefile":
+            return self._templatefile(arg_nodes, depth)
+        args = [self.eval(a, depth) for a in arg_nodes]
+        if fname == "file":
+            return self._file(args)
+        fn = _FUNCTIONS.get(fname)
+        if fn is None:
+            raise Unresolved(f"function `{fname}()` is not evaluated")
+        try:
+            return fn(*args)
+        except Unresolved:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            raise Unresolved(f"`{fname}()` failed: {exc}") from None
+
+    def _read(self, path_value: Any) -> tuple[Path, str]:
+        if not isinstance(path_value, str):
+            raise Unresolved("`file()` path is not a string")
+        path = Path(path_value)
+        if not path.is_absolute():
+            path = self.module.folder / path
+        try:
+            size = path.stat().st_size
+            if size > self.max_file_bytes:
+                raise Unresolved(f"`{path_value}` is over the file size limit")
+            text = read_text(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise Unresolved(f"cannot read `{path_value}`: {exc}") from None
+        self.referenced.add(path.resolve())
+        return path, text
+
+    def _file(self, args: list[Any]) -> Any:
+        if len(args) != 1:
+            raise Unresolved("`file()` takes one argument")
+        return self._read(args[0])[1]
+
+    def _templatefile(self, arg_nodes: list[Tree[Token]], depth: int) -> Any:
+        if len(arg_nodes) != 2:
+            raise Unresolved("`templatefile()` takes two arguments")
+        _, text = self._read(self.eval(arg_nodes[0], depth))
+        variables = self.eval(arg_nodes[1], depth)
+        if not isinstance(variables, dict):
+            raise Unresolved("`templatefile()` variables are not an object")
+        self._scopes.append(variables)
+        try:
+            return self.template(text, depth)
+        finally:
+            self._scopes.pop()
+
+    # -- for expressions -------------------------------------------------------------
+    def _for_tuple(self, node: Tree[Token], depth: int) -> Any:
+        parts = _trees(node)
+        intro, body = parts[0], parts[1]
+        cond = parts[2] if len(parts) > 2 else None
+        out: list[Any] = []
+        for scope in self._for_scopes(intro, depth):
+            self._scopes.append(scope)
+            try:
+                if cond is None or self._for_cond(cond, depth):
+                    out.append(self.eval(body, depth))
+            finally:
+                self._scopes.pop()
+        return out
+
+    def _for_object(self, node: Tree[Token], depth: int) -> Any:
+        parts = _trees(node)
+        intro, key_node, value_node = parts[0], parts[1], parts[2]
+        if any(isinstance(c, Token) and c.type == "ELLIPSIS" for c in node.children):
+            raise Unresolved("grouping `for` expressions (`...`) are not evaluated")
+        cond = parts[3] if len(parts) > 3 else None
+        out: dict[str, Any] = {}
+        for scope in self._for_scopes(intro, depth):
+            self._scopes.append(scope)
+            try:
+                if cond is None or self._for_cond(cond, depth):
+                    out[_to_str(self.eval(key_node, depth))] = self.eval(value_node, depth)
+            finally:
+                self._scopes.pop()
+        return out
+
+    def _for_cond(self, cond: Tree[Token], depth: int) -> bool:
+        value = self.eval(_trees(cond)[0], depth)
+        if not isinstance(value, bool):
+            raise Unresolved("a `for` condition is not a boolean")
+        return value
+
+    def _for_scopes(self, intro: Tree[Token], depth: int) -> list[dict[str, Any]]:
+        parts = _trees(intro)
+        names = [str(p.children[0]) for p in parts if p.data == "identifier"]
+        collection = self.eval(parts[-1], depth)
+        pairs: list[tuple[Any, Any]]
+        if isinstance(collection, dict):
+            pairs = list(collection.items())
+        elif isinstance(collection, list):
+            pairs = list(enumerate(collection))
+        else:
+            raise Unresolved("a `for` expression over a value that is not a collection")
+        if len(names) == 1:
+            return [{names[0]: v} for _, v in pairs]
+        return [{names[0]: k, names[1]: v} for k, v in pairs]
+
+    # -- aws_iam_policy_document -----------------------------------------------------
+    def policy_document(self, block: Block, depth: int) -> dict[str, Any]:
+        a = block.attrs
+
+        def opt(name: str) -> Any:
+            return self.eval(a[name], depth) if name in a else None
+
+        statements: list[dict[str, Any]] = []
+        for src in _as_list(opt("source_policy_documents")) + _as_list(opt("source_json")):
+            statements = _merge_statements(statements, _statements_of(src))
+        own = [self._statement(b, depth) for b in self._expand_blocks(block, "statement", depth)]
+        statements = _merge_statements(statements, own)
+        for ov in _as_list(opt("override_policy_documents")) + _as_list(opt("override_json")):
+            statements = _merge_statements(statements, _statements_of(ov))
+        doc: dict[str, Any] = {"Version": opt("version") or "2012-10-17"}
+        if "policy_id" in a:
+            doc["Id"] = opt("policy_id")
+        doc["Statement"] = statements
+        return doc
+
+    def _expand_blocks(self, block: Block, kind: str, depth: int) -> Iterator[Block]:
+        """Blocks of one kind, with `dynamic "kind"` blocks expanded over known values."""
+        for b in block.blocks:
+            if b.type == kind:
+                yield b
+            elif b.type == "dynamic" and b.labels[:1] == (kind,):
+                yield from self._dynamic(b, kind, depth)
+
+    def _dynamic(self, block: Block, kind: str, depth: int) -> Iterator[Block]:
+        if "for_each" not in block.attrs:
+            raise Unresolved(f'`dynamic "{kind}"` without `for_each`')
+        collection = self.eval(block.attrs["for_each"], depth)
+        iterator = kind
+        if "iterator" in block.attrs:
+            iterator = _name(_trees(block.attrs["iterator"])[0])
+        content = next((b for b in block.blocks if b.type == "content"), None)
+        if content is None:
+            raise Unresolved(f'`dynamic "{kind}"` without `content`')
+        if isinstance(collection, dict):
+            pairs = list(collection.items())
+        elif isinstance(collection, list):
+            pairs = list(enumerate(collection))
+        else:
+            raise Unresolved(f'`dynamic "{kind}"` over a value that is not a collection')
+        for k, v in pairs:
+            yield _ScopedBlock.wrap(content, kind, {iterator: {"key": k, "value": v}})
+
+    def _with_scope(self, block: Block, fn: Callable[[], Any]) -> Any:
+        scope = block.scope if isinstance(block, _ScopedBlock) else None
+        if scope is None:
+            return fn()
+        self._scopes.append(scope)
+        try:
+            return fn()
+        finally:
+            self._scopes.pop()
+
+    def _statement(self, block: Block, depth: int) -> dict[str, Any]:
+        return dict(self._with_scope(block, lambda: self._statement_inner(block, depth)))
+
+    def _statement_inner(self, block: Block, depth: int) -> dict[str, Any]:
+        a = block.attrs
+        st: dict[str, Any] = {}
+        if "sid" in a:
+            sid = self.eval(a["sid"], depth)
+            if sid:
+                st["Sid"] = sid
+        st["Effect"] = self.eval(a["effect"], depth) if "effect" in a else "Allow"
+        for attr, key in (
+            ("actions", "Action"),
+            ("not_actions", "NotAction"),
+            ("resources", "Resource"),
+            ("not_resources", "NotResource"),
+        ):
+            if attr in a:
+                value = self.eval(a[attr], depth)
+                if value is not None:
+                    st[key] = _as_list(value)
+        for kind, key in (("principals", "Principal"), ("not_principals", "NotPrincipal")):
+            blocks = list(self._expand_blocks(block, kind, depth))
+            if blocks:
+                st[key] = self._principals(blocks, depth)
+        conditions = list(self._expand_blocks(block, "condition", depth))
+        if conditions:
+            cond: dict[str, dict[str, list[Any]]] = {}
+            for c in conditions:
+                test, variable, values = self._with_scope(c, _Fields(self, c, depth).condition)
+                cond.setdefault(test, {}).setdefault(variable, []).extend(values)
+            st["Condition"] = cond
+        return st
+
+    def _principals(self, blocks: list[Block], depth: int) -> Any:
+        out: dict[str, list[Any]] = {}
+        for b in blocks:
+            ptype, ids = self._with_scope(b, _Fields(self, b, depth).principal)
+            if ptype == "*":
+                return "*"
+            out.setdefault(ptype, []).extend(ids)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """Reads the fields of a `condition` or `principals` block."""
+
+    ev: Evaluator
+    block: Block
+    depth: int
+
+    def _get(self, name: str) -> Any:
+        if name not in self.block.attrs:
+            raise Unresolved(f"`{self.block.type}` block without `{name}`")
+        return self.ev.eval(self.block.attrs[name], self.depth)
+
+    def condition(self) -> tuple[str, str, list[Any]]:
+        return _to_str(self._get("test")), _to_str(self._get("variable")), _as_list(
+            self._get("values")
+        )
+
+    def principal(self) -> tuple[str, list[Any]]:
+        return _to_str(self._get("type")), _as_list(self._get("identifiers"))
+
+
+@dataclass(slots=True)
+class _ScopedBlock(Block):
+    scope: dict[str, Any] | None = None
+
+    @staticmethod
+    def wrap(block: Block, kind: str, scope: dict[str, Any]) -> _ScopedBlock:
+        """A dynamic block's content, seen as a plain block of `kind` with its iterator."""
+        blocks = [_ScopedBlock.wrap(b, b.type, scope) for b in block.blocks]
+        return _ScopedBlock(
+            type=kind,
+            labels=(),
+            attrs=block.attrs,
+            blocks=list(blocks),
+            file=block.file,
+            display=block.display,
+            line=block.line,
+            end_line=block.end_line,
+            scope=scope,
+        )
+
+
+_TRAVERSAL_NODES = frozenset({"get_attr_expr_term", "index_expr_term", "identifier"})
+_HANDLERS: dict[str, Callable[[Evaluator, Tree[Token], int], Any]] = {
+    "expr_term": lambda e, n, d: (
+        e._traversal(n, d)
+        if _trees(n) and _trees(n)[0].data in _TRAVERSAL_NODES
+        else e._expr_term(n, d)
+    ),
+    "string": Evaluator._string,
+    "literal_value": Evaluator._literal,
+    "int_lit": Evaluator._int,
+    "float_lit": Evaluator._float,
+    "tuple": Evaluator._tuple,
+    "object": Evaluator._object,
+    "heredoc_template": Evaluator._heredoc,
+    "heredoc_template_trim": Evaluator._heredoc,
+    "conditional": Evaluator._conditional,
+    "binary_op": Evaluator._binary,
+    "unary_op": Evaluator._unary,
+    "function_call": Evaluator._call,
+    "identifier": lambda e, n, d: e._reference(str(n.children[0]), [], d),
+    "get_attr_expr_term": Evaluator._traversal,
+    "index_expr_term": Evaluator._traversal,
+    "for_tuple_expr": Evaluator._for_tuple,
+    "for_object_expr": Evaluator._for_object,
+}
+
+
+def _after_name(steps: list[tuple[str, Any]], n_attrs: int) -> list[tuple[str, Any]]:
+    """The steps after the first `n_attrs` attribute steps, skipping `[count.index]`-style
+    indexes that sit between them (every instance has the same shape)."""
+    seen = 0
+    for i, (kind, _) in enumerate(steps):
+        if kind == "attr":
+            seen += 1
+            if seen == n_attrs:
+                rest = steps[i + 1 :]
+                while rest and rest[0][0] == "index":
+                    rest = rest[1:]
+                return rest
+    return []
+
+
+def _render_ref(root: str, steps: list[tuple[str, Any]]) -> str:
+    return root + "".join(f".{a}" if k == "attr" else "[…]" for k, a in steps)
+
+
+def _resource_arn(rtype: str, name: str, block: Block, ev: Evaluator) -> str:
+    if rtype in ("aws_iam_role", "aws_iam_user", "aws_iam_group"):
+        kind = rtype.removeprefix("aws_iam_")
+        label = name
+        if "name" in block.attrs:
+            try:
+                label = _to_str(ev.eval(block.attrs["name"]))
+            except Unresolved:
+                label = name
+        return f"arn:aws:iam::{ev.account}:{kind}/{label}"
+    service = rtype.removeprefix("aws_").split("_")[0]
+    return f"arn:aws:{service}:{PLACEHOLDER_REGION}:{ev.account}:{rtype}/{name}"
+
+
+# -- values and functions -------------------------------------------------------------
+
+
+def _to_str(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    if value is None:
+        raise Unresolved("a null value inside a string")
+    raise Unresolved("a list or object inside a string")
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    return [value]
+
+
+def _binary_op(op: str, left: Any, right: Any) -> Any:
+    match op:
+        case "==":
+            return left == right
+        case "!=":
+            return left != right
+        case "&&" | "||":
+            if not isinstance(left, bool) or not isinstance(right, bool):
+                raise Unresolved(f"`{op}` of values that are not booleans")
+            return (left and right) if op == "&&" else (left or right)
+    numeric = (int, float)
+    if not isinstance(left, numeric) or not isinstance(right, numeric):
+        raise Unresolved(f"`{op}` of values that are not numbers")
+    match op:
+        case "+":
+            return left + right
+        case "-":
+            return left - right
+        case "*":
+            return left * right
+        case "/":
+            if right == 0:
+                raise Unresolved("division by zero")
+            return left / right
+        case "%":
+            if right == 0:
+                raise Unresolved("division by zero")
+            return left % right
+        case "<":
+            return left < right
+        case ">":
+            return left > right
+        case "<=":
+            return left <= right
+        case ">=":
+            return left >= right
+    raise Unresolved(f"operator `{op}` is not evaluated")
+
+
+def _jsondecode(text: Any) -> Any:
+    if not isinstance(text, str):
+        raise Unresolved("`jsondecode()` of a value that is not a string")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Unresolved(f"`jsondecode()` of malformed JSON: {exc.msg}") from None
+
+
+def _format(fmt: str, *args: Any) -> str:
+    it = iter(args)
+
+    def repl(m: re.Match[str]) -> str:
+        spec = m.group(0)
+        if spec == "%%":
+            return "%"
+        value = next(it)
+        if spec.endswith("q"):
+            return json.dumps(_to_str(value))
+        if spec.endswith("d"):
+            return str(int(value))
+        return _to_str(value) if not isinstance(value, list | dict) else json.dumps(value)
+
+    return re.sub(r"%%|%[-+ #0-9.]*[sdvqf]", repl, fmt)
+
+
+def _flatten(value: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for v in value:
+        if isinstance(v, list):
+            out.extend(_flatten(v))
+        else:
+            out.append(v)
+    return out
+
+
+def _distinct(value: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for v in value:
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def _merge(*maps: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for m in maps:
+        if m is None:
+            continue
+        if not isinstance(m, dict):
+            raise Unresolved("`merge()` of a value that is not an object")
+        out.update(m)
+    return out
+
+
+def _coalesce(*args: Any) -> Any:
+    for a in args:
+        if a is not None and a != "":
+            return a
+    raise Unresolved("`coalesce()` found no value")
+
+
+def _lookup(m: Any, key: Any, *default: Any) -> Any:
+    if isinstance(m, dict) and key in m:
+        return m[key]
+    if default:
+        return default[0]
+    raise Unresolved(f"`lookup()` finds no `{key}`")
+
+
+def _replace(s: Any, old: Any, new: Any) -> str:
+    if isinstance(old, str) and len(old) > 1 and old.startswith("/") and old.endswith("/"):
+        raise Unresolved("`replace()` with a regular expression is not evaluated")
+    return _to_str(s).replace(_to_str(old), _to_str(new))
+
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "jsonencode": lambda v: json.dumps(v, indent=None, separators=(",", ":")),
+    "jsondecode": _jsondecode,
+    "format": _format,
+    "join": lambda sep, *lists: _to_str(sep).join(_to_str(x) for lst in lists for x in lst),
+    "split": lambda sep, s: _to_str(s).split(_to_str(sep)),
+    "concat": lambda *lists: [x for lst in lists for x in lst],
+    "merge": _merge,
+    "lower": lambda s: _to_str(s).lower(),
+    "upper": lambda s: _to_str(s).upper(),
+    "trimspace": lambda s: _to_str(s).strip(),
+    "chomp": lambda s: _to_str(s).rstrip("\r\n"),
+    "replace": _replace,
+    "tolist": list,
+    "toset": lambda v: _distinct(list(v)),
+    "tostring": _to_str,
+    "tonumber": lambda v: float(v) if "." in str(v) else int(v),
+    "tomap": dict,
+    "flatten": _flatten,
+    "distinct": _distinct,
+    "compact": lambda v: [x for x in v if x is not None and x != ""],
+    "coalesce": _coalesce,
+    "coalescelist": lambda *ls: next(lst for lst in ls if lst),
+    "lookup": _lookup,
+    "element": lambda lst, i: lst[int(i) % len(lst)],
+    "length": len,
+    "keys": sorted,
+    "values": lambda m: [m[k] for k in sorted(m)],
+    "contains": lambda lst, v: v in lst,
+    "sort": lambda lst: sorted(_to_str(x) for x in lst),
+    "formatlist": lambda fmt, lst: [_format(fmt, x) for x in lst],
+    "one": lambda lst: lst[0] if lst else None,
+}
+
+
+def _statements_of(document: Any) -> list[dict[str, Any]]:
+    doc = _jsondecode(document) if isinstance(document, str) else document
+    if not isinstance(doc, dict):
+        raise Unresolved("a source policy document is not an object")
+    st = doc.get("Statement", [])
+    if isinstance(st, dict):
+        st = [st]
+    if not isinstance(st, list):
+        raise Unresolved("a source policy document has no statement list")
+    return [s for s in st if isinstance(s, dict)]
+
+
+def _merge_statements(
+    base: list[dict[str, Any]], newer: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The AWS provider's rule: a statement with the Sid of an earlier one replaces it;
+    statements without a Sid (or with a new one) are appended."""
+    out = list(base)
+    for st in newer:
+        sid = st.get("Sid")
+        idx = next((i for i, s in enumerate(out) if sid and s.get("Sid") == sid), None)
+        if idx is None:
+            out.append(st)
+        else:
+            out[idx] = st
+    return out
+
+
+# -- module scanning ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TfFile:
+    path: Path
+    display: str
+    text: str
+
+
+def scan_module(
+    folder: Path,
+    display_folder: str,
+    files: list[TfFile],
+    *,
+    account: str,
+    max_file_bytes: int = _MAX_FILE_BYTES,
+) -> tuple[list[IacItem], set[Path]]:
+    """Every KMS policy and grant of one module (one folder of `.tf` files)."""
+    module = Module(folder, display_folder)
+    items: list[IacItem] = []
+    for f in files:
+        try:
+            tree = parse_hcl(f.text)
+        except HclParseError as exc:
+            items.append(IacItem(origin=Origin(f.display, exc.line), error=exc.message))
+            continue
+        _, blocks = _body(_trees(tree)[0], f.path, f.display)
+        for b in blocks:
+            module.add(b)
+    referenced: set[Path] = set()
+    for block in module.resource_order:
+        rtype = block.labels[0]
+        if rtype not in POLICY_RESOURCES and rtype != GRANT_RESOURCE:
+            continue
+        origin = Origin(block.display, block.line, f"{rtype}.{block.labels[1]}")
+        if rtype == GRANT_RESOURCE:
+            variants = _variants(module, account, max_file_bytes, referenced, block, _grant)
+            items.append(IacItem(origin, block.end_line, variants=variants))
+            continue
+        if "policy" not in block.attrs:
+            if rtype == "aws_kms_key_policy":
+                items.append(IacItem(origin, block.end_line, error="`policy` is required"))
+                continue
+            items.append(
+                IacItem(
+                    origin,
+                    block.end_line,
+                    variants=(Variant(policy=default_key_policy(account)),),
+                    notes=("no `policy`: the default key policy applies",),
+                )
+            )
+            continue
+        variants = _variants(module, account, max_file_bytes, referenced, block, _policy)
+        items.append(IacItem(origin, block.end_line, variants=variants))
+    return items, referenced
+
+
+def _policy(ev: Evaluator, block: Block) -> Variant:
+    value = ev.eval(block.attrs["policy"])
+    return Variant(policy=value)
+
+
+def _grant(ev: Evaluator, block: Block) -> Variant:
+    a = block.attrs
+    if "grantee_principal" not in a:
+        raise Unresolved("`grantee_principal` is missing")
+    grantee = _to_str(ev.eval(a["grantee_principal"]))
+    retiring = _to_str(ev.eval(a["retiring_principal"])) if "retiring_principal" in a else None
+    operations = tuple(_to_str(o) for o in _as_list(ev.eval(a["operations"]))) if (
+        "operations" in a
+    ) else ()
+    constraints: Any = None
+    cblocks = [b for b in block.blocks if b.type == "constraints"]
+    if cblocks:
+        constraints = {
+            k: ev.eval(v) for b in cblocks for k, v in b.attrs.items()
+        }
+    name = _to_str(ev.eval(a["name"])) if "name" in a else None
+    return Variant(
+        grant=GrantSpec(
+            grantee_principal=grantee,
+            retiring_principal=retiring,
+            operations=operations,
+            constraints=constraints,
+            name=name,
+        )
+    )
+
+
+def _variants(
+    module: Module,
+    account: str,
+    max_file_bytes: int,
+    referenced: set[Path],
+    block: Block,
+    build: Callable[[Evaluator, Block], Variant],
+) -> tuple[Variant, ...]:
+    def run(choices: dict[str, bool], label: str) -> tuple[Variant, Evaluator]:
+        ev = Evaluator(module, account, choices, max_file_bytes=max_file_bytes)
+        ev.files.append(block.display)
+        try:
+            v = build(ev, block)
+            v = Variant(label=label, policy=v.policy, grant=v.grant)
+        except Unresolved as exc:
+            v = Variant(label=label, unresolved=exc.reason)
+        except RecursionError:
+            v = Variant(label=label, unresolved="expression nested too deeply")
+        referenced.update(ev.referenced)
+        return v, ev
+
+    first, ev = run({}, "")
+    if not ev.used:
+        return (first,)
+    keys = ev.used[:MAX_BRANCH_CHOICES]
+    out: list[Variant] = []
+    for combo in itertools.product((True, False), repeat=len(keys)):
+        choices = dict(zip(keys, combo, strict=True))
+        label = "conditional " + ", ".join(
+            f"{k}={'true' if c else 'false'}" for k, c in choices.items()
+        )
+        out.append(run(choices, label)[0])
+    return tuple(out)
