@@ -1,0 +1,454 @@
+"""The remediation planner: from a key policy, its observed callers and the zone of trust to
+a least-privilege replacement policy (pure: no I/O; `verify` judges the result)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from kmsguard.errors import InputError
+from kmsguard.model import ExposureKind, TrustZone
+
+from .document import Policy, parse_policy
+from .exposure import analyze_policy
+from .verify import (
+    ObservedCaller,
+    allows,
+    caller_trusted,
+    field,
+    parsed,
+    policy_document,
+    principal_values,
+    replay_requests,
+    statement_label,
+    statements_of,
+    without_account_roots,
+)
+
+
+class Strategy(StrEnum):
+    PRINCIPALS = "principals"  # name the observed callers, keep only the actions they used
+    ACCOUNT = "account"  # keep the wildcard, add kms:CallerAccount
+    ORG = "org"  # keep the wildcard, add aws:PrincipalOrgID
+
+
+#: Action families granted as one pattern when a caller used a member that returns
+#: plaintext (as AWS's default key policy does); only when the old statement allowed
+#: every member, so grouping never widens what the statement granted.
+ACTION_GROUPS: dict[str, tuple[str, ...]] = {
+    "kms:GenerateDataKey*": (
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKeyPair",
+        "kms:GenerateDataKeyPairWithoutPlaintext",
+        "kms:GenerateDataKeyWithoutPlaintext",
+    ),
+    "kms:ReEncrypt*": ("kms:ReEncryptFrom", "kms:ReEncryptTo"),
+}
+_GROUP_TRIGGERS: dict[str, frozenset[str]] = {
+    "kms:GenerateDataKey*": frozenset({"kms:GenerateDataKey", "kms:GenerateDataKeyPair"}),
+    "kms:ReEncrypt*": frozenset({"kms:ReEncryptFrom", "kms:ReEncryptTo"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StatementChange:
+    """What happened to one exposing statement of the old policy."""
+
+    statement: str  # its label in the old policy (Sid or #index)
+    change: str  # "replaced" | "conditioned" | "removed"
+    replacements: tuple[str, ...]  # labels of the statements that now stand for it
+    principals: tuple[str, ...]  # callers now named explicitly
+    detail: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "statement": self.statement,
+            "change": self.change,
+            "replacements": list(self.replacements),
+            "principals": list(self.principals),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LostAccess:
+    """An observed caller outside the zone of trust that the new policy no longer allows."""
+
+    principal: str
+    account: str
+    actions: tuple[str, ...]
+    calls: int
+    statements: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "principal": self.principal,
+            "account": self.account,
+            "actions": list(self.actions),
+            "calls": self.calls,
+            "statements": list(self.statements),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RemediationPlan:
+    strategy: Strategy
+    new_policy: str  # the complete replacement document, pretty-printed
+    changes: tuple[StatementChange, ...]
+    would_lose_access: tuple[LostAccess, ...]
+    kept_external: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "strategy": str(self.strategy),
+            "changes": [c.to_json() for c in self.changes],
+            "would_lose_access": [x.to_json() for x in self.would_lose_access],
+            "kept_external": list(self.kept_external),
+            "notes": list(self.notes),
+        }
+
+
+def pretty(doc: Mapping[str, Any]) -> str:
+    """The one text form kmsguard writes policies in (and diffs them in)."""
+    return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+def plan_remediation(
+    old_policy: str | bytes | Mapping[str, Any],
+    callers: Iterable[ObservedCaller],
+    zone: TrustZone,
+    *,
+    key_account: str,
+    strategy: Strategy = Strategy.PRINCIPALS,
+    keep_external: frozenset[str] = frozenset(),
+    org_id: str | None = None,
+) -> RemediationPlan:
+    """A replacement for every statement that exposes the key outside the zone of trust;
+    everything else (admin statements, Deny guards, Sids, order) is kept as written."""
+    if strategy is Strategy.ORG and not org_id:
+        raise InputError(
+            "the `org` strategy needs the organization id",
+            hint="pass --org-id o-... (the key owner's organization)",
+        )
+    old = policy_document(old_policy)
+    callers = tuple(callers)
+    assessment = analyze_policy(old, zone)
+    exposing_labels = {
+        label
+        for e in assessment.exposures
+        if e.kind in (ExposureKind.PUBLIC, ExposureKind.CROSS_ACCOUNT)
+        for label in e.statements
+    }
+    stmts = statements_of(old)
+    exposing = [
+        i
+        for i, s in enumerate(stmts)
+        if statement_label(s, i) in exposing_labels and _is_allow(s)
+    ]
+    notes: list[str] = []
+    if not exposing:
+        notes.append(f"the policy is {assessment.verdict}: nothing to fix")
+        return RemediationPlan(strategy, pretty(old), (), (), (), tuple(notes))
+
+    # 1. the skeleton: exposing statements removed, or conditioned when a wildcard stays
+    slots: list[list[dict[str, Any]]] = [[s] for s in stmts]
+    conditioned: dict[int, dict[str, Any] | None] = {}
+    for i in exposing:
+        s = stmts[i]
+        if strategy is not Strategy.PRINCIPALS and _has_wildcard_principal(s):
+            accounts = {key_account} | set(keep_external)
+            accounts |= {
+                c.account
+                for c in callers
+                if not c.is_service
+                and caller_trusted(c, zone, keep_external)
+                and _matches_bare(s, c, c.action_names, key_account)
+            }
+            if strategy is Strategy.ACCOUNT:
+                new_s = _with_condition(s, "StringEquals", "kms:CallerAccount", sorted(accounts))
+            else:
+                assert org_id is not None
+                new_s = _with_condition(s, "StringEquals", "aws:PrincipalOrgID", [org_id])
+            conditioned[i] = new_s
+            slots[i] = [new_s] if new_s is not None else []
+        else:
+            slots[i] = []
+    skeleton = _document(old, [s for slot in slots for s in slot])
+
+    # 2. which trusted (caller, action) pairs each exposing statement must still serve
+    covered = _Coverage(old, skeleton, key_account)
+    needs: dict[int, list[tuple[ObservedCaller, str]]] = {i: [] for i in exposing}
+    lost: dict[ObservedCaller, tuple[set[str], set[str]]] = {}
+    for caller in callers:
+        trusted = caller_trusted(caller, zone, keep_external)
+        for action in caller.action_names:
+            serving = [
+                i for i in exposing if _matches_bare(stmts[i], caller, (action,), key_account)
+            ]
+            if not serving or covered.by_skeleton(caller, action, trusted):
+                continue
+            if trusted:
+                needs[serving[0]].append((caller, action))
+            else:
+                acts, labels = lost.setdefault(caller, (set(), set()))
+                acts.add(action)
+                labels.update(statement_label(stmts[i], i) for i in serving)
+
+    # 3. explicit statements for what the skeleton no longer covers
+    used_sids = {statement_label(s, i) for i, s in enumerate(stmts)}
+    changes: list[StatementChange] = []
+    for i in exposing:
+        s = stmts[i]
+        label = statement_label(s, i)
+        extra = _explicit_statements(
+            s, needs[i], key_account, used_sids, reuse_sid=i not in conditioned
+        )
+        kept_labels = [str(x["Sid"]) for x in extra if "Sid" in x]
+        named = sorted({c.principal for c, _ in needs[i]})
+        if i in conditioned:
+            new_s = conditioned[i]
+            slots[i] = ([new_s] if new_s is not None else []) + extra
+            cond = "kms:CallerAccount" if strategy is Strategy.ACCOUNT else "aws:PrincipalOrgID"
+            detail = (
+                f"kept the wildcard, added {cond}"
+                if new_s is not None
+                else f"removed: its conditions contradict {cond}"
+            )
+            if extra:
+                detail += f"; named {len(named)} caller(s) the condition would stop"
+            changes.append(
+                StatementChange(label, "conditioned", (label, *kept_labels), tuple(named), detail)
+            )
+        elif extra:
+            slots[i] = extra
+            changes.append(
+                StatementChange(
+                    label,
+                    "replaced",
+                    tuple(kept_labels),
+                    tuple(named),
+                    f"wildcard replaced by {len(named)} observed caller(s) and the actions "
+                    "they used",
+                )
+            )
+        else:
+            changes.append(
+                StatementChange(label, "removed", (), (), "no trusted caller relied on it")
+            )
+    new_doc = _document(old, [s for slot in slots for s in slot])
+
+    would_lose = tuple(
+        LostAccess(
+            principal=c.principal,
+            account=c.account,
+            actions=tuple(sorted(acts)),
+            calls=sum(c.calls(a) for a in acts),
+            statements=tuple(sorted(labels)),
+        )
+        for c, (acts, labels) in sorted(lost.items(), key=lambda kv: kv[0].principal)
+    )
+    observed_accounts = {c.account for c in callers}
+    for account in sorted(keep_external - observed_accounts):
+        notes.append(f"--keep-external {account}: no call from that account was observed")
+    return RemediationPlan(
+        strategy=strategy,
+        new_policy=pretty(new_doc),
+        changes=tuple(changes),
+        would_lose_access=would_lose,
+        kept_external=tuple(sorted(keep_external)),
+        notes=tuple(notes),
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _is_allow(stmt: Mapping[str, Any]) -> bool:
+    effect = field(stmt, "Effect")
+    return effect is not None and effect[1] == "Allow"
+
+
+def _has_wildcard_principal(stmt: Mapping[str, Any]) -> bool:
+    if field(stmt, "NotPrincipal") is not None:
+        return True
+    return any(k == "*" or v == "*" or "*" in v for k, v in principal_values(stmt))
+
+
+def _document(old: Mapping[str, Any], statements: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in old.items():
+        out[k] = statements if k.lower() == "statement" else copy.deepcopy(v)
+    return out
+
+
+def _without_conditions(stmt: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in stmt.items() if k.lower() != "condition"}
+
+
+def _single(stmt: Mapping[str, Any]) -> Policy:
+    return parse_policy({"Version": "2012-10-17", "Statement": [dict(stmt)]})
+
+
+def _matches_bare(
+    stmt: Mapping[str, Any], caller: ObservedCaller, actions: Iterable[str], key_account: str
+) -> bool:
+    """The statement's principal, action and resource elements admit the caller (its
+    conditions aside: the evidence may lack context keys such as encryption context)."""
+    policy = _single(_without_conditions(stmt))
+    return any(
+        allows(policy, r, key_account) for a in actions for r in replay_requests(caller, a)
+    )
+
+
+class _Coverage:
+    """Does the skeleton still allow a (caller, action) on the same footing as before?"""
+
+    def __init__(self, old: Mapping[str, Any], skeleton: Mapping[str, Any], key_account: str):
+        self.key_account = key_account
+        self.old = parse_policy(old)
+        self.old_alone = parsed(without_account_roots(old))
+        has_statements = bool(statements_of(skeleton))
+        self.skel = parse_policy(skeleton) if has_statements else None
+        self.skel_alone = parsed(without_account_roots(skeleton)) if has_statements else None
+        bare = _document(
+            skeleton,
+            [_without_conditions(s) if _is_allow(s) else s for s in statements_of(skeleton)],
+        )
+        self.skel_bare = parse_policy(bare) if has_statements else None
+        self.skel_bare_alone = parsed(without_account_roots(bare)) if has_statements else None
+
+    def by_skeleton(self, caller: ObservedCaller, action: str, trusted: bool) -> bool:
+        k = self.key_account
+        requests = replay_requests(caller, action)
+        seen = [r for r in requests if allows(self.old, r, k)]
+        if not seen:
+            # the evidence cannot satisfy the old conditions: judge by the elements alone
+            pol = self.skel_bare if caller.is_root or not trusted else self.skel_bare_alone
+            return all(allows(pol, r, k) for r in requests)
+        for r in seen:
+            if not trusted:
+                if not allows(self.skel, r, k):
+                    return False
+                continue
+            old_alone = caller.is_root or allows(self.old_alone, r, k)
+            pol = self.skel_alone if old_alone and not caller.is_root else self.skel
+            if not allows(pol, r, k):
+                return False
+        return True
+
+
+def _with_condition(
+    stmt: Mapping[str, Any], operator: str, key: str, values: list[str]
+) -> dict[str, Any] | None:
+    """The statement with one more ANDed condition; None when it can no longer match
+    (the same operator and key already pinned to values with nothing in common)."""
+    out = copy.deepcopy(dict(stmt))
+    found = field(out, "Condition")
+    cond_key = found[0] if found else "Condition"
+    cond: dict[str, Any] = dict(found[1]) if found and isinstance(found[1], Mapping) else {}
+    op_key = next((k for k in cond if k.lower() == operator.lower()), operator)
+    block: dict[str, Any] = dict(cond.get(op_key, {}))
+    existing_key = next((k for k in block if k.lower() == key.lower()), None)
+    if existing_key is None:
+        block[key] = values[0] if len(values) == 1 else values
+    else:
+        old_vals = block[existing_key]
+        old_list = [old_vals] if isinstance(old_vals, str) else list(old_vals)
+        both = [v for v in old_list if v in values]
+        if not both:
+            return None
+        block[existing_key] = both[0] if len(both) == 1 else both
+    cond[op_key] = block
+    out[cond_key] = cond
+    return out
+
+
+def _group_actions(
+    stmt: Mapping[str, Any], caller: ObservedCaller, used: set[str], key_account: str
+) -> set[str]:
+    grouped = set(used)
+    for pattern, members in ACTION_GROUPS.items():
+        if not used & _GROUP_TRIGGERS[pattern]:
+            continue
+        if all(_matches_bare(stmt, caller, (m,), key_account) for m in members):
+            grouped -= set(members)
+            grouped.add(pattern)
+    return grouped
+
+
+def _one_or_list(values: list[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else values
+
+
+def _explicit_statements(
+    stmt: Mapping[str, Any],
+    needs: list[tuple[ObservedCaller, str]],
+    key_account: str,
+    used_sids: set[str],
+    *,
+    reuse_sid: bool,
+) -> list[dict[str, Any]]:
+    """Statements naming each caller with the actions it used, under the old statement's
+    resource and conditions (service principals also pinned to their source account)."""
+    per_caller: dict[ObservedCaller, set[str]] = {}
+    for caller, action in needs:
+        per_caller.setdefault(caller, set()).add(action)
+    aws_groups: dict[tuple[str, ...], set[str]] = {}
+    service_groups: dict[tuple[str, ...], tuple[set[str], set[str]]] = {}
+    for caller, used in per_caller.items():
+        actions = tuple(sorted(_group_actions(stmt, caller, used, key_account)))
+        if caller.is_service:
+            services, accounts = service_groups.setdefault(actions, (set(), set()))
+            services.add(caller.principal)
+            accounts.add(caller.account)
+        else:
+            aws_groups.setdefault(actions, set()).add(caller.principal)
+
+    sid = field(stmt, "Sid")
+    base_sid = str(sid[1]) if sid and sid[1] not in (None, "") else None
+    out: list[dict[str, Any]] = []
+
+    def build(principal: dict[str, Any], actions: tuple[str, ...]) -> dict[str, Any]:
+        new: dict[str, Any] = {}
+        if base_sid is not None:
+            name = base_sid if reuse_sid and not out else _fresh_sid(base_sid, used_sids)
+            used_sids.add(name)
+            new["Sid"] = name
+        new["Effect"] = "Allow"
+        new["Principal"] = principal
+        new["Action"] = _one_or_list(list(actions))
+        for element in ("Resource", "NotResource"):
+            found = field(stmt, element)
+            if found is not None:
+                new[found[0]] = copy.deepcopy(found[1])
+        if field(stmt, "Resource") is None and field(stmt, "NotResource") is None:
+            new["Resource"] = "*"
+        found = field(stmt, "Condition")
+        if found is not None:
+            new[found[0]] = copy.deepcopy(found[1])
+        return new
+
+    for actions, principals in sorted(aws_groups.items()):
+        out.append(build({"AWS": _one_or_list(sorted(principals))}, actions))
+    for actions, (services, accounts) in sorted(service_groups.items()):
+        s = build({"Service": _one_or_list(sorted(services))}, actions)
+        pinned = _with_condition(s, "StringEquals", "aws:SourceAccount", sorted(accounts))
+        if pinned is not None:
+            out.append(pinned)
+    return out
+
+
+def _fresh_sid(base: str, used: set[str]) -> str:
+    n = 2
+    while f"{base}{n}" in used:
+        n += 1
+    return f"{base}{n}"

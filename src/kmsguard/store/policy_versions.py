@@ -1,0 +1,140 @@
+"""Saved key-policy versions: every policy kmsguard replaced or wrote, byte for byte,
+so that any change it made can be rolled back."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import DateTime, Engine, Integer, String, Text, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .database import Base, StoreError
+
+
+class VersionReason(StrEnum):
+    BEFORE_APPLY = "before-apply"  # the live policy, saved before kmsguard replaced it
+    APPLIED = "applied"  # the policy kmsguard wrote
+    BEFORE_ROLLBACK = "before-rollback"
+    ROLLED_BACK = "rolled-back"  # the policy a rollback restored
+
+
+class PolicyVersionRow(Base):
+    __tablename__ = "policy_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key_arn: Mapped[str] = mapped_column(String(2048), index=True)
+    saved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sha256: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(32))
+    backup_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyVersion:
+    """One saved policy text of one key."""
+
+    id: int
+    key_arn: str
+    saved_at: datetime
+    sha256: str
+    policy: str
+    reason: VersionReason
+    backup_path: str | None = None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "version": self.id,
+            "key_arn": self.key_arn,
+            "saved_at": self.saved_at.isoformat(),
+            "sha256": self.sha256,
+            "reason": str(self.reason),
+            "backup_path": self.backup_path,
+            "note": self.note,
+        }
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _to_value(row: PolicyVersionRow) -> PolicyVersion:
+    saved_at = row.saved_at if row.saved_at.tzinfo else row.saved_at.replace(tzinfo=UTC)
+    return PolicyVersion(
+        id=row.id,
+        key_arn=row.key_arn,
+        saved_at=saved_at,
+        sha256=row.sha256,
+        policy=row.policy,
+        reason=VersionReason(row.reason),
+        backup_path=row.backup_path,
+        note=row.note,
+    )
+
+
+class PolicyVersionStore:
+    """Reads and writes saved policy versions; the engine is injected."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def save(
+        self,
+        key_arn: str,
+        policy: str,
+        reason: VersionReason,
+        *,
+        backup_path: str | None = None,
+        note: str | None = None,
+    ) -> PolicyVersion:
+        """Commit one version (durably, before returning)."""
+        row = PolicyVersionRow(
+            key_arn=key_arn,
+            saved_at=datetime.now(UTC),
+            sha256=sha256_text(policy),
+            policy=policy,
+            reason=str(reason),
+            backup_path=backup_path,
+            note=note,
+        )
+        try:
+            with Session(self._engine) as session, session.begin():
+                session.add(row)
+                session.flush()
+                value = _to_value(row)
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot save the policy of `{key_arn}` in the database: "
+                f"{exc.__class__.__name__}"
+            ) from exc
+        return value
+
+    def versions(self, key_arn: str) -> tuple[PolicyVersion, ...]:
+        """Every saved version of the key, oldest first."""
+        try:
+            with Session(self._engine) as session:
+                rows = session.scalars(
+                    select(PolicyVersionRow)
+                    .where(PolicyVersionRow.key_arn == key_arn)
+                    .order_by(PolicyVersionRow.id)
+                ).all()
+                return tuple(_to_value(r) for r in rows)
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot read saved policies of `{key_arn}`: {exc.__class__.__name__}"
+            ) from exc
+
+    def get(self, key_arn: str, version: int) -> PolicyVersion | None:
+        return next((v for v in self.versions(key_arn) if v.id == version), None)
+
+    def latest(
+        self, key_arn: str, reasons: tuple[VersionReason, ...] | None = None
+    ) -> PolicyVersion | None:
+        found = [v for v in self.versions(key_arn) if reasons is None or v.reason in reasons]
+        return found[-1] if found else None
