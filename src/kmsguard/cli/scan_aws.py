@@ -1,9 +1,255 @@
-"""`kmsguard scan` subcommand (placeholder until implemented)."""
+"""`kmsguard scan aws`: judge every customer managed KMS key of live accounts and regions."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import click
 
+from kmsguard.errors import ExitCode, InputError
+from kmsguard.scan_result import ScanResult
+from kmsguard.sources.aws import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_RPS,
+    DEFAULT_WORKERS,
+    ScanCounts,
+    ScanOptions,
+)
+from kmsguard.sources.aws_accounts import DEFAULT_ROLE
+
+from .common import (
+    _account,
+    _org,
+    echo_warning,
+    exit_code_for,
+    fail_on_option,
+    output_option,
+    write_output,
+)
+
+FORMATS = ("text", "json", "sarif", "csv", "asff")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+
+
+def _regions(
+    _ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    bad = [r for r in value if not _REGION_RE.match(r)]
+    if bad:
+        raise click.BadParameter(
+            ", ".join(f"`{r}`" for r in bad) + " is not a region name, e.g. `eu-west-1`",
+            param=param,
+        )
+    return tuple(dict.fromkeys(value))
+
+
+def render(result: ScanResult, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(result.to_json(), indent=2)
+    if fmt == "csv":
+        from kmsguard.report.csv_report import render_csv
+
+        return render_csv(result)
+    if fmt == "asff":
+        from kmsguard.report.asff import render_asff
+
+        return render_asff(result)
+    if fmt == "sarif":
+        from kmsguard.report.sarif import render_sarif
+
+        return render_sarif(result.findings())
+    from kmsguard.report.aws_text import render_text
+
+    return render_text(result)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """A Rich progress display on stderr when it is a terminal; otherwise nothing."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("{task.description:>8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        tasks = {name: bar.add_task(name, total=None) for name in ("accounts", "regions", "keys")}
+
+        def update(c: ScanCounts) -> None:
+            bar.update(tasks["accounts"], total=c.accounts_total, completed=c.accounts_done)
+            bar.update(tasks["regions"], total=c.regions_total, completed=c.regions_done)
+            bar.update(tasks["keys"], total=c.keys_total, completed=c.keys_done)
+
+        yield update
+
 
 @click.command(name="aws")
-def scan_aws() -> None:
-    """Not implemented yet."""
-    raise click.UsageError("not implemented yet")
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    metavar="REGION",
+    callback=_regions,
+    help="Scan only this region (repeatable). Default: every region enabled for the account.",
+)
+@click.option("--org", is_flag=True, help="Scan every active account of the organization.")
+@click.option(
+    "--role",
+    "role_name",
+    default=DEFAULT_ROLE,
+    show_default=True,
+    help="Role assumed in each account other than the caller's (--org, --accounts).",
+)
+@click.option(
+    "--accounts",
+    "accounts_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file of account ids, one per line, to scan via --role.",
+)
+@click.option("--org-id", callback=_org, help="Trust this organization (default with --org: own).")
+@click.option(
+    "--trusted-account",
+    "trusted_accounts",
+    multiple=True,
+    callback=_account,
+    help="An outside account that is trusted (repeatable).",
+)
+@click.option(
+    "--trusted-org",
+    "trusted_orgs",
+    multiple=True,
+    callback=_org,
+    help="A trusted organization id (repeatable).",
+)
+@click.option(
+    "--trusted-ou-path",
+    "trusted_ou_paths",
+    multiple=True,
+    help="A trusted OU path prefix, e.g. o-abc/r-ab12/ou-ab12-3456/ (repeatable).",
+)
+@click.option(
+    "--owner-tag",
+    "owner_tags",
+    multiple=True,
+    metavar="KEY",
+    help="Tag key naming a key's owner, matched case-insensitively (repeatable; default owner).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+@output_option
+@fail_on_option
+@click.option(
+    "--max-rps",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_MAX_RPS,
+    show_default=True,
+    help="Most KMS requests per second per account and region (retries included).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help="Concurrent API calls across accounts, regions and keys.",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(1, 20),
+    default=DEFAULT_MAX_ATTEMPTS,
+    show_default=True,
+    help="Attempts per API call (botocore adaptive retries).",
+)
+@click.option("--profile", help="AWS profile (default: AWS_PROFILE or the default chain).")
+def scan_aws(
+    *,
+    regions: tuple[str, ...],
+    org: bool,
+    role_name: str,
+    accounts_file: Path | None,
+    org_id: str | None,
+    trusted_accounts: tuple[str, ...],
+    trusted_orgs: tuple[str, ...],
+    trusted_ou_paths: tuple[str, ...],
+    owner_tags: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+    fail_on: str,
+    max_rps: float,
+    workers: int,
+    max_attempts: int,
+    profile: str | None,
+) -> int:
+    """Judge every customer managed KMS key: key policy exposure, grants to outside
+    principals, and owner tags, across regions and accounts.
+
+    \b
+    Exit codes: 0 clean, 3 findings at or above --fail-on, 4 something could not be
+    read (and nothing worse), 2 usage error.
+    """
+    if org and accounts_file is not None:
+        raise click.UsageError("--org and --accounts cannot be combined")
+    accounts: tuple[str, ...] = ()
+    if accounts_file is not None:
+        from kmsguard.sources.aws_accounts import read_accounts_file
+
+        accounts = read_accounts_file(accounts_file)
+    options = ScanOptions(
+        regions=regions,
+        org=org,
+        accounts=accounts,
+        role_name=role_name,
+        owner_tag_keys=owner_tags or ("owner",),
+        max_rps=max_rps,
+        workers=workers,
+        max_attempts=max_attempts,
+        org_id=org_id,
+        trusted_accounts=frozenset(trusted_accounts),
+        trusted_orgs=frozenset(trusted_orgs),
+        trusted_org_paths=frozenset(trusted_ou_paths),
+    )
+    result = _run(options, profile)
+    write_output(render(result, fmt), output)
+    if result.incomplete:
+        s = result.summary()
+        echo_warning(
+            f"scan incomplete: {s['keys_errored']} key(s) and {s['failed_scopes']} "
+            "account/region scope(s) could not be read"
+        )
+    code: ExitCode = exit_code_for(
+        result.severities(), fail_on, input_errors=False, incomplete=result.incomplete
+    )
+    return int(code)
+
+
+def _run(options: ScanOptions, profile: str | None) -> ScanResult:
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    from kmsguard.sources.aws import AwsScanner
+
+    try:
+        session = boto3.Session(profile_name=profile)
+    except ProfileNotFound as exc:
+        raise InputError(
+            f"no AWS profile `{profile}`", hint="list profiles with `aws configure list-profiles`"
+        ) from exc
+    with _progress(sys.stderr.isatty()) as progress:
+        return AwsScanner(session, options, progress=progress).scan()

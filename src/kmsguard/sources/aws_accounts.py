@@ -99,9 +99,9 @@ class Organization:
     inactive: tuple[tuple[str, str], ...] = ()  # (account, status) not scanned
 
 
-def describe_organization(clients: SessionClients) -> Organization:
-    """The caller's organization and its active accounts (list_accounts, every page)."""
-    org = clients.client("organizations")
+def describe_organization(org: Any) -> Organization:
+    """The caller's organization and its active accounts (list_accounts, every page),
+    read with an Organizations client."""
     try:
         info = org.describe_organization()["Organization"]
         accounts: list[str] = []

@@ -40,7 +40,7 @@ class CallCounter:
 def instrument(client: Any, counter: CallCounter, bucket: TokenBucket | None) -> Any:
     """Count every call and hold every HTTP attempt (retries too) to the region's bucket."""
 
-    def before_call(model: Any = None, **_: Any) -> None:
+    def before_parameter_build(model: Any = None, **_: Any) -> None:
         counter.on_call(str(model.name) if model is not None else "?")
 
     def before_send(**_: Any) -> None:
@@ -49,7 +49,7 @@ def instrument(client: Any, counter: CallCounter, bucket: TokenBucket | None) ->
         counter.on_request()
 
     service = client.meta.service_model.service_name
-    client.meta.events.register(f"before-call.{service}", before_call)
+    client.meta.events.register(f"before-parameter-build.{service}", before_parameter_build)
     client.meta.events.register(f"before-send.{service}", before_send)
     return client
 
