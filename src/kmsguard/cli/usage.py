@@ -1,9 +1,179 @@
-"""`kmsguard usage` (placeholder until implemented)."""
+"""`kmsguard usage SOURCE...`: who used which KMS key, from CloudTrail logs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from kmsguard.errors import ExitCode, InputError
+
+from .common import build_zone, echo_warning, output_option, write_output, zone_options
+
+if TYPE_CHECKING:
+    from kmsguard.usage.report import UsageReport
+
+#: Bad files named one by one up to this many; the rest are counted.
+_NAMED_SKIPS = 20
+
 
 @click.command()
-def usage() -> None:
-    """Not implemented yet."""
-    raise click.UsageError("`usage` is not implemented yet")
+@click.argument("sources", nargs=-1)
+@click.option("--since", help="Start of the window: YYYY-MM-DD, ISO date-time, or 90d / 12h.")
+@click.option("--until", help="End of the window (a date includes that whole day).")
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    help="Only this key: ARN, key id or alias (repeatable); keys with no calls are "
+    "listed as unused.",
+)
+@zone_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+)
+@output_option
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "athena"]),
+    default="local",
+    show_default=True,
+    help="local: read the files here; athena: run the aggregation on Amazon Athena.",
+)
+@click.option("--table", help="Athena CloudTrail table, DATABASE.TABLE (--engine athena).")
+@click.option("--workgroup", default="primary", show_default=True, help="Athena workgroup.")
+@click.option("--output-location", help="s3:// location for Athena query results.")
+@click.option("--jobs", type=click.IntRange(1, 64), help="Worker processes (default: cores).")
+@click.option("--region", help="AWS region for Athena and alias resolution.")
+def usage(
+    sources: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    keys: tuple[str, ...],
+    account: str | None,
+    org_id: str | None,
+    trusted_accounts: tuple[str, ...],
+    trusted_orgs: tuple[str, ...],
+    trusted_ou_paths: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+    engine: str,
+    table: str | None,
+    workgroup: str,
+    output_location: str | None,
+    jobs: int | None,
+    region: str | None,
+) -> int:
+    """Who used each KMS key, from CloudTrail logs (a folder, files, or s3://bucket/prefix).
+
+    \b
+    Per key and caller (as a key policy names it): actions, via-services, VPC endpoints,
+    encryption-context keys, first/last seen, denied attempts, and whether the caller is
+    outside the zone of trust (the key's account, --account, --trusted-account).
+    """
+    from kmsguard.usage import analyze_usage, resolve_keys
+    from kmsguard.usage.render import UsageFormat, render
+
+    zone = build_zone(account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
+    resolved = tuple(resolve_keys(keys, lambda r: _client("kms", r or region))) if keys else ()
+    if engine == "athena":
+        if sources:
+            raise InputError(
+                "`--engine athena` reads the Athena table, not SOURCE arguments",
+                hint="drop the sources or use --engine local",
+            )
+        if not table:
+            raise InputError("`--engine athena` needs `--table DATABASE.TABLE`")
+        from kmsguard.usage.athena import AthenaTarget, analyze_with_athena
+
+        report = analyze_with_athena(
+            _client("athena", region),
+            AthenaTarget(table=table, workgroup=workgroup, output_location=output_location),
+            zone=zone,
+            since=since,
+            until=until,
+            keys=resolved,
+        )
+    else:
+        if not sources:
+            raise InputError(
+                "no log source given",
+                hint="kmsguard usage ./AWSLogs or s3://bucket/prefix (or --engine athena)",
+            )
+        with _Progress() as progress:
+            report = analyze_usage(
+                list(sources),
+                zone=zone,
+                since=since,
+                until=until,
+                keys=resolved,
+                jobs=jobs,
+                progress=progress.update,
+                on_listed=progress.start,
+                s3_client=lambda: _client("s3", region),
+            )
+    _warn_skipped(report)
+    write_output(render(report, UsageFormat(fmt)), output)
+    return int(ExitCode.INCOMPLETE if report.incomplete else ExitCode.OK)
+
+
+def _client(service: str, region: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(  # type: ignore[call-overload]  # service name chosen at run time
+        service, region_name=region, config=Config(retries={"mode": "standard"})
+    )
+
+
+def _warn_skipped(report: UsageReport) -> None:
+    for s in report.skipped[:_NAMED_SKIPS]:
+        echo_warning(f"skipped `{s.name}`: {s.reason}")
+    if report.skipped:
+        more = len(report.skipped) - _NAMED_SKIPS
+        tail = f" ({more} not named above)" if more > 0 else ""
+        echo_warning(
+            f"{len(report.skipped)} unreadable files skipped{tail}; the report is incomplete"
+        )
+
+
+class _Progress:
+    """A progress bar on stderr for long reads (only on a terminal)."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def start(self, total: int) -> None:
+        if total < 50 or not sys.stderr.isatty():
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._bar = Progress(
+            "reading logs",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task("read", total=total)
+
+    def update(self, done: int, total: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -5,7 +5,7 @@ the number of records. Partial aggregates from parallel workers merge with `merg
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .records import (
@@ -177,7 +177,7 @@ class Aggregate:
 
 
 def _action_and_context(
-    action: str, params: dict[str, object], index: int, n_keys: int
+    action: str, params: Mapping[str, object], index: int, n_keys: int
 ) -> tuple[tuple[str, ...], dict[str, object]]:
     """ReEncrypt is checked as kms:ReEncryptFrom on the source key and kms:ReEncryptTo on the
     destination key, each with its own encryption context."""
