@@ -202,9 +202,9 @@ def _judge_variant(variant: Variant, zone: TrustZone) -> Assessment:
         return Assessment(Verdict.ERROR, Severity.NONE, errors=(exc.message,))
 
 
-def _rule_id(a: Assessment) -> str | None:
-    if a.verdict is Verdict.CROSS_ACCOUNT and a.exposures and all(
-        e.kind is ExposureKind.GRANT for e in a.exposures
+def _rule_id(a: Assessment, *, grant: bool) -> str | None:
+    if a.verdict in (Verdict.PUBLIC, Verdict.CROSS_ACCOUNT) and (
+        grant or (a.exposures and all(e.kind is ExposureKind.GRANT for e in a.exposures))
     ):
         return rules.EXTERNAL_GRANT
     rid = rules.rule_for_verdict(a.verdict)
@@ -232,7 +232,8 @@ def judge(item: IacItem, zone: TrustZone) -> Finding:
     extra: tuple[tuple[str, str], ...] = ()
     if variant.label and len(judged) > 1:
         extra = (("branch", variant.label),)
-    return Finding(item.origin, _rule_id(assessment), assessment, extra=extra)
+    rule_id = _rule_id(assessment, grant=variant.grant is not None)
+    return Finding(item.origin, rule_id, assessment, extra=extra)
 
 
 def judge_all(items: Sequence[IacItem], zone: TrustZone) -> list[Finding]:

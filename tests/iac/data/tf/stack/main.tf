@@ -1,0 +1,4 @@
+module "kms" {
+  source  = "./modules/kms"
+  partner = "111122223333"
+}

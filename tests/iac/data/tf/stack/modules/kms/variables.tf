@@ -1,0 +1,4 @@
+variable "partner" {
+  type    = string
+  default = "555566667777"
+}
