@@ -40,6 +40,8 @@ from .values import Lit, Var, Wild, tokens
 LOCK = threading.Lock()
 TIMEOUT_MS = 10_000
 
+#: keys whose real values are always lower-case (organization ids and OU paths)
+_LOWER_CASE_KEYS = frozenset({"aws:principalorgid", "aws:principalorgpaths"})
 _TYPES = ("Account", "User", "AssumedRole", "FederatedUser")
 _ACCOUNT_IN_TEXT = re.compile(r"(?<!\d)\d{12}(?!\d)")
 _ORG_IN_TEXT = re.compile(r"o-[a-z0-9]{10,32}")
@@ -114,7 +116,8 @@ class PolicyEncoding:
         )
         self.has_org = z3.Bool("has_org")
         self.O = z3.String("org_id")
-        self.path = z3.String("org_path")
+        self.path_rest = z3.String("org_path_rest")
+        self.path = z3.Concat(self.O, z3.StringVal("/"), self.path_rest)
         self.U = z3.String("userid")
         self.username = z3.String("username")
         self.via_vpce = z3.Bool("via_vpce")
@@ -129,7 +132,6 @@ class PolicyEncoding:
             z3.Implies(self.t == 0, self.U == self.A),
             z3.Implies(self.has_org, z3.PrefixOf(S("o-"), self.O)),
             z3.Implies(self.has_org, z3.Length(self.O) >= 12),
-            z3.Implies(self.has_org, z3.PrefixOf(z3.Concat(self.O, S("/")), self.path)),
         ]
         # generic keys: key -> list of (present, string value) slots
         self.slots: dict[str, list[tuple[Any, Any]]] = {}
@@ -138,6 +140,12 @@ class PolicyEncoding:
         self.ip_views: dict[tuple[str, int], Any] = {}
         self.unknown_atoms = False
         self.statement_exprs: dict[int, Any] = {s.index: self._statement(s) for s in statements}
+        if "aws:principalorgid" in self.slots or "aws:principalorgpaths" in self.slots:
+            # an org id has no "/" (its OU path starts with "<id>/"); letters are lower-case,
+            # which _atom uses for the IgnoreCase operators
+            self.base.append(
+                z3.Implies(self.has_org, z3.Not(z3.Contains(self.O, z3.StringVal("/"))))
+            )
 
     # --- symbolic request ---------------------------------------------------------------
 
@@ -304,8 +312,18 @@ class PolicyEncoding:
             toks = tokens(const, wild)
             if any(isinstance(t, Var) for t in toks):
                 return self._with_variables(comp, v, toks)
+            if key == "aws:principalarn" and comp in (Comparator.EQ, Comparator.ARN):
+                by_segment = self._principal_arn_atom(_lit(toks), glob=comp is Comparator.ARN)
+                if by_segment is not None:
+                    return by_segment
             if comp is Comparator.EQ:
                 return v == z3.StringVal(_lit(toks))
+            if key == "aws:principalorgpaths" and comp is not Comparator.ARN:
+                by_part = self._org_path_atom(_lit(toks), comp)
+                if by_part is not None:
+                    return by_part
+            if comp is Comparator.EQ_CI and key in _LOWER_CASE_KEYS:
+                return v == z3.StringVal(_lit(toks).lower())
             if comp is Comparator.EQ_CI:
                 return z3.InRe(v, _ci_literal(_lit(toks)))
             return z3.InRe(v, _glob_re(toks, arn=comp is Comparator.ARN))
@@ -327,6 +345,61 @@ class PolicyEncoding:
             return _cmp(comp.value[5:], self._view(key, i, "date"), d)
         self.unknown_atoms = True
         return self._fresh("unknown_atom", "bool")
+
+    def _principal_arn_atom(self, pattern: str, *, glob: bool) -> Any:
+        """`aws:PrincipalArn` against an ARN, one ARN component at a time: the caller's ARN is
+        `arn:aws:iam::<account>:<resource>` (or `arn:aws:sts::<account>:federated-user/<n>`),
+        so only the account and resource parts are symbolic. Much faster than a regex over
+        the whole ARN, and exactly ArnLike's component-wise semantics."""
+        parts = pattern.split(":", 5)
+        if len(parts) != 6:
+            return None
+
+        def fixed(pat: str, value: str) -> bool:
+            if not glob:
+                return pat == value
+            return re.fullmatch(_py_glob(pat, colon=False), value) is not None
+
+        def sym(pat: str, var: Any) -> Any:
+            if not glob:
+                return var == z3.StringVal(pat)
+            return z3.InRe(var, _glob_re(tokens(pat, True), arn=False))
+
+        if not fixed(parts[0], "arn") or not fixed(parts[3], ""):
+            return z3.BoolVal(False)
+        partitions = [p for p in ("aws",) if fixed(parts[1], p)]
+        if not partitions:
+            return z3.BoolVal(False)
+        account = sym(parts[4], self.A)
+        options = []
+        if fixed(parts[2], "iam"):
+            options.append(z3.And(self.t != 3, sym(parts[5], self.R)))
+        if fixed(parts[2], "sts"):
+            fed = z3.Concat(z3.StringVal("federated-user/"), self.N)
+            options.append(z3.And(self.t == 3, sym(parts[5], fed)))
+        return z3.And(account, z3.Or(*options, z3.BoolVal(False)))
+
+    def _org_path_atom(self, pattern: str, comp: Comparator) -> Any:
+        """An OU path is `<org id>/<rest>`: when the pattern's org part is literal, compare
+        the org id by equality and only the rest by pattern (fast, and exact)."""
+        head, sep, tail = pattern.partition("/")
+        glob = comp is Comparator.LIKE
+        if not sep or (glob and ("*" in head or "?" in head)):
+            return None
+        if comp is Comparator.EQ_CI:
+            head, tail = head.lower(), tail.lower()
+        same_org = self.O == z3.StringVal(head)
+        if glob:
+            return z3.And(
+                same_org, z3.InRe(self.path_rest, _glob_re(tokens(tail, True), arn=False))
+            )
+        return z3.And(same_org, self.path_rest == z3.StringVal(tail))
+
+    def _trusted_path(self, prefix: str) -> Any:
+        head, sep, tail = prefix.partition("/")
+        if not sep:
+            return z3.PrefixOf(z3.StringVal(prefix), self.O)
+        return z3.And(self.O == z3.StringVal(head), z3.PrefixOf(z3.StringVal(tail), self.path_rest))
 
     def _with_variables(self, comp: Comparator, v: Any, toks: tuple[Lit | Wild | Var, ...]) -> Any:
         if comp is not Comparator.EQ or any(isinstance(t, Wild) for t in toks):
@@ -368,7 +441,7 @@ class PolicyEncoding:
         out: list[Any] = [S(a) != self.A for a in sorted(self.zone.accounts)]
         out += [z3.Implies(self.has_org, S(o) != self.O) for o in sorted(self.zone.trusted_orgs)]
         out += [
-            z3.Implies(self.has_org, z3.Not(z3.PrefixOf(S(p), self.path)))
+            z3.Implies(self.has_org, z3.Not(self._trusted_path(p)))
             for p in sorted(self.zone.trusted_org_paths)
         ]
         if stage.fresh_identity:
@@ -414,15 +487,15 @@ class PolicyEncoding:
             found = self._found(solver.model(), action)
             account = found.request.account or ""
             if account.isdigit():
-                return found
+                return _prettier(found, confirm)
             for digit in "9078":
                 repaired = self._repair(found, digit, stage)
                 if repaired is not None and confirm(repaired.request):
-                    return repaired
+                    return _prettier(repaired, confirm)
             solver.add(z3.InRe(self.A, z3.Loop(z3.Range("0", "9"), 12, 12)))
             result = solver.check()
             if result == z3.sat:
-                return self._found(solver.model(), action)
+                return _prettier(self._found(solver.model(), action), confirm)
         if result == z3.unsat:
             return None
         raise UndecidedError(f"solver returned {result} ({solver.reason_unknown()})")
@@ -431,7 +504,11 @@ class PolicyEncoding:
         r = found.request
         old = r.account or ""
         new = "".join(ch if ch.isdigit() else digit for ch in old)
-        if new in self.zone.accounts or (stage.fresh_identity and new in self.mentioned_accounts):
+        if (
+            len(new) != 12
+            or new in self.zone.accounts
+            or (stage.fresh_identity and new in self.mentioned_accounts)
+        ):
             return None
         context = {k: [v.replace(old, new) for v in vs] for k, vs in r.context.items()}
         request = Request(
@@ -503,6 +580,33 @@ class PolicyEncoding:
 # --- helpers ------------------------------------------------------------------------------
 
 
+_IAM_NAME = re.compile(
+    r"^arn:aws:(iam|sts)::\d{12}:(root|(role|user|federated-user)/[\w+=,.@/-]+)$"
+)
+
+
+def _prettier(found: Found, confirm: Callable[[Request], bool]) -> Found:
+    """Prefer a readable role (`role/kmsguard-witness`) over a solver-made principal such as
+    `federated-user/_B`, when the concrete evaluator agrees it is allowed just the same."""
+    r = found.request
+    if r.principal_type == "AssumedRole" and _IAM_NAME.match(r.principal):
+        return found
+    context = dict(r.context)
+    if "aws:userid" in context:
+        context["aws:userid"] = [f"AROAKMSGUARDWITNESS01:{r.account}"]
+    nicer = Request(
+        principal=f"arn:aws:iam::{r.account}:role/kmsguard-witness",
+        account=r.account,
+        action=r.action,
+        principal_type="AssumedRole",
+        org_id=r.org_id,
+        context=context,
+    )
+    if confirm(nicer):
+        return Found(nicer, found.account_named, found.org_named, found.userid_token)
+    return found
+
+
 def _userid_tokens(policy: Policy) -> tuple[str, ...]:
     """Unique-id prefixes named in aws:userid conditions (`AROAEXAMPLE:*` -> `AROAEXAMPLE`):
     an unknown attacker cannot own them."""
@@ -538,10 +642,16 @@ def _any_char() -> Any:
     return z3.AllChar(z3.ReSort(z3.StringSort()))
 
 
+# IAM values here are printable ASCII; a small alphabet keeps regex reasoning fast
+z3.set_param("encoding", "ascii")
+# [^:] as two ranges around ":" (0x3A)
+_NOT_COLON = z3.Union(z3.Range(" ", "9"), z3.Range(";", "~"))
+
+
 def _glob_re(toks: tuple[Lit | Wild | Var, ...], *, arn: bool) -> Any:
     parts: list[Any] = []
     colons = 0
-    not_colon = z3.Diff(_any_char(), z3.Re(":")) if arn else None
+    not_colon = _NOT_COLON if arn else None
     for t in toks:
         if isinstance(t, Lit):
             parts.append(z3.Re(t.text))
@@ -552,6 +662,11 @@ def _glob_re(toks: tuple[Lit | Wild | Var, ...], *, arn: bool) -> Any:
     if not parts:
         return z3.Re("")
     return parts[0] if len(parts) == 1 else z3.Concat(*parts)
+
+
+def _py_glob(pattern: str, *, colon: bool) -> str:
+    any_run = ".*" if colon else "[^:]*"
+    return "".join(any_run if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
 
 
 def _cmp(op: str, var: Any, value: float) -> Any:
