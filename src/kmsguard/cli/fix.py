@@ -1,8 +1,490 @@
-"""`kmsguard fix` (placeholder until implemented)."""
+"""`kmsguard fix plan|apply|rollback|history`: least-privilege key policies planned from
+observed usage, verified by the engine, applied with the previous policy saved first."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from kmsguard.errors import InputError
+from kmsguard.policy.remediation import Strategy
+from kmsguard.policy.verify import ReplayOutcome
+
+from .common import _account, build_zone, echo_warning, output_option, write_output, zone_options
+
+if TYPE_CHECKING:
+    from kmsguard.fix.apply import Applied, Skipped
+    from kmsguard.fix.kms import KeyPolicyClient
+    from kmsguard.fix.planning import Offer, SavedPlan
+    from kmsguard.store.policy_versions import PolicyVersionStore
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group()
 def fix() -> None:
-    """Not implemented yet."""
+    """Least-privilege key policies that keep observed callers working.
+
+    \b
+    kmsguard fix plan --key ARN --usage USAGE.json      plan and verify (changes nothing)
+    kmsguard fix apply --key ARN --plan PLAN.json --yes  apply, saving the old policy first
+    kmsguard fix rollback --key ARN --yes                restore the saved policy
+    kmsguard fix history --key ARN                       list saved versions
+    """
+
+
+# --------------------------------------------------------------------------- options
+
+
+def _plan_options(f: F) -> F:
+    decorators = [
+        click.option(
+            "--policy",
+            "policy_file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Plan for a key policy file (instead of a live key).",
+        ),
+        click.option("--usage", "usage_file", type=click.Path(exists=True, dir_okay=False,
+                     path_type=Path), help="A usage report (`kmsguard usage --format json`)."),
+        click.option(
+            "--cloudtrail",
+            "cloudtrail",
+            multiple=True,
+            metavar="SOURCE",
+            help="CloudTrail logs to read usage from: a folder or s3:// URL (repeatable).",
+        ),
+        click.option("--since", help="With --cloudtrail: start of the usage window (e.g. 90d)."),
+        click.option("--until", help="With --cloudtrail: end of the usage window."),
+        click.option(
+            "--usage-key",
+            metavar="ARN",
+            help="Which key of a multi-key usage report the --policy file belongs to.",
+        ),
+        click.option(
+            "--strategy",
+            type=click.Choice([s.value for s in Strategy]),
+            default=Strategy.PRINCIPALS.value,
+            show_default=True,
+            help="principals: name observed callers; account: add kms:CallerAccount; "
+            "org: add aws:PrincipalOrgID.",
+        ),
+        click.option(
+            "--keep-external",
+            "keep_external",
+            multiple=True,
+            callback=_account,
+            metavar="ACCOUNT",
+            help="Keep the observed callers of this outside account (repeatable).",
+        ),
+        zone_options,
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+def _aws_options(f: F) -> F:
+    f = click.option("--profile", help="AWS profile to use.")(f)
+    return click.option("--region", help="Region of the key (default: from the key ARN).")(f)
+
+
+def _store_options(f: F) -> F:
+    f = click.option(
+        "--db",
+        "db_url",
+        metavar="URL",
+        help="Database of saved policies (default: SQLite in the user data folder).",
+    )(f)
+    return click.option(
+        "--backup-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Folder for backup files of replaced policies (default: in the user data folder).",
+    )(f)
+
+
+def _format_option(f: F) -> F:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+    )(f)
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def _kms(key: str, profile: str | None, region: str | None) -> KeyPolicyClient:
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    from kmsguard.fix.kms import KeyPolicyClient, region_of
+
+    try:
+        session = boto3.Session(profile_name=profile)
+    except ProfileNotFound as exc:
+        raise InputError(
+            f"no AWS profile `{profile}`", hint="list profiles with `aws configure list-profiles`"
+        ) from exc
+    return KeyPolicyClient(session.client("kms", region_name=region or region_of(key)))
+
+
+def _store(db_url: str | None) -> PolicyVersionStore:
+    from kmsguard.store import PolicyVersionStore, open_database
+
+    return PolicyVersionStore(open_database(db_url))
+
+
+def _backup_dir(value: Path | None) -> Path:
+    from kmsguard.fix.backup import default_backup_dir
+
+    return value or default_backup_dir()
+
+
+def _make_offer(
+    *,
+    key: str | None,
+    kms: KeyPolicyClient | None,
+    policy_file: Path | None,
+    usage_file: Path | None,
+    cloudtrail: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    usage_key: str | None,
+    strategy: str,
+    keep_external: tuple[str, ...],
+    account: str | None,
+    org_id: str | None,
+    trusted_accounts: tuple[str, ...],
+    trusted_orgs: tuple[str, ...],
+    trusted_ou_paths: tuple[str, ...],
+) -> Offer:
+    from kmsguard.fix.evidence import load_usage_file, usage_from_cloudtrail
+    from kmsguard.fix.kms import account_of
+    from kmsguard.fix.planning import make_offer
+
+    if (policy_file is None) == (key is None):
+        raise InputError("give exactly one of --policy FILE and --key ARN")
+    if (usage_file is None) == (not cloudtrail):
+        raise InputError(
+            "give the observed usage: exactly one of --usage FILE and --cloudtrail SOURCE",
+            hint="create a usage report with `kmsguard usage SOURCE... --format json`",
+        )
+    key_arn: str | None = None
+    if key is not None:
+        assert kms is not None
+        key_arn = kms.key_arn(key)
+        old_policy = kms.read(key_arn)
+        source = key_arn
+    else:
+        assert policy_file is not None
+        try:
+            old_policy = policy_file.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise InputError(f"cannot read `{policy_file}`: {exc.strerror}") from exc
+        source = str(policy_file)
+    usage_target = key_arn or usage_key
+    key_account = account or (account_of(usage_target) if usage_target else None)
+    if key_account is None and usage_file is not None:
+        # the report's only key tells the owner account
+        from kmsguard.fix.evidence import usage_evidence
+
+        probe = usage_evidence(
+            json.loads(usage_file.read_text(encoding="utf-8")), None, key_account="000000000000"
+        )
+        key_account = account_of(probe.key_arn) if probe.key_arn else None
+    if key_account is None:
+        raise InputError(
+            "the key owner's account is unknown", hint="pass --account ID (12 digits)"
+        )
+    if account and key_arn and account_of(key_arn) not in (None, account):
+        raise InputError(f"`--account {account}` does not own `{key_arn}`")
+    zone = build_zone(key_account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
+    if usage_file is not None:
+        evidence = load_usage_file(usage_file, usage_target, key_account=key_account)
+    else:
+        evidence = usage_from_cloudtrail(
+            cloudtrail, usage_target, key_account=key_account, zone=zone, since=since, until=until
+        )
+    for warning in evidence.warnings:
+        echo_warning(warning)
+    return make_offer(
+        old_policy,
+        evidence.callers,
+        zone,
+        key_account=key_account,
+        strategy=Strategy(strategy),
+        keep_external=frozenset(keep_external),
+        org_id=org_id,
+        source=source,
+        key_arn=key_arn or evidence.key_arn,
+        window=evidence.window,
+    )
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _mark(ok: bool) -> str:
+    return "ok  " if ok else "FAIL"
+
+
+def render_offer(offer: Offer) -> str:
+    plan, v = offer.plan, offer.verification
+    lines = [f"fix plan for {offer.source}"]
+    if not plan.changed:
+        lines.append(f"  nothing to fix: the policy is {offer.verdict_before}")
+        return "\n".join(lines)
+    lines.append(
+        f"  verdict: {offer.verdict_before} -> {v.verdict_after}    strategy: {plan.strategy}"
+    )
+    lines.append("")
+    lines.append("changes:")
+    for c in plan.changes:
+        target = f" -> {', '.join(c.replacements)}" if c.replacements else ""
+        lines.append(f"  {c.statement}: {c.change}{target}  ({c.detail})")
+    kept = v.calls(ReplayOutcome.KEPT)
+    broken = v.calls(ReplayOutcome.BROKEN)
+    dropped = v.calls(ReplayOutcome.DROPPED)
+    trusted_total = kept + broken
+    share = f"{100 * kept / trusted_total:.0f}%" if trusted_total else "n/a"
+    lines.append("")
+    lines.append(
+        f"replay: {kept} of {trusted_total} trusted calls still allowed ({share}), "
+        f"{dropped} external calls dropped"
+    )
+    for r in v.replay:
+        if r.outcome is ReplayOutcome.KEPT:
+            continue
+        lines.append(f"  {r.outcome}: {r.principal} {r.action} ({r.calls} calls)")
+    if plan.would_lose_access:
+        lines.append("")
+        lines.append("would lose access (outside the zone of trust):")
+        for x in plan.would_lose_access:
+            lines.append(
+                f"  {x.principal} (account {x.account}): {', '.join(x.actions)}, "
+                f"{x.calls} calls  [keep with --keep-external {x.account}]"
+            )
+    if plan.kept_external:
+        lines.append(f"kept on purpose: {', '.join(plan.kept_external)}")
+    lines.append("")
+    lines.append("verification:")
+    for check in v.checks:
+        lines.append(f"  {_mark(check.ok)} {check.name}: {check.detail}")
+    for note in plan.notes:
+        lines.append(f"note: {note}")
+    lines.append("")
+    lines.append(offer.diff().rstrip("\n"))
+    return "\n".join(lines)
+
+
+def _refuse_plan(offer: Offer) -> None:
+    from kmsguard.fix.planning import PlanRefusedError
+
+    failed = [c for c in offer.verification.checks if not c.ok]
+    names = ", ".join(c.name for c in failed)
+    hint = "see the verification results above"
+    if any(c.name == "lockout" for c in failed):
+        hint = (
+            "the replacement would stop key administrators from managing the key; add an "
+            "admin statement (e.g. for the account root) or use --strategy account"
+        )
+    elif any(c.name == "verdict" for c in failed):
+        hint = "try --strategy principals, or check the zone of trust options"
+    raise PlanRefusedError(f"no plan offered: verification failed ({names})", hint=hint)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@fix.command()
+@click.option("--key", metavar="ARN", help="Plan for a live key (reads its policy).")
+@_plan_options
+@_aws_options
+@_format_option
+@output_option
+def plan(
+    key: str | None,
+    fmt: str,
+    output: Path | None,
+    profile: str | None,
+    region: str | None,
+    **options: Any,
+) -> int:
+    """Plan a least-privilege replacement policy and verify it (changes nothing)."""
+    kms = _kms(key, profile, region) if key else None
+    offer = _make_offer(key=key, kms=kms, **options)
+    text = json.dumps(offer.to_json(), indent=2) if fmt == "json" else render_offer(offer)
+    write_output(text, output)
+    if offer.plan.changed and not offer.verification.ok:
+        _refuse_plan(offer)
+    return 0
+
+
+def _render_result(result: Applied | Skipped, fmt: str) -> str:
+    from kmsguard.fix.apply import Applied
+
+    if fmt == "json":
+        return json.dumps(result.to_json(), indent=2)
+    if isinstance(result, Applied):
+        verb = "applied" if result.operation == "apply" else "rolled back"
+        lines = [
+            f"{verb}: {result.key_arn}",
+            f"  previous policy saved as version {result.saved.id} "
+            f"(sha256 {result.saved.sha256[:12]}), backup file {result.backup_path}",
+            f"  new policy read back as version {result.written.id}: "
+            + ("identical to what was sent" if result.readback_matches else "DIFFERS from what "
+               "was sent"),
+            f"  verdict after: {result.verdict_after}",
+            f"  undo with: kmsguard fix rollback --key {result.key_arn} --to {result.saved.id} "
+            "--yes",
+        ]
+        return "\n".join(lines)
+    lines = [f"{result.reason}: {result.detail}"]
+    if result.verification is not None:
+        lines.extend(f"  {_mark(c.ok)} {c.name}: {c.detail}" for c in result.verification.checks)
+    if result.diff:
+        lines.append(result.diff.rstrip("\n"))
+    return "\n".join(lines)
+
+
+def _finish(result: Applied | Skipped, fmt: str, output: Path | None) -> int:
+    from kmsguard.fix.apply import Applied, FixRefusedError
+
+    write_output(_render_result(result, fmt), output)
+    if isinstance(result, Applied):
+        if not result.readback_matches:
+            echo_warning("the policy read back differs from the one sent")
+        return 0
+    if result.refused:
+        hint = (
+            "plan again with `kmsguard fix plan --key ARN ...`"
+            if result.reason == "stale"
+            else "nothing was changed"
+        )
+        raise FixRefusedError(f"refused ({result.reason}): {result.detail}", hint=hint)
+    return 0
+
+
+@fix.command()
+@click.option("--key", required=True, metavar="ARN", help="The key to change.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A plan saved with `fix plan --format json` (else: plan now from the options).",
+)
+@click.option("--yes", is_flag=True, help="Really write the policy (default: dry run).")
+@_plan_options
+@_aws_options
+@_store_options
+@_format_option
+@output_option
+def apply(
+    key: str,
+    plan_file: Path | None,
+    yes: bool,
+    profile: str | None,
+    region: str | None,
+    db_url: str | None,
+    backup_dir: Path | None,
+    fmt: str,
+    output: Path | None,
+    **options: Any,
+) -> int:
+    """Apply a verified plan: dry run unless --yes; the live policy is saved first."""
+    from kmsguard.fix.apply import apply_plan
+    from kmsguard.fix.planning import load_plan
+
+    kms = _kms(key, profile, region)
+    saved: SavedPlan
+    if plan_file is not None:
+        try:
+            text = plan_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read `{plan_file}`: {exc.strerror}") from exc
+        saved = load_plan(text, str(plan_file))
+    else:
+        if options.get("policy_file") is not None:
+            raise InputError("--policy cannot be applied: apply works on the live --key")
+        saved = _make_offer(key=key, kms=kms, **options).saved()
+    result = apply_plan(
+        kms, _store(db_url), saved, key=key, confirm=yes, backup_dir=_backup_dir(backup_dir)
+    )
+    return _finish(result, fmt, output)
+
+
+@fix.command()
+@click.option("--key", required=True, metavar="ARN", help="The key to restore.")
+@click.option(
+    "--to",
+    "to_version",
+    type=int,
+    metavar="VERSION",
+    help="Saved version to restore (default: the policy before the latest apply).",
+)
+@click.option("--yes", is_flag=True, help="Really write the policy (default: dry run).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Restore even if the live policy changed since kmsguard wrote it.",
+)
+@_aws_options
+@_store_options
+@_format_option
+@output_option
+def rollback(
+    key: str,
+    to_version: int | None,
+    yes: bool,
+    force: bool,
+    profile: str | None,
+    region: str | None,
+    db_url: str | None,
+    backup_dir: Path | None,
+    fmt: str,
+    output: Path | None,
+) -> int:
+    """Restore a saved policy version, byte for byte (dry run unless --yes)."""
+    from kmsguard.fix.apply import rollback as do_rollback
+
+    result = do_rollback(
+        _kms(key, profile, region),
+        _store(db_url),
+        key=key,
+        to_version=to_version,
+        confirm=yes,
+        backup_dir=_backup_dir(backup_dir),
+        force=force,
+    )
+    return _finish(result, fmt, output)
+
+
+@fix.command()
+@click.option("--key", required=True, metavar="ARN", help="The key (its ARN).")
+@click.option("--db", "db_url", metavar="URL", help="Database of saved policies.")
+@_format_option
+def history(key: str, db_url: str | None, fmt: str) -> int:
+    """List the saved policy versions of a key."""
+    versions = _store(db_url).versions(key)
+    if fmt == "json":
+        write_output(json.dumps([v.to_json() for v in versions], indent=2), None)
+        return 0
+    if not versions:
+        write_output(f"no saved policy versions of {key}", None)
+        return 0
+    lines = [f"saved policy versions of {key}:"]
+    for v in versions:
+        where = f"  backup {v.backup_path}" if v.backup_path else ""
+        note = f"  ({v.note})" if v.note else ""
+        lines.append(
+            f"  {v.id:>4}  {v.saved_at:%Y-%m-%d %H:%M:%S}Z  {v.reason:<15} "
+            f"sha256 {v.sha256[:12]}{note}{where}"
+        )
+    write_output("\n".join(lines), None)
+    return 0

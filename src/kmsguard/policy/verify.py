@@ -457,7 +457,7 @@ def verify(
         )
     elif probes:
         checks.append(
-            Check("lockout", True, f"all {len(probes)} key administrators keep PutKeyPolicy")
+            Check("lockout", True, f"{len(probes)} key administrator(s) keep PutKeyPolicy")
         )
     else:
         checks.append(Check("lockout", True, "nobody could call PutKeyPolicy before"))

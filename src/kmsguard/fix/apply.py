@@ -1,0 +1,272 @@
+"""Applying a verified plan to a live key, and rolling back to a saved version.
+
+The order is what makes an interruption harmless: read the live policy, check it is the
+one the plan was made from, verify the new policy, save the live one (backup file with
+fsync + rename, then a database row), and only then call PutKeyPolicy; finally read the
+policy back and judge it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from kmsguard.errors import InputError, PolicyParseError
+from kmsguard.model import Assessment, TrustZone, Verdict
+from kmsguard.policy import analyze_policy
+from kmsguard.policy.verify import Verification, verify
+from kmsguard.store.policy_versions import (
+    PolicyVersion,
+    PolicyVersionStore,
+    VersionReason,
+    sha256_text,
+)
+
+from .backup import write_backup
+from .kms import KeyPolicyClient
+from .planning import SavedPlan, canonical_sha256, policy_diff
+
+
+class FixRefusedError(InputError):
+    """kmsguard would not write the policy (stale plan, failed verification)."""
+
+
+class SkipReason(StrEnum):
+    DRY_RUN = "dry-run"  # everything checked; --yes was not given
+    UNCHANGED = "unchanged"  # the live policy already is the target
+    STALE = "stale"  # the live policy changed since the plan (or since kmsguard wrote it)
+    UNSAFE = "unsafe"  # the target policy fails verification
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Nothing was written, and why."""
+
+    key_arn: str
+    reason: SkipReason
+    detail: str
+    diff: str = ""
+    verification: Verification | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.reason in (SkipReason.STALE, SkipReason.UNSAFE)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "status": "skipped",
+            "key_arn": self.key_arn,
+            "reason": str(self.reason),
+            "detail": self.detail,
+            "diff": self.diff,
+            "verification": self.verification.to_json() if self.verification else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The key now has the new policy; the previous one is saved."""
+
+    key_arn: str
+    operation: str  # "apply" | "rollback"
+    saved: PolicyVersion  # the policy that was live before
+    written: PolicyVersion  # the policy read back after writing
+    backup_path: Path
+    readback_matches: bool  # the policy read back is byte-for-byte what was sent
+    assessment_after: Assessment | None
+    diff: str
+
+    @property
+    def verdict_after(self) -> Verdict:
+        return self.assessment_after.verdict if self.assessment_after else Verdict.ERROR
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "status": "applied" if self.operation == "apply" else "rolled-back",
+            "key_arn": self.key_arn,
+            "saved_version": self.saved.to_json(),
+            "written_version": self.written.to_json(),
+            "backup_path": str(self.backup_path),
+            "readback_matches": self.readback_matches,
+            "verdict_after": str(self.verdict_after),
+            "assessment_after": self.assessment_after.to_json()
+            if self.assessment_after
+            else None,
+            "diff": self.diff,
+        }
+
+
+def _judge(text: str, zone: TrustZone) -> Assessment | None:
+    try:
+        return analyze_policy(text, zone)
+    except PolicyParseError:
+        return None
+
+
+def _write(
+    kms: KeyPolicyClient,
+    store: PolicyVersionStore,
+    *,
+    key_arn: str,
+    live: str,
+    target: str,
+    before: VersionReason,
+    after: VersionReason,
+    backup_dir: Path,
+    zone: TrustZone,
+    operation: str,
+    diff: str,
+    note: str | None = None,
+) -> Applied:
+    backup = write_backup(backup_dir, key_arn, live, str(before))
+    saved = store.save(key_arn, live, before, backup_path=str(backup))
+    kms.write(key_arn, target, saved=f"version {saved.id} (backup file `{backup}`)")
+    readback = kms.read(key_arn)
+    written = store.save(key_arn, readback, after, note=note)
+    return Applied(
+        key_arn=key_arn,
+        operation=operation,
+        saved=saved,
+        written=written,
+        backup_path=backup,
+        readback_matches=readback == target,
+        assessment_after=_judge(readback, zone),
+        diff=diff,
+    )
+
+
+def apply_plan(
+    kms: KeyPolicyClient,
+    store: PolicyVersionStore,
+    plan: SavedPlan,
+    *,
+    key: str,
+    confirm: bool,
+    backup_dir: Path,
+) -> Applied | Skipped:
+    key_arn = kms.key_arn(key)
+    if plan.key_arn and plan.key_arn != key_arn:
+        raise InputError(
+            f"the plan is for `{plan.key_arn}`, not `{key_arn}`",
+            hint="plan this key with `kmsguard fix plan --key ARN`",
+        )
+    live = kms.read(key_arn)
+    if live == plan.new_policy:
+        return Skipped(key_arn, SkipReason.UNCHANGED, "the live policy already is the planned one")
+    live_sha = sha256_text(live)
+    same = live_sha == plan.old_policy_sha256 or (
+        plan.old_policy_canonical_sha256 is not None
+        and canonical_sha256(live) == plan.old_policy_canonical_sha256
+    )
+    diff = policy_diff(live, plan.new_policy, key_arn)
+    if not same:
+        return Skipped(
+            key_arn,
+            SkipReason.STALE,
+            f"the live policy changed since the plan was made (sha256 {live_sha[:12]}, "
+            f"planned from {plan.old_policy_sha256[:12]})",
+        )
+    verification = verify(
+        live,
+        plan.new_policy,
+        plan.callers,
+        plan.zone,
+        key_account=plan.key_account,
+        keep_external=plan.keep_external,
+    )
+    if not verification.ok:
+        failed = "; ".join(f"{c.name}: {c.detail}" for c in verification.failures)
+        return Skipped(key_arn, SkipReason.UNSAFE, failed, diff, verification)
+    if not confirm:
+        return Skipped(
+            key_arn, SkipReason.DRY_RUN, "dry run: pass --yes to apply", diff, verification
+        )
+    return _write(
+        kms,
+        store,
+        key_arn=key_arn,
+        live=live,
+        target=plan.new_policy,
+        before=VersionReason.BEFORE_APPLY,
+        after=VersionReason.APPLIED,
+        backup_dir=backup_dir,
+        zone=plan.zone,
+        operation="apply",
+        diff=diff,
+    )
+
+
+def rollback(
+    kms: KeyPolicyClient,
+    store: PolicyVersionStore,
+    *,
+    key: str,
+    to_version: int | None,
+    confirm: bool,
+    backup_dir: Path,
+    zone: TrustZone | None = None,
+    force: bool = False,
+) -> Applied | Skipped:
+    """Restore a saved version (default: the policy before kmsguard's latest apply)."""
+    key_arn = kms.key_arn(key)
+    versions = store.versions(key_arn)
+    if not versions:
+        raise InputError(
+            f"no saved policy for `{key_arn}`",
+            hint="kmsguard saves a key's policy when `fix apply --yes` changes it",
+        )
+    if to_version is None:
+        target = store.latest(key_arn, (VersionReason.BEFORE_APPLY,))
+        if target is None:
+            raise InputError(f"`{key_arn}` was never changed by `fix apply`", hint="pass --to")
+    else:
+        found = store.get(key_arn, to_version)
+        if found is None:
+            ids = ", ".join(str(v.id) for v in versions)
+            raise InputError(
+                f"no saved version {to_version} of `{key_arn}`",
+                hint=f"saved versions: {ids} (see `kmsguard fix history --key ARN`)",
+            )
+        target = found
+    zone = zone or TrustZone(account=key_arn.split(":")[4])
+    live = kms.read(key_arn)
+    diff = policy_diff(live, target.policy, key_arn)
+    if live == target.policy:
+        return Skipped(
+            key_arn, SkipReason.UNCHANGED, f"the live policy already is version {target.id}"
+        )
+    last_written = store.latest(key_arn, (VersionReason.APPLIED, VersionReason.ROLLED_BACK))
+    if last_written is not None and sha256_text(live) != last_written.sha256 and not force:
+        return Skipped(
+            key_arn,
+            SkipReason.STALE,
+            f"the live policy changed since kmsguard wrote version {last_written.id}; "
+            "rolling back would discard that change (pass --force to do it anyway)",
+            diff,
+        )
+    verification = verify(live, target.policy, (), zone, key_account=zone.account)
+    if not verification.lockout_ok and not force:
+        failed = "; ".join(c.detail for c in verification.failures if c.name == "lockout")
+        return Skipped(key_arn, SkipReason.UNSAFE, failed, diff, verification)
+    if not confirm:
+        return Skipped(
+            key_arn,
+            SkipReason.DRY_RUN,
+            f"dry run: pass --yes to restore version {target.id}",
+            diff,
+        )
+    return _write(
+        kms,
+        store,
+        key_arn=key_arn,
+        live=live,
+        target=target.policy,
+        before=VersionReason.BEFORE_ROLLBACK,
+        after=VersionReason.ROLLED_BACK,
+        backup_dir=backup_dir,
+        zone=zone,
+        operation="rollback",
+        diff=diff,
+        note=f"restored version {target.id}",
+    )
