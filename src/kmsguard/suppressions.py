@@ -111,8 +111,7 @@ def apply(
                 extra.append(
                     (
                         "suppression_expired",
-                        f"suppression at {s.where} expired on {s.expires.isoformat()}: "
-                        f"{s.reason}",
+                        f"suppression at {s.where} expired on {s.expires.isoformat()}: {s.reason}",
                     )
                 )
                 continue
@@ -186,8 +185,10 @@ def _suppression(e: Any, where: str, problems: list[str]) -> Suppression | None:
     problems.extend(f"{where}: unknown key `{k}`" for k in unknown)
     rule_value = e.get("rules", e.get("rule"))
     ids = [rule_value] if isinstance(rule_value, str) else rule_value
-    if not isinstance(ids, list) or not ids or not all(
-        isinstance(r, str) and _RULE_RE.match(r.upper()) for r in ids
+    if (
+        not isinstance(ids, list)
+        or not ids
+        or not all(isinstance(r, str) and _RULE_RE.match(r.upper()) for r in ids)
     ):
         problems.append(f"{where}: `rule` must be a rule id such as KMS001")
         return None
@@ -222,4 +223,3 @@ def _suppression(e: Any, where: str, problems: list[str]) -> Suppression | None:
         file=e.get("file"),
         expires=expires,
     )
-

@@ -31,20 +31,43 @@ CASES = [
     ("tf/jsonencode/main.tf", "aws_kms_key.network_only", 54, "public", "high", "KMS001"),
     ("tf/jsonencode/main.tf", "aws_kms_key.defaulted", 67, "private", "none", None),
     # Terraform: heredoc with a variable default, file(), templatefile()
-    ("tf/heredoc_file/main.tf", "aws_kms_key.heredoc_partner", 6, "cross-account", "high",
-     "KMS002"),
+    (
+        "tf/heredoc_file/main.tf",
+        "aws_kms_key.heredoc_partner",
+        6,
+        "cross-account",
+        "high",
+        "KMS002",
+    ),
     ("tf/heredoc_file/main.tf", "aws_kms_key.from_file", 23, "public", "critical", "KMS001"),
-    ("tf/heredoc_file/main.tf", "aws_kms_replica_key.from_template", 27, "cross-account",
-     "high", "KMS002"),
+    (
+        "tf/heredoc_file/main.tf",
+        "aws_kms_replica_key.from_template",
+        27,
+        "cross-account",
+        "high",
+        "KMS002",
+    ),
     # Terraform: aws_iam_policy_document with locals, source/override documents,
     # not_principals, dynamic blocks and aws_kms_key_policy
     ("tf/policy_document/main.tf", "aws_kms_key.guarded", 41, "private", "none", None),
-    ("tf/policy_document/main.tf", "aws_kms_key.overridden", 59, "public", "critical",
-     "KMS001"),
-    ("tf/policy_document/main.tf", "aws_kms_key.not_principals", 75, "public", "critical",
-     "KMS001"),
-    ("tf/policy_document/main.tf", "aws_kms_key_policy.separate", 83, "cross-account", "high",
-     "KMS002"),
+    ("tf/policy_document/main.tf", "aws_kms_key.overridden", 59, "public", "critical", "KMS001"),
+    (
+        "tf/policy_document/main.tf",
+        "aws_kms_key.not_principals",
+        75,
+        "public",
+        "critical",
+        "KMS001",
+    ),
+    (
+        "tf/policy_document/main.tf",
+        "aws_kms_key_policy.separate",
+        83,
+        "cross-account",
+        "high",
+        "KMS002",
+    ),
     # Terraform: grants
     ("tf/grants/main.tf", "aws_kms_grant.internal", 11, "private", "none", None),
     ("tf/grants/main.tf", "aws_kms_grant.external", 18, "cross-account", "high", "KMS004"),
@@ -52,8 +75,7 @@ CASES = [
     ("tf/unresolved/main.tf", "aws_kms_key.needs_input", 5, "unresolved", "none", "KMS006"),
     ("tf/unresolved/main.tf", "aws_kms_key.from_module", 17, "unresolved", "none", "KMS006"),
     # Terraform: a module in a subfolder, judged with its variable default
-    ("tf/stack/modules/kms/main.tf", "aws_kms_key.this", 12, "cross-account", "high",
-     "KMS002"),
+    ("tf/stack/modules/kms/main.tf", "aws_kms_key.this", 12, "cross-account", "high", "KMS002"),
     # Terraform plan JSON: resolved values, unknown after apply, grants, modules
     ("plan/tfplan.json", "aws_kms_key.open", 8, "public", "critical", "KMS001"),
     ("plan/tfplan.json", "module.app.aws_kms_key.own[0]", 31, "private", "none", None),
@@ -143,8 +165,13 @@ def test_terraform_conditional_judges_both_branches(
 
 def test_account_makes_own_arns_private(kmsguard: Any) -> None:
     run = kmsguard(
-        "scan", "iac", DATA / "tf" / "conditional", "--account", "123456789012",
-        "--format", "json",
+        "scan",
+        "iac",
+        DATA / "tf" / "conditional",
+        "--account",
+        "123456789012",
+        "--format",
+        "json",
     )
     f = run.by_resource()["aws_kms_key.maybe_public"]
     assert f["verdict"] == "public"
@@ -153,11 +180,10 @@ def test_account_makes_own_arns_private(kmsguard: Any) -> None:
 
 def test_trusted_account_is_inside_the_zone(kmsguard: Any) -> None:
     path = DATA / "cfn" / "cross_account_param.yaml"
-    assert kmsguard("scan", "iac", path, "--format", "json").by_resource()["PartnerKey"][
-        "verdict"
-    ] == "cross-account"
-    run = kmsguard(
-        "scan", "iac", path, "--trusted-account", "111122223333", "--format", "json"
+    assert (
+        kmsguard("scan", "iac", path, "--format", "json").by_resource()["PartnerKey"]["verdict"]
+        == "cross-account"
     )
+    run = kmsguard("scan", "iac", path, "--trusted-account", "111122223333", "--format", "json")
     assert run.by_resource()["PartnerKey"]["verdict"] == "private"
     assert run.code == 0

@@ -47,13 +47,13 @@ def render_junit(findings: Sequence[Finding], *, fail_on: Severity = Severity.IN
             ET.SubElement(case, "skipped", message=f"suppressed: {f.suppressed}")
             skipped += 1
         elif f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED):
-            el = ET.SubElement(
-                case, "error", message=f"{f.rule_id}: {title}", type=str(f.verdict)
-            )
+            el = ET.SubElement(case, "error", message=f"{f.rule_id}: {title}", type=str(f.verdict))
             el.text = _details(f)
             errors += 1
-        elif f.rule_id is not None and f.severity.at_least(fail_on) and (
-            f.severity is not Severity.NONE
+        elif (
+            f.rule_id is not None
+            and f.severity.at_least(fail_on)
+            and (f.severity is not Severity.NONE)
         ):
             el = ET.SubElement(
                 case, "failure", message=f"{f.rule_id}: {title}", type=str(f.severity)

@@ -111,8 +111,7 @@ def _guard_size(doc: Any) -> None:
             total += size(c)
             if total > MAX_EXPANDED_NODES:
                 raise CfnParseError(
-                    f"document expands to more than {MAX_EXPANDED_NODES:,} nodes "
-                    "(YAML alias bomb?)"
+                    f"document expands to more than {MAX_EXPANDED_NODES:,} nodes (YAML alias bomb?)"
                 )
         active.discard(key)
         memo[key] = total
@@ -181,7 +180,7 @@ class CfnResolver:
             raise Unresolved("template nested too deeply")
         if isinstance(value, dict):
             if len(value) == 1:
-                (key, arg), = value.items()
+                ((key, arg),) = value.items()
                 if key == "Ref" or (isinstance(key, str) and key.startswith("Fn::")):
                     return self._intrinsic(key, arg, depth)
             out: dict[str, Any] = {}

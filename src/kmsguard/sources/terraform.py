@@ -528,7 +528,7 @@ class Evaluator:
                     f"data.{dtype}.{name}",
                 )
                 return self._apply(json.dumps(doc, indent=2), after, depth)
-            case ("aws_iam_role" | "aws_iam_user"), "arn":
+            case (("aws_iam_role" | "aws_iam_user"), "arn"):
                 block = self.module.data.get((dtype, name))
                 kind = dtype.removeprefix("aws_iam_")
                 label = name
@@ -540,9 +540,7 @@ class Evaluator:
                 return f"arn:aws:iam::{self.account}:{kind}/{label}"
         raise Unresolved(f"`data.{dtype}.{name}.{attr}` is known only during plan")
 
-    def _resource_attr(
-        self, rtype: str, name: str, rest: list[tuple[str, Any]], depth: int
-    ) -> Any:
+    def _resource_attr(self, rtype: str, name: str, rest: list[tuple[str, Any]], depth: int) -> Any:
         block = self.module.resources.get((rtype, name))
         attrs = [a for k, a in rest if k == "attr"]
         attr = attrs[0] if attrs else None
@@ -803,8 +801,10 @@ class _Fields:
         return self.ev.eval(self.block.attrs[name], self.depth)
 
     def condition(self) -> tuple[str, str, list[Any]]:
-        return _to_str(self._get("test")), _to_str(self._get("variable")), _as_list(
-            self._get("values")
+        return (
+            _to_str(self._get("test")),
+            _to_str(self._get("variable")),
+            _as_list(self._get("values")),
         )
 
     def principal(self) -> tuple[str, list[Any]]:
@@ -1162,15 +1162,13 @@ def _grant(ev: Evaluator, block: Block) -> Variant:
         raise Unresolved("`grantee_principal` is missing")
     grantee = _to_str(ev.eval(a["grantee_principal"]))
     retiring = _to_str(ev.eval(a["retiring_principal"])) if "retiring_principal" in a else None
-    operations = tuple(_to_str(o) for o in _as_list(ev.eval(a["operations"]))) if (
-        "operations" in a
-    ) else ()
+    operations = (
+        tuple(_to_str(o) for o in _as_list(ev.eval(a["operations"]))) if ("operations" in a) else ()
+    )
     constraints: Any = None
     cblocks = [b for b in block.blocks if b.type == "constraints"]
     if cblocks:
-        constraints = {
-            k: ev.eval(v) for b in cblocks for k, v in b.attrs.items()
-        }
+        constraints = {k: ev.eval(v) for b in cblocks for k, v in b.attrs.items()}
     name = _to_str(ev.eval(a["name"])) if "name" in a else None
     return Variant(
         grant=GrantSpec(

@@ -19,8 +19,10 @@ _ACCOUNT_IN_ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}):")
 
 
 def is_plan(doc: Any) -> bool:
-    return isinstance(doc, dict) and "format_version" in doc and any(
-        k in doc for k in ("planned_values", "resource_changes", "values", "prior_state")
+    return (
+        isinstance(doc, dict)
+        and "format_version" in doc
+        and any(k in doc for k in ("planned_values", "resource_changes", "values", "prior_state"))
     )
 
 
@@ -90,9 +92,12 @@ def _entries(doc: dict[str, Any]) -> Iterator[tuple[str, str, Any, Any]]:
             actions = change.get("actions") or []
             if actions == ["delete"] or change.get("after") is None:
                 continue
-            yield str(rc.get("address")), str(rc.get("type")), change.get("after"), change.get(
-                "after_unknown"
-            ) or {}
+            yield (
+                str(rc.get("address")),
+                str(rc.get("type")),
+                change.get("after"),
+                change.get("after_unknown") or {},
+            )
         return
     root = (doc.get("planned_values") or doc.get("values") or {}).get("root_module")
     for r in _module_resources(root):
@@ -149,9 +154,9 @@ def scan_plan(text: str, doc: dict[str, Any], display: str, *, account: str) -> 
 
 def _grant(after: dict[str, Any], unknown: Any) -> Variant:
     grantee = after.get("grantee_principal")
-    if not isinstance(grantee, str) or (isinstance(unknown, dict) and unknown.get(
-        "grantee_principal"
-    )):
+    if not isinstance(grantee, str) or (
+        isinstance(unknown, dict) and unknown.get("grantee_principal")
+    ):
         return Variant(unresolved="the grantee is known only after apply")
     retiring = after.get("retiring_principal")
     constraints = after.get("constraints") or None

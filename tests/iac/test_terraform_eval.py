@@ -1,0 +1,82 @@
+"""The Terraform expression evaluator on its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kmsguard.sources.iac_items import Unresolved
+from kmsguard.sources.terraform import Evaluator, Module, TfFile, parse_hcl, scan_module
+
+
+def _eval(expr: str, extra: str = "") -> Any:
+    text = f"{extra}\nlocals {{\n  x = {expr}\n}}\n"
+    module = Module(Path(), ".")
+    from kmsguard.sources.terraform import _body, _trees
+
+    _, blocks = _body(_trees(parse_hcl(text))[0], Path("m.tf"), "m.tf")
+    for b in blocks:
+        module.add(b)
+    return Evaluator(module, "123456789012", {})._local("x", 0)
+
+
+@pytest.mark.parametrize(
+    ("expr", "value"),
+    [
+        ('"a${1 + 2}b"', "a3b"),
+        ('"$${literal}"', "${literal}"),
+        ('format("arn:aws:iam::%s:root", "111122223333")', "arn:aws:iam::111122223333:root"),
+        ('join(",", ["a", "b"])', "a,b"),
+        ("merge({a = 1}, {b = 2})", {"a": 1, "b": 2}),
+        ('[for s in ["a", "b"] : upper(s)]', ["A", "B"]),
+        ("{for k, v in {a = 1} : v => k}", {"1": "a"}),
+        ('true ? "y" : "n"', "y"),
+        ('lookup({a = "b"}, "c", "d")', "d"),
+        ('try(var.nope, "fallback")', "fallback"),
+        ('"\\u0041\\n"', "A\n"),
+        ("data.aws_caller_identity.c.account_id", "123456789012"),
+        ('jsondecode("{\\"a\\": [1]}").a[0]', 1),
+        ('concat(["a"], ["b"])[1]', "b"),
+    ],
+)
+def test_expressions(expr: str, value: Any) -> None:
+    assert _eval(expr) == value
+
+
+@pytest.mark.parametrize(
+    ("expr", "reason"),
+    [
+        ("var.nope", "not declared"),
+        ("aws_iam_role.r.arn", "not a resource"),
+        ("each.value", "known only during plan"),
+        ('regex("a", "b")', "function `regex"),
+        ("local.x", "refers to itself"),
+    ],
+)
+def test_unknowns(expr: str, reason: str) -> None:
+    with pytest.raises(Unresolved, match=reason):
+        _eval(expr)
+
+
+def test_heredoc_interpolation_and_trim() -> None:
+    value = _eval('<<-EOT\n    {"a": "${var.v}"}\n    EOT', 'variable "v" {\n  default = "z"\n}')
+    assert value == '{"a": "z"}\n'
+
+
+def test_resource_arn_of_own_role() -> None:
+    text = 'resource "aws_iam_role" "r" {\n  name = "app"\n}\n'
+    assert _eval("aws_iam_role.r.arn", text) == "arn:aws:iam::123456789012:role/app"
+
+
+def test_scan_module_parse_error_is_item(tmp_path: Path) -> None:
+    items, _ = scan_module(
+        tmp_path,
+        str(tmp_path),
+        [TfFile(tmp_path / "a.tf", "a.tf", "resource {")],
+        account="123456789012",
+    )
+    (item,) = items
+    assert item.error is not None
+    assert "malformed HCL" in item.error
