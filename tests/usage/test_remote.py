@@ -1,0 +1,189 @@
+"""S3 sources, alias resolution and the Athena engine against the moto server (127.0.0.1),
+and the Athena SQL checked by transpiling it to DuckDB."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from kmsguard.errors import SourceError
+from kmsguard.model import TrustZone
+from kmsguard.usage import analyze_usage, resolve_keys
+from kmsguard.usage.aggregate import ScanOptions
+from kmsguard.usage.athena import AthenaTarget, analyze_with_athena, groups_sql, run_query
+from kmsguard.usage.engine_duckdb import analyze_files, create_view, to_duckdb
+from kmsguard.usage.sources import S3LogSource
+
+from .generator import LogTree
+from .helpers import comparable, observed
+
+pytestmark = pytest.mark.integration
+
+
+def _upload(root: Path, bucket: str, prefix: str) -> int:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    n = 0
+    for f in sorted(root.rglob("*.json.gz")):
+        s3.put_object(Bucket=bucket, Key=f"{prefix}{f.relative_to(root)}", Body=f.read_bytes())
+        n += 1
+    return n
+
+
+def test_s3_source_equals_local(aws_env: str, scenario: LogTree, log_tree: Path) -> None:
+    _upload(log_tree, "trail-bucket", "org/")
+    local = analyze_usage([log_tree], jobs=1)
+    remote = analyze_usage(["s3://trail-bucket/org/"], jobs=1)
+    assert observed(remote) == scenario.expected()
+    assert remote.files == local.files
+    assert remote.events_read == local.events_read
+
+
+def test_s3_lists_only_window_days(aws_env: str, log_tree: Path) -> None:
+    _upload(log_tree, "trail-bucket", "")
+    src = S3LogSource("s3://trail-bucket", boto3.client("s3"))
+    report = analyze_usage([src], jobs=1, since="2025-05-19", until="2025-05-19")
+    local = analyze_usage([log_tree], jobs=1, since="2025-05-19", until="2025-05-19")
+    assert comparable(report)["keys"] == comparable(local)["keys"]
+    # listing went straight to the day folders: never into CloudTrail-Digest
+    assert report.files < analyze_usage([log_tree], jobs=1).files
+    assert src.list_calls > 0
+
+
+def test_s3_missing_bucket_is_a_source_error(aws_env: str) -> None:
+    with pytest.raises(SourceError, match="cannot list"):
+        analyze_usage(["s3://no-such-bucket/x/"], jobs=1)
+
+
+def test_alias_resolution(aws_env: str) -> None:
+    kms = boto3.client("kms")
+    key = kms.create_key()["KeyMetadata"]
+    kms.create_alias(AliasName="alias/orders", TargetKeyId=key["KeyId"])
+    assert resolve_keys(["alias/orders", "k1"], lambda _r: kms) == [key["Arn"], "k1"]
+
+
+# -------------------------------------------------------------------------------------------
+# Athena
+
+
+def _duckdb_rows(files: list[Path], sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    import duckdb
+
+    con = duckdb.connect()
+    create_view(con, [str(f) for f in files])
+    cur = con.execute(to_duckdb(sql))
+    cols = [d[0] for d in cur.description]
+    return cols, cur.fetchall()
+
+
+def test_athena_sql_on_duckdb_equals_local_engine(scenario: LogTree, tmp_path: Path) -> None:
+    files = scenario.write(tmp_path)
+    local = analyze_usage([tmp_path], jobs=1)
+    via_sql = analyze_files([str(f) for f in files])
+    assert observed(via_sql) == scenario.expected()
+    assert comparable(via_sql) == comparable(local)
+    windowed = analyze_files(
+        [str(f) for f in files],
+        opts=ScanOptions(since="2025-05-19T00:00:00Z", until="2025-05-20T00:00:00Z"),
+    )
+    local_w = analyze_usage([tmp_path], jobs=1, since="2025-05-19", until="2025-05-19")
+    assert comparable(windowed)["keys"] == comparable(local_w)["keys"]
+    assert windowed.kms_events == local_w.kms_events
+
+
+def test_athena_sql_is_valid_trino() -> None:
+    import sqlglot
+
+    sql = groups_sql("cloudtrail.logs", "2025-05-01T00:00:00Z", "2025-06-01T00:00:00Z")
+    parsed = sqlglot.parse_one(sql, read="trino")
+    assert parsed is not None
+    assert "eventtime >= '2025-05-01T00:00:00Z'" in sql
+    with pytest.raises(Exception, match="not a table name"):
+        groups_sql("x; DROP TABLE y")
+
+
+def _as_athena_value(v: Any) -> dict[str, str]:
+    if v is None:
+        return {}
+    if isinstance(v, list):
+        return {"VarCharValue": json.dumps(v)}
+    return {"VarCharValue": str(v)}
+
+
+def _post(url: str, body: dict[str, Any]) -> int:
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return int(resp.status)
+
+
+def _seed_athena(url: str, results: list[tuple[list[str], list[tuple[Any, ...]]]]) -> None:
+    # each query stays QUEUED, then RUNNING, for two polls: the client must wait
+    _post(
+        f"{url}/moto-api/state-manager/set-transition",
+        {"model_name": "athena::execution", "transition": {"progression": "manual", "times": 2}},
+    )
+    body = {
+        "region": "us-east-1",
+        "results": [
+            {
+                "rows": [{"Data": [{"VarCharValue": c} for c in cols]}]
+                + [{"Data": [_as_athena_value(v) for v in row]} for row in rows],
+                "column_info": [{"Name": c, "Type": "varchar"} for c in cols],
+            }
+            for cols, rows in results
+        ],
+    }
+    assert _post(f"{url}/moto-api/static/athena/query-results", body) == 201
+
+
+def test_athena_client_flow(aws_env: str, scenario: LogTree, tmp_path: Path) -> None:
+    """start -> poll -> page results through boto3 against moto, whose canned results are the
+    rows the same SQL gives on DuckDB, rendered as Athena renders them (all text)."""
+    from kmsguard.usage.athena import totals_sql
+
+    files = scenario.write(tmp_path)
+    groups = _duckdb_rows(files, groups_sql("cloudtrail_logs", samples_as_json=False))
+    totals = _duckdb_rows(files, totals_sql("cloudtrail_logs"))
+    _seed_athena(aws_env, [groups, totals])
+    boto3.client("s3").create_bucket(Bucket="athena-results")
+    client = boto3.client("athena")
+    sleeps: list[float] = []
+    try:
+        report = analyze_with_athena(
+            client,
+            AthenaTarget("cloudtrail.logs", "primary", "s3://athena-results/kmsguard/"),
+            zone=TrustZone(account="111122223333"),
+            sleep=sleeps.append,
+        )
+    finally:
+        _post(
+            f"{aws_env}/moto-api/state-manager/unset-transition",
+            {"model_name": "athena::execution"},
+        )
+    assert report.engine == "athena"
+    assert sleeps  # the query was polled while QUEUED / RUNNING
+    assert observed(report) == scenario.expected()
+    local = analyze_usage([tmp_path], jobs=1, zone=TrustZone(account="111122223333"))
+    assert comparable(report)["keys"] == comparable(local)["keys"]
+    assert report.kms_events == local.kms_events
+    executions = client.list_query_executions()["QueryExecutionIds"]
+    assert len(executions) == 2
+    queries = [
+        client.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Query"]
+        for q in executions
+    ]
+    assert any("FROM cloudtrail.logs" in q and "GROUP BY" in q for q in queries)
+
+
+def test_athena_empty_result(aws_env: str) -> None:
+    client = boto3.client("athena")
+    rows = run_query(client, "SELECT 1", AthenaTarget("db.t"), sleep=lambda _s: None)
+    assert rows == []
