@@ -4,6 +4,7 @@ region failing. Standard library only; it stops itself after `max_seconds`.
 
 In process (tests):   with FaultProxy(moto_url, FaultPlan(latency=0.05)) as url: ...
 As a process (bench): python fault_proxy.py --upstream URL --port N --latency 0.05
+Counters: GET /__fault_proxy/stats (POST also resets them).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from types import TracebackType
 from typing import ClassVar
 
 _SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+STATS_PATH = "/__fault_proxy/stats"
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
 
 
@@ -81,6 +83,7 @@ class FaultProxy:
         self.plan = plan or FaultPlan()
         self.max_seconds = max_seconds
         self.stats: Counter[str] = Counter()
+        self.operations: Counter[str] = Counter()  # "service:Operation" -> requests
         self._lock = threading.Lock()
         self._rng = random.Random(self.plan.seed)
         self._seen: Counter[str] = Counter()
@@ -209,9 +212,14 @@ class FaultProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if self.path.startswith(STATS_PATH):
+                    self._stats()
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 call = _classify(headers, body)
                 proxy._count("requests")
+                with proxy._lock:
+                    proxy.operations[f"{call.service or '?'}:{call.operation or '?'}"] += 1
                 proxy._delay()
                 fault = proxy._fault(call)
                 if fault is not None:
@@ -224,6 +232,17 @@ class FaultProxy:
                     return
                 status, resp_headers, data = self._forward(body)
                 self._reply(status, resp_headers, data)
+
+            def _stats(self) -> None:
+                """GET: what the proxy saw so far; POST: the same, then start counting anew."""
+                with proxy._lock:
+                    data = json.dumps(
+                        {"stats": dict(proxy.stats), "operations": dict(proxy.operations)}
+                    ).encode()
+                    if self.command == "POST":
+                        proxy.stats.clear()
+                        proxy.operations.clear()
+                self._reply(200, [("Content-Type", "application/json")], data)
 
             def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
                 send = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
