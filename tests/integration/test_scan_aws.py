@@ -136,6 +136,16 @@ def test_scan_finds_exactly_the_exposed_keys(
     assert calls["ListKeys"] == calls["ListAliases"] == 2
     per_key = sum(v for k, v in calls.items() if k not in ("ListKeys", "ListAliases"))
     assert per_key <= 4 * 8
+    # the shipped least-privilege policy allows every KMS call the scan made
+    iam = json.loads(
+        (Path(__file__).parents[2] / "iam" / "kmsguard-scanner-policy.json").read_text()
+    )
+    allowed = {
+        a
+        for st in iam["Statement"]
+        for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    }
+    assert {f"kms:{op}" for op in calls} <= allowed
 
 
 def test_fail_on_and_clean_scan_exit_codes(
