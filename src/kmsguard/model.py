@@ -96,6 +96,7 @@ class Witness:
     action: str  # concrete kms: action
     org_id: str | None = None
     context: tuple[tuple[str, tuple[str, ...]], ...] = ()  # other condition keys, sorted
+    principal_type: str = "AssumedRole"  # Account | User | AssumedRole | FederatedUser
 
     def context_dict(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in self.context}
@@ -111,6 +112,7 @@ class Witness:
     def to_json(self) -> dict[str, object]:
         return {
             "principal": self.principal,
+            "principal_type": self.principal_type,
             "account": self.account,
             "org_id": self.org_id,
             "action": self.action,

@@ -1,9 +1,139 @@
-"""`kmsguard check` (placeholder until implemented)."""
+"""`kmsguard check`: judge key policy documents against a zone of trust."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
 
 import click
 
+from kmsguard.errors import PolicyParseError
+from kmsguard.model import SELF_ACCOUNT, Assessment, Finding, Origin, Severity, TrustZone, Verdict
+from kmsguard.policy import analyze_policy, infer_owner_account, parse_policy
+from kmsguard.rules import UNREADABLE, rule_for_verdict
+
+from .common import (
+    build_zone,
+    echo_error,
+    exit_code_for,
+    fail_on_option,
+    output_option,
+    write_output,
+    zone_options,
+)
+from .inputs import read_inputs
+
+
+def judge_inputs(paths: tuple[str, ...], zone: TrustZone) -> tuple[list[Finding], list[str]]:
+    """One finding per input; the problems list names every input that was not a policy."""
+    findings: list[Finding] = []
+    problems: list[str] = []
+    seen: dict[str, Assessment] = {}  # identical documents are analysed once
+    for item in read_inputs(paths):
+        origin = Origin(source=item.source)
+        if item.text is None:
+            problem = item.problem or "unreadable"
+            problems.append(problem)
+            findings.append(_error_finding(origin, problem))
+            continue
+        assessment = seen.get(item.text)
+        if assessment is None:
+            try:
+                assessment = _judge(item.text, zone)
+            except PolicyParseError as exc:
+                message = f"`{item.source}`: {exc.message}"
+                problems.append(message)
+                findings.append(_error_finding(origin, exc.message))
+                continue
+            seen[item.text] = assessment
+        findings.append(Finding(origin, rule_for_verdict(assessment.verdict), assessment))
+    return findings, problems
+
+
+def _judge(text: str, zone: TrustZone) -> Assessment:
+    """Without `--account`, the owner is read from the policy's administrator statement."""
+    policy = parse_policy(text)
+    if zone.account != SELF_ACCOUNT:
+        return analyze_policy(policy, zone)
+    owner = infer_owner_account(policy)
+    if owner is None:
+        return analyze_policy(policy, zone)
+    assessment = analyze_policy(policy, replace(zone, account=owner))
+    note = (
+        f"owner account {owner} read from the policy's administrator statement; "
+        "pass --account to set it"
+    )
+    return replace(assessment, notes=(*assessment.notes, note))
+
+
+def _error_finding(origin: Origin, message: str) -> Finding:
+    return Finding(
+        origin,
+        UNREADABLE,
+        Assessment(verdict=Verdict.ERROR, severity=Severity.NONE, errors=(message,)),
+    )
+
 
 @click.command()
-def check() -> None:
-    """Not implemented yet."""
-    raise click.UsageError("`check` is not implemented yet")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@zone_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
+    help="text: a table for people; json: one object per input; sarif: for code scanning.",
+)
+@fail_on_option
+@output_option
+def check(
+    paths: tuple[str, ...],
+    account: str | None,
+    org_id: str | None,
+    trusted_accounts: tuple[str, ...],
+    trusted_orgs: tuple[str, ...],
+    trusted_ou_paths: tuple[str, ...],
+    fmt: str,
+    fail_on: str,
+    output: Path | None,
+) -> int:
+    """Judge KMS key policies: public, cross-account or private, with a witness.
+
+    PATH is a policy JSON file, the output of `aws kms get-key-policy`, a directory
+    (searched recursively for *.json) or `-` for standard input.
+
+    \b
+    Exit codes: 0 nothing at or above --fail-on; 2 an input is not a readable policy
+    (the others are still judged); 3 findings at or above --fail-on; 1 internal error.
+
+    \b
+    Example:
+      kmsguard check --account 123456789012 --org-id o-abcdefghij policy.json
+    """
+    zone = build_zone(account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
+    findings, problems = judge_inputs(paths, zone)
+    write_output(render(findings, fmt, color=output is None and sys.stdout.isatty()), output)
+    for p in problems:
+        echo_error(p)
+    undecided = any(f.verdict is Verdict.ERROR for f in findings) and not problems
+    return exit_code_for(
+        [f.severity for f in findings], fail_on, input_errors=bool(problems), incomplete=undecided
+    )
+
+
+def render(findings: list[Finding], fmt: str, *, color: bool) -> str:
+    match fmt:
+        case "json":
+            from kmsguard.report.json_report import render_json
+
+            return render_json(findings)
+        case "sarif":
+            from kmsguard.report.sarif import render_sarif
+
+            return render_sarif(findings)
+        case _:
+            from kmsguard.report.text import render_text
+
+            return render_text(findings, color=color)

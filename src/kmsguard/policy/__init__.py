@@ -8,7 +8,7 @@ from kmsguard.errors import PolicyParseError
 from .actions import KMS_ACTIONS, action_severity, expand_action_patterns
 from .document import Condition, Effect, Policy, PrincipalEntry, Statement, parse_policy
 from .evaluator import Decision, Request, evaluate
-from .exposure import analyze_policy
+from .exposure import analyze_policy, infer_owner_account
 from .grants import Grant, judge_grant
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "analyze_policy",
     "evaluate",
     "expand_action_patterns",
+    "infer_owner_account",
     "judge_grant",
     "parse_policy",
 ]

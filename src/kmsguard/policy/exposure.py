@@ -14,7 +14,7 @@ concrete evaluator.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -52,6 +52,7 @@ class _ClassResult:
     principals: tuple[str, ...]
     statements: tuple[str, ...]
     witness: Witness
+    network_conditions: tuple[str, ...]
 
 
 def analyze_policy(
@@ -111,7 +112,7 @@ class _Analysis:
             except UndecidedError as exc:
                 return Assessment(
                     verdict=Verdict.ERROR,
-                    severity=Severity.HIGH,
+                    severity=Severity.NONE,
                     errors=(*self.errors, f"could not decide this policy: {exc}"),
                     notes=tuple(self.notes),
                 )
@@ -181,7 +182,14 @@ class _Analysis:
         for stage, restricted in ((_PUBLIC_OPEN, False), (_PUBLIC_ANY_NETWORK, True)):
             found = self._solve(enc, action, allow, deny, stage, [])
             if found is not None:
-                return self._result(actions, ExposureKind.PUBLIC, restricted, ("*",), found.request)
+                result = self._result(
+                    actions, ExposureKind.PUBLIC, restricted, ("*",), found.request
+                )
+                if restricted:
+                    result = replace(
+                        result, network_conditions=self._network_conditions(allow + deny)
+                    )
+                return result
         named: list[str] = []
         first: Request | None = None
         blocks: list[Any] = []
@@ -226,6 +234,17 @@ class _Analysis:
             context={"aws:sourceip": [ip], "aws:userid": [f"AROAKMSGUARDPROBE0000:{account}"]},
         )
         return r if self._allowed(r).allowed else None
+
+    def _network_conditions(self, indexes: list[int]) -> tuple[str, ...]:
+        stmts = [s for s in self.policy.statements if s.index in indexes]
+        return tuple(
+            dict.fromkeys(
+                f"{s.label}: {c.describe()}"
+                for s in stmts
+                for c in s.conditions
+                if c.key in NETWORK_KEYS
+            )
+        )
 
     def _encoder(self) -> PolicyEncoding:
         if self._encoding is None:
@@ -274,6 +293,7 @@ class _Analysis:
             principals=principals,
             statements=decision.allowing,
             witness=_witness(request),
+            network_conditions=(),
         )
 
     # --- other findings -------------------------------------------------------------------
@@ -355,17 +375,15 @@ def _merge(results: list[_ClassResult]) -> list[Exposure]:
                 statements=tuple(dict.fromkeys(s for r in rs for s in r.statements)),
                 witness=best.witness,
                 network_restricted=restricted,
-                network_conditions=_network_conditions(best.witness) if restricted else (),
+                network_conditions=tuple(
+                    dict.fromkeys(c for r in rs for c in r.network_conditions)
+                ),
                 notes=notes,
             )
         )
     order = {ExposureKind.PUBLIC: 0, ExposureKind.CROSS_ACCOUNT: 1}
     out.sort(key=lambda e: (order.get(e.kind, 2), -e.severity.rank))
     return out
-
-
-def _network_conditions(w: Witness) -> tuple[str, ...]:
-    return tuple(f"{k}={','.join(v)}" for k, v in w.context if k in NETWORK_KEYS)
 
 
 def _witness(r: Request) -> Witness:
@@ -380,6 +398,7 @@ def _witness(r: Request) -> Witness:
         action=r.action,
         org_id=r.org_id,
         context=ctx,
+        principal_type=r.principal_type,
     )
 
 
@@ -394,6 +413,23 @@ def _describe(enc: PolicyEncoding, found: Found) -> tuple[str, Any]:
             )
         return r.account or "", z3.StringVal(r.account or "") != enc.A
     return r.org_id or "", z3.Or(z3.Not(enc.has_org), z3.StringVal(r.org_id or "") != enc.O)
+
+
+def infer_owner_account(policy: Policy) -> str | None:
+    """The account a key policy most likely belongs to: the account root (or bare id) that an
+    Allow statement gives `kms:PutKeyPolicy` (the default "Enable IAM User Permissions"
+    statement does). None when no statement does."""
+    for s in policy.statements:
+        if s.effect is not Effect.ALLOW or s.not_principal or s.conditions:
+            continue
+        if not action_applies(s, "kms:PutKeyPolicy"):
+            continue
+        for e in s.principals:
+            if e.kind == "AWS":
+                p = read_aws_principal(e.value)
+                if p.kind == "account":
+                    return p.account
+    return None
 
 
 def _arn_account(arn: str | None) -> str | None:

@@ -142,18 +142,8 @@ def plan_remediation(
     old = policy_document(old_policy)
     callers = tuple(callers)
     assessment = analyze_policy(old, zone)
-    exposing_labels = {
-        label
-        for e in assessment.exposures
-        if e.kind in (ExposureKind.PUBLIC, ExposureKind.CROSS_ACCOUNT)
-        for label in e.statements
-    }
     stmts = statements_of(old)
-    exposing = [
-        i
-        for i, s in enumerate(stmts)
-        if statement_label(s, i) in exposing_labels and _is_allow(s)
-    ]
+    exposing = [i for i, s in enumerate(stmts) if _is_allow(s) and _exposes(old, stmts, i, zone)]
     notes: list[str] = []
     if not exposing:
         notes.append(f"the policy is {assessment.verdict}: nothing to fix")
@@ -256,6 +246,11 @@ def plan_remediation(
         )
         for c, (acts, labels) in sorted(lost.items(), key=lambda kv: kv[0].principal)
     )
+    if not statements_of(new_doc):
+        notes.append(
+            "no statement would remain: nobody could use or manage the key; keep an admin "
+            "statement, or use --strategy account"
+        )
     observed_accounts = {c.account for c in callers}
     for account in sorted(keep_external - observed_accounts):
         notes.append(f"--keep-external {account}: no call from that account was observed")
@@ -275,6 +270,19 @@ def plan_remediation(
 def _is_allow(stmt: Mapping[str, Any]) -> bool:
     effect = field(stmt, "Effect")
     return effect is not None and effect[1] == "Allow"
+
+
+def _exposes(old: Mapping[str, Any], stmts: list[dict[str, Any]], i: int, zone: TrustZone) -> bool:
+    """Does this Allow statement, under every Deny guard of the policy, expose the key?
+
+    Allows add up, so judging each one with the Denies finds every exposing statement (an
+    assessment of the whole policy needs to name only one per exposed action)."""
+    denies = [s for s in stmts if not _is_allow(s)]
+    alone = analyze_policy(_document(old, [stmts[i], *denies]), zone)
+    return any(e.kind in _EXPOSING for e in alone.exposures)
+
+
+_EXPOSING = (ExposureKind.PUBLIC, ExposureKind.CROSS_ACCOUNT)
 
 
 def _has_wildcard_principal(stmt: Mapping[str, Any]) -> bool:

@@ -586,25 +586,46 @@ _IAM_NAME = re.compile(
 
 
 def _prettier(found: Found, confirm: Callable[[Request], bool]) -> Found:
-    """Prefer a readable role (`role/kmsguard-witness`) over a solver-made principal such as
-    `federated-user/_B`, when the concrete evaluator agrees it is allowed just the same."""
+    """Prefer a readable role (`role/kmsguard-witness`), a documentation IPv4 address and a
+    readable unique id over solver-made values such as `federated-user/_B` or `::`, keeping
+    each change only if the concrete evaluator still allows the request."""
     r = found.request
-    if r.principal_type == "AssumedRole" and _IAM_NAME.match(r.principal):
+    tweaks: list[dict[str, list[str]]] = []
+    ips = r.context.get("aws:sourceip")
+    if ips and ":" in ips[0]:
+        tweaks.append({"aws:sourceip": ["198.51.100.23"]})
+    if "aws:userid" in r.context and not found.userid_token:
+        tweaks.append({"aws:userid": [f"AROAKMSGUARDWITNESS01:{r.account}"]})
+    best = r
+    candidates = []
+    if not (r.principal_type == "AssumedRole" and _IAM_NAME.match(r.principal)):
+        candidates.append(
+            Request(
+                principal=f"arn:aws:iam::{r.account}:role/kmsguard-witness",
+                account=r.account,
+                action=r.action,
+                principal_type="AssumedRole",
+                org_id=r.org_id,
+                context=dict(r.context),
+            )
+        )
+    for candidate in candidates:
+        if confirm(candidate):
+            best = candidate
+    for tweak in tweaks:
+        candidate = Request(
+            principal=best.principal,
+            account=best.account,
+            action=best.action,
+            principal_type=best.principal_type,
+            org_id=best.org_id,
+            context={**best.context, **tweak},
+        )
+        if confirm(candidate):
+            best = candidate
+    if best is r:
         return found
-    context = dict(r.context)
-    if "aws:userid" in context:
-        context["aws:userid"] = [f"AROAKMSGUARDWITNESS01:{r.account}"]
-    nicer = Request(
-        principal=f"arn:aws:iam::{r.account}:role/kmsguard-witness",
-        account=r.account,
-        action=r.action,
-        principal_type="AssumedRole",
-        org_id=r.org_id,
-        context=context,
-    )
-    if confirm(nicer):
-        return Found(nicer, found.account_named, found.org_named, found.userid_token)
-    return found
+    return Found(best, found.account_named, found.org_named, found.userid_token)
 
 
 def _userid_tokens(policy: Policy) -> tuple[str, ...]:

@@ -1,0 +1,89 @@
+"""Tables for people (Rich): one row per judged policy, then each exposure explained."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from io import StringIO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from kmsguard.model import Finding, Severity, Verdict
+
+_VERDICT_STYLE = {
+    Verdict.PUBLIC: "bold red",
+    Verdict.CROSS_ACCOUNT: "yellow",
+    Verdict.PRIVATE: "green",
+    Verdict.ERROR: "bold magenta",
+    Verdict.UNRESOLVED: "magenta",
+}
+_SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold red",
+    Severity.HIGH: "red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+    Severity.NONE: "dim",
+}
+
+
+def _actions(actions: Sequence[str], limit: int = 4) -> str:
+    names = [a.removeprefix("kms:") for a in actions]
+    more = f" +{len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def render_text(findings: Sequence[Finding], *, color: bool = False, width: int = 120) -> str:
+    buf = StringIO()
+    console = Console(file=buf, force_terminal=color, width=width, no_color=not color, markup=False)
+    table = Table(show_lines=False, header_style="bold")
+    table.add_column("policy", overflow="fold")
+    table.add_column("verdict")
+    table.add_column("severity")
+    table.add_column("exposed actions", overflow="fold")
+    table.add_column("to", overflow="fold")
+    for f in findings:
+        a = f.assessment
+        principals = sorted(
+            {p for e in a.exposures for p in e.principals if e.kind != "confused-deputy"}
+        )
+        table.add_row(
+            f.origin.describe(),
+            Text(str(a.verdict), style=_VERDICT_STYLE[a.verdict]),
+            Text(str(a.severity), style=_SEVERITY_STYLE[a.severity]),
+            _actions(a.exposed_actions)
+            if a.verdict in (Verdict.PUBLIC, Verdict.CROSS_ACCOUNT)
+            else "",
+            ", ".join(principals),
+        )
+    console.print(table)
+    say = partial(console.print, soft_wrap=True)  # detail lines stay whole for grep
+    for f in findings:
+        a = f.assessment
+        if not (a.exposures or a.errors or a.notes):
+            continue
+        say(Text(f.origin.describe(), style="bold"))
+        for e in a.exposures:
+            restricted = " (network-restricted)" if e.network_restricted else ""
+            say(
+                f"  [{e.severity}] {e.kind}{restricted}: {_actions(e.actions, 8)} "
+                f"via statement(s) {', '.join(e.statements)}"
+            )
+            if e.network_conditions:
+                say(f"    only from: {'; '.join(e.network_conditions)}")
+            if e.witness is not None:
+                say(f"    witness: {e.witness.describe()}")
+            for n in e.notes:
+                say(f"    note: {n}")
+        for err in a.errors:
+            say(Text(f"  error: {err}", style="red"))
+        for n in a.notes:
+            say(f"  note: {n}")
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[str(f.verdict)] = counts.get(str(f.verdict), 0) + 1
+    summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    say(f"{len(findings)} policies: {summary}" if findings else "no policies")
+    return buf.getvalue()
