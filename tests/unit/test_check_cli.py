@@ -31,7 +31,8 @@ def test_json_output_for_a_directory() -> None:
     assert len(rows) == len(list((CORPUS / "untrusted").glob("*.json")))
     by_name = {Path(r["source"]).stem: r for r in rows}
     star = by_name["star_string_all"]
-    assert star["verdict"] == "public" and star["severity"] == "critical"
+    assert star["verdict"] == "public"
+    assert star["severity"] == "critical"
     exposure = star["exposures"][0]
     assert {"statements", "principals", "actions", "network_restricted", "witness"} <= set(exposure)
     assert "kms:Decrypt" in exposure["actions"]
@@ -66,17 +67,22 @@ def test_fail_on_threshold_and_stdin() -> None:
 def test_text_explains_the_witness() -> None:
     p = run("check", *ZONE, str(CORPUS / "untrusted" / "via_service_only.json"))
     assert p.returncode == 3
-    assert "public" in p.stdout and "witness:" in p.stdout and "is allowed kms:" in p.stdout
+    assert "public" in p.stdout
+    assert "witness:" in p.stdout
+    assert "is allowed kms:" in p.stdout
 
 
 def test_missing_file_and_bad_option() -> None:
     p = run("check", "does-not-exist.json")
-    assert p.returncode == 2 and "does-not-exist.json" in p.stderr
+    assert p.returncode == 2
+    assert "does-not-exist.json" in p.stderr
     p = run("check", "--account", "12", str(CORPUS / "untrusted" / "own_root_only.json"))
-    assert p.returncode == 2 and "12-digit" in p.stderr
+    assert p.returncode == 2
+    assert "12-digit" in p.stderr
 
 
 def test_demo_runs() -> None:
     p = run("demo")
     assert p.returncode == 0, p.stderr
-    assert "02-quick-fix-wildcard.json" in p.stdout and "public" in p.stdout
+    assert "02-quick-fix-wildcard.json" in p.stdout
+    assert "public" in p.stdout

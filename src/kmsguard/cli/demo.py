@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from importlib import resources
+from pathlib import Path
 
 import click
 

@@ -102,7 +102,9 @@ def test_explicit_deny_wins() -> None:
         principal="arn:aws:iam::999988887777:role/x", account="999988887777", action="kms:Decrypt"
     )
     d = evaluate(policy, r, key_account=OWN)
-    assert not d.allowed and d.allowing == ("#0",) and d.denying == ("#1",)
+    assert not d.allowed
+    assert d.allowing == ("#0",)
+    assert d.denying == ("#1",)
 
 
 def test_notprincipal_deny_listing_root_exempts_only_the_root() -> None:
@@ -151,6 +153,9 @@ def test_resource_naming_another_account_does_not_apply() -> None:
 
 
 def test_get_key_policy_output_and_single_statement_object() -> None:
-    inner = '{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}}'
+    inner = (
+        '{"Statement": {"Effect": "Allow", "Principal": "*", '
+        '"Action": "kms:Decrypt", "Resource": "*"}}'
+    )
     policy = parse_policy({"Policy": inner, "PolicyName": "default"})
     assert len(policy.statements) == 1
