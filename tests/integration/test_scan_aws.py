@@ -301,3 +301,53 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     assert "accounts.txt:1: `12345` is not a 12-digit account id" in err
     code, _, err = run(capsys, "--org", "--accounts", str(bad))
     assert code == 2
+
+
+def test_library_scan_with_injected_session_reports_progress(aws_env: str) -> None:
+    from kmsguard.sources.aws import AwsScanner, ScanCounts, ScanOptions
+
+    for region in ("us-east-1", "eu-west-1"):
+        for _ in range(2):
+            create_key(kms(aws_env, region), root_policy(OWN))
+    seen: list[ScanCounts] = []
+
+    def progress(c: ScanCounts) -> None:
+        seen.append(ScanCounts(**{f: getattr(c, f) for f in c.__slots__}))
+
+    scanner = AwsScanner(
+        session(aws_env), ScanOptions(regions=("us-east-1", "eu-west-1")), progress=progress
+    )
+    result = scanner.scan()
+    assert len(result.judged) == 4
+    assert not result.incomplete
+    last = seen[-1]
+    assert (last.accounts_done, last.accounts_total) == (1, 1)
+    assert (last.regions_done, last.regions_total) == (2, 2)
+    assert (last.keys_done, last.keys_total) == (4, 4)
+    assert [c.keys_done for c in seen] == sorted(c.keys_done for c in seen)
+
+
+def test_key_whose_metadata_is_denied_is_an_error_not_a_pass(
+    aws_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # moto refuses DescribeKey when any Deny statement covers kms:* on "*", whatever its
+    # condition: a real-world "deny without TLS" statement then hides the key's metadata
+    deny_plain_http = {
+        "Sid": "DenyPlainHttp",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "kms:*",
+        "Resource": "*",
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    policy = root_policy(OWN)
+    policy["Statement"].append(deny_plain_http)
+    key_id = create_key(kms(aws_env, "us-east-1"), policy)
+    code, out, err = run(capsys, "--region", "us-east-1", "--format", "json")
+    assert code == 4, err
+    [key] = json.loads(out)["keys"]
+    assert key["key_id"] == key_id
+    assert key["status"] == "error"
+    assert key["state"] is None
+    assert key["policy_verdict"] == "private"  # the policy itself was still read and judged
+    assert [e["operation"] for e in key["errors"]] == ["DescribeKey"]

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -192,7 +192,7 @@ class _RegionListed:
     keys: tuple[KeyRef, ...]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Plan:
     """The accounts to scan and the zone of trust, before any KMS call."""
 
@@ -200,7 +200,6 @@ class _Plan:
     accounts: tuple[str, ...]
     org_id: str | None
     trusted_accounts: frozenset[str]
-    failures: list[ScopeFailure] = field(default_factory=list)
 
 
 class AwsScanner:
@@ -297,7 +296,7 @@ class AwsScanner:
         plan = self._plan()
         zones = {a: self.zone(a, plan) for a in plan.accounts}
         keys: list[KeyResult] = []
-        failures = list(plan.failures)
+        failures: list[ScopeFailure] = []
         regions_scanned = 0
         self.counts.accounts_total = len(plan.accounts)
         self._report()
