@@ -205,8 +205,8 @@ class KeyResult:
 
 
 def _policy_findings(origin: Origin, assessment: Assessment) -> list[Finding]:
-    if assessment.verdict is Verdict.ERROR:
-        return [Finding(origin=origin, rule_id=rules.UNREADABLE, assessment=assessment)]
+    if assessment.verdict is Verdict.ERROR:  # reported with the key's read errors
+        return []
     by_rule: dict[str, list[ExposureKind]] = {}
     for exposure in assessment.exposures:
         by_rule.setdefault(rules.rule_for_exposure(exposure.kind), []).append(exposure.kind)

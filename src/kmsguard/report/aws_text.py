@@ -9,6 +9,16 @@ from kmsguard import rules
 from kmsguard.model import Finding
 from kmsguard.scan_result import KeyResult, ScanResult
 
+_MAX_ACTIONS = 6
+
+
+def _actions(actions: tuple[str, ...]) -> str:
+    """The first few actions; the JSON report has them all."""
+    if len(actions) <= _MAX_ACTIONS:
+        return ", ".join(actions)
+    shown = ", ".join(actions[:_MAX_ACTIONS])
+    return f"{shown} and {len(actions) - _MAX_ACTIONS} more"
+
 
 def _finding_lines(finding: Finding) -> list[str]:
     rule_id = finding.rule_id or rules.UNREADABLE
@@ -17,7 +27,7 @@ def _finding_lines(finding: Finding) -> list[str]:
         return [f"    {rule_id} no owner tag"]
     if rule_id == rules.EXTERNAL_GRANT:
         extra = dict(finding.extra)
-        actions = ", ".join(a.exposed_actions)
+        actions = _actions(a.exposed_actions)
         return [f"    {rule_id} grant {extra.get('grant_id')} to {extra.get('grantee')}: {actions}"]
     if rule_id == rules.UNREADABLE:
         return [f"    {rule_id} {e}" for e in a.errors]
@@ -27,7 +37,7 @@ def _finding_lines(finding: Finding) -> list[str]:
         network = f" [only from {', '.join(e.network_conditions)}]" if e.network_restricted else ""
         lines.append(
             f"    {rule_id} {', '.join(e.principals)} can be allowed "
-            f"{', '.join(e.actions)}{stmts}{network}"
+            f"{_actions(e.actions)}{stmts}{network}"
         )
         if e.witness is not None:
             lines.append(f"      witness: {e.witness.describe()}")
