@@ -179,6 +179,10 @@ class _Analysis:
         if probe is not None:
             return self._result(actions, ExposureKind.PUBLIC, False, ("*",), probe)
         enc = self._encoder()
+        # the weakest question first: its `unsat` proves the class private in one query
+        outsider = self._solve(enc, action, allow, deny, _CROSS_ACCOUNT, [])
+        if outsider is None:
+            return None
         for stage, restricted in ((_PUBLIC_OPEN, False), (_PUBLIC_ANY_NETWORK, True)):
             found = self._solve(enc, action, allow, deny, stage, [])
             if found is not None:
@@ -191,18 +195,14 @@ class _Analysis:
                     )
                 return result
         named: list[str] = []
-        first: Request | None = None
         blocks: list[Any] = []
-        while len(named) < _MAX_NAMED:
-            found = self._solve(enc, action, allow, deny, _CROSS_ACCOUNT, blocks)
-            if found is None:
-                break
-            first = first or found.request
+        found: Found | None = outsider
+        while found is not None and len(named) < _MAX_NAMED:
             name, block = _describe(enc, found)
             named.append(name)
             blocks.append(block)
-        if first is None:
-            return None
+            found = self._solve(enc, action, allow, deny, _CROSS_ACCOUNT, blocks)
+        first = outsider.request
         if len(named) == _MAX_NAMED:
             self.notes.append(f"more than {_MAX_NAMED} outside principals; the first are listed")
         return self._result(actions, ExposureKind.CROSS_ACCOUNT, False, tuple(named), first)

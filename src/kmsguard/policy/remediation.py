@@ -187,7 +187,13 @@ def plan_remediation(
             if not serving or covered.by_skeleton(caller, action, trusted):
                 continue
             if trusted:
-                needs[serving[0]].append((caller, action))
+                # the statements whose conditions admit the caller; else (the evidence lacks
+                # the context to tell) the first whose elements do
+                with_conditions = [
+                    i for i in serving if _matches(stmts[i], caller, (action,), key_account)
+                ]
+                for i in with_conditions or serving[:1]:
+                    needs[i].append((caller, action))
             else:
                 acts, labels = lost.setdefault(caller, (set(), set()))
                 acts.add(action)
@@ -311,10 +317,15 @@ def _matches_bare(
 ) -> bool:
     """The statement's principal, action and resource elements admit the caller (its
     conditions aside: the evidence may lack context keys such as encryption context)."""
-    policy = _single(_without_conditions(stmt))
-    return any(
-        allows(policy, r, key_account) for a in actions for r in replay_requests(caller, a)
-    )
+    return _matches(_without_conditions(stmt), caller, actions, key_account)
+
+
+def _matches(
+    stmt: Mapping[str, Any], caller: ObservedCaller, actions: Iterable[str], key_account: str
+) -> bool:
+    """The statement on its own allows some observed request of the caller."""
+    policy = _single(stmt)
+    return any(allows(policy, r, key_account) for a in actions for r in replay_requests(caller, a))
 
 
 class _Coverage:

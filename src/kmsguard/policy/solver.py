@@ -496,9 +496,10 @@ class PolicyEncoding:
             result = solver.check()
             if result == z3.sat:
                 return _prettier(self._found(solver.model(), action), confirm)
+        reason = solver.reason_unknown() if result == z3.unknown else ""
         if result == z3.unsat:
             return None
-        raise UndecidedError(f"solver returned {result} ({solver.reason_unknown()})")
+        raise UndecidedError(f"solver returned {result} ({reason})")
 
     def _repair(self, found: Found, digit: str, stage: Stage) -> Found | None:
         r = found.request

@@ -396,9 +396,7 @@ class Verification:
             "ok": self.ok,
             "checks": [c.to_json() for c in self.checks],
             "verdict_after": str(self.verdict_after),
-            "assessment_after": self.assessment_after.to_json()
-            if self.assessment_after
-            else None,
+            "assessment_after": self.assessment_after.to_json() if self.assessment_after else None,
             "lockout_ok": self.lockout_ok,
             "lockout": [p.to_json() for p in self.lockout],
             "size_bytes": self.size_bytes,
