@@ -74,9 +74,29 @@ def test_scan_module_parse_error_is_item(tmp_path: Path) -> None:
     items, _ = scan_module(
         tmp_path,
         str(tmp_path),
-        [TfFile(tmp_path / "a.tf", "a.tf", "resource {")],
+        [TfFile(tmp_path / "a.tf", "a.tf", 'resource "aws_kms_key" {')],
         account="123456789012",
     )
     (item,) = items
     assert item.error is not None
     assert "malformed HCL" in item.error
+
+
+def test_sibling_files_are_parsed_only_when_referenced(tmp_path: Path) -> None:
+    key = TfFile(
+        tmp_path / "kms.tf",
+        "kms.tf",
+        'resource "aws_kms_key" "k" {\n  policy = jsonencode({ Statement = var.statements })\n}\n',
+    )
+    variables = TfFile(
+        tmp_path / "variables.tf",
+        "variables.tf",
+        'variable "statements" {\n  default = []\n}\n',
+    )
+    broken = TfFile(tmp_path / "other.tf", "other.tf", "resource {")
+    items, _ = scan_module(
+        tmp_path, str(tmp_path), [key, variables, broken], account="123456789012"
+    )
+    (item,) = items  # other.tf declares nothing the policy uses: never parsed
+    (variant,) = item.variants
+    assert variant.policy == '{"Statement":[]}'

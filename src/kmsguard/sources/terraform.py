@@ -224,6 +224,13 @@ def _parse_expression(source: str) -> Tree[Token]:
 # -- the module and its evaluator ---------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class TfFile:
+    path: Path
+    display: str
+    text: str
+
+
 @dataclass(slots=True)
 class Module:
     folder: Path
@@ -233,6 +240,49 @@ class Module:
     data: dict[tuple[str, str], Block] = field(default_factory=dict)
     resources: dict[tuple[str, str], Block] = field(default_factory=dict)
     resource_order: list[Block] = field(default_factory=list)
+    #: files not parsed yet: parsed when a lookup misses and their text names the symbol
+    pending: list[TfFile] = field(default_factory=list)
+    errors: list[IacItem] = field(default_factory=list)
+
+    def load(self, f: TfFile) -> None:
+        try:
+            tree = parse_hcl(f.text)
+        except HclParseError as exc:
+            self.errors.append(IacItem(origin=Origin(f.display, exc.line), error=exc.message))
+            return
+        _, blocks = _body(_trees(tree)[0], f.path, f.display)
+        for b in blocks:
+            self.add(b)
+
+    def load_matching(self, hint: str) -> None:
+        """Parse the pending files that mention `hint` (a lookup missed): files of the
+        module that declare nothing a policy refers to are never parsed."""
+        matching = [f for f in self.pending if hint in f.text]
+        if not matching:
+            return
+        self.pending = [f for f in self.pending if hint not in f.text]
+        for f in matching:
+            self.load(f)
+
+    def variable(self, name: str) -> Block | None:
+        if name not in self.variables:
+            self.load_matching(name)
+        return self.variables.get(name)
+
+    def local(self, name: str) -> tuple[Tree[Token], Block] | None:
+        if name not in self.locals:
+            self.load_matching(name)
+        return self.locals.get(name)
+
+    def data_block(self, dtype: str, name: str) -> Block | None:
+        if (dtype, name) not in self.data:
+            self.load_matching(name)
+        return self.data.get((dtype, name))
+
+    def resource(self, rtype: str, name: str) -> Block | None:
+        if (rtype, name) not in self.resources:
+            self.load_matching(name)
+        return self.resources.get((rtype, name))
 
     def add(self, block: Block) -> None:
         match block.type:
@@ -474,7 +524,7 @@ class Evaluator:
         raise Unresolved(f"reference `{_render_ref(root, steps)}` is not known before plan")
 
     def _variable(self, name: str, depth: int) -> Any:
-        block = self.module.variables.get(name)
+        block = self.module.variable(name)
         if block is None:
             raise Unresolved(f"variable `{name}` is not declared in the module")
         if "default" not in block.attrs:
@@ -482,7 +532,7 @@ class Evaluator:
         return self._in_file(block, lambda: self.eval(block.attrs["default"], depth), f"var.{name}")
 
     def _local(self, name: str, depth: int) -> Any:
-        entry = self.module.locals.get(name)
+        entry = self.module.local(name)
         if entry is None:
             raise Unresolved(f"local `{name}` is not defined in the module")
         expr, block = entry
@@ -519,7 +569,7 @@ class Evaluator:
                 self.notes.add(f"`data.aws_region` taken as {PLACEHOLDER_REGION}")
                 return PLACEHOLDER_REGION
             case "aws_iam_policy_document", ("json" | "minified_json"):
-                doc_block = self.module.data.get((dtype, name))
+                doc_block = self.module.data_block(dtype, name)
                 if doc_block is None:
                     raise Unresolved(f"`data.{dtype}.{name}` is not defined in the module")
                 doc = self._in_file(
@@ -529,7 +579,7 @@ class Evaluator:
                 )
                 return self._apply(json.dumps(doc, indent=2), after, depth)
             case (("aws_iam_role" | "aws_iam_user"), "arn"):
-                block = self.module.data.get((dtype, name))
+                block = self.module.data_block(dtype, name)
                 kind = dtype.removeprefix("aws_iam_")
                 label = name
                 if block is not None and "name" in block.attrs:
@@ -541,7 +591,7 @@ class Evaluator:
         raise Unresolved(f"`data.{dtype}.{name}.{attr}` is known only during plan")
 
     def _resource_attr(self, rtype: str, name: str, rest: list[tuple[str, Any]], depth: int) -> Any:
-        block = self.module.resources.get((rtype, name))
+        block = self.module.resource(rtype, name)
         attrs = [a for k, a in rest if k == "attr"]
         attr = attrs[0] if attrs else None
         if block is None or attr is None:
@@ -1096,13 +1146,6 @@ def _merge_statements(
 # -- module scanning ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TfFile:
-    path: Path
-    display: str
-    text: str
-
-
 def scan_module(
     folder: Path,
     display_folder: str,
@@ -1115,14 +1158,10 @@ def scan_module(
     module = Module(folder, display_folder)
     items: list[IacItem] = []
     for f in files:
-        try:
-            tree = parse_hcl(f.text)
-        except HclParseError as exc:
-            items.append(IacItem(origin=Origin(f.display, exc.line), error=exc.message))
-            continue
-        _, blocks = _body(_trees(tree)[0], f.path, f.display)
-        for b in blocks:
-            module.add(b)
+        if MARKER in f.text:
+            module.load(f)
+        else:
+            module.pending.append(f)
     referenced: set[Path] = set()
     for block in module.resource_order:
         rtype = block.labels[0]
@@ -1148,7 +1187,7 @@ def scan_module(
             continue
         variants = _variants(module, account, max_file_bytes, referenced, block, _policy)
         items.append(IacItem(origin, block.end_line, variants=variants))
-    return items, referenced
+    return module.errors + items, referenced
 
 
 def _policy(ev: Evaluator, block: Block) -> Variant:
