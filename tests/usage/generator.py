@@ -10,6 +10,7 @@ non-KMS noise, and the organization-trail layout."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 import uuid
@@ -480,3 +481,82 @@ def standard_scenario(seed: int = 7) -> LogTree:
     tree.call("partner", "Sign", [KEY_P])
     tree.noise(60)
     return tree
+
+
+def write_bench_tree(
+    root: Path,
+    *,
+    events: int = 1_000_000,
+    files: int = 900,
+    kms_fraction: float = 0.5,
+    keys: int = 40,
+    seed: int = 11,
+) -> dict[str, int]:
+    """A large tree for the speed benchmark, written file by file (bounded memory): an org
+    trail over 3 accounts and 7 days; about `kms_fraction` of the records are KMS calls by
+    every actor variant on `keys` keys, the rest non-KMS noise of similar size."""
+    tree = LogTree(seed=seed, days=7)
+    rng = tree.rng
+    names = [n for n in tree.actors if n != "stranger"]
+    actions = ["Decrypt", "Decrypt", "Decrypt", "GenerateDataKey", "Encrypt", "DescribeKey"]
+    accounts = [OWNER, PARTNER, "222233334444"]
+    # each account's trail holds the calls on its own keys (the owner's copies)
+    key_arns = {
+        acct: [
+            f"arn:aws:kms:{REGION}:{acct}:key/{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+            for _ in range(keys // len(accounts) + 1)
+        ]
+        for acct in accounts
+    }
+    per_file = events // files
+    kms_total = written = 0
+    for i in range(files):
+        n = per_file + (1 if i < events - per_file * files else 0)
+        acct = accounts[i % len(accounts)]
+        day = tree.start + timedelta(days=i * tree.days // files)
+        recs: list[dict[str, Any]] = []
+        for _ in range(n):
+            when = day + timedelta(seconds=rng.randrange(86400))
+            if rng.random() < kms_fraction:
+                actor = tree.actors[rng.choice(names)]
+                key = rng.choice(key_arns[acct])
+                ctx = {"aws:s3:arn": f"arn:aws:s3:::b/o{rng.randrange(1000)}"}
+                error = DENIED if rng.random() < 0.01 else None
+                recs.append(
+                    tree._record(
+                        actor.identity, actor, rng.choice(actions), [key], when, acct,
+                        error=error, vpce=None,
+                        params={"keyId": key, "encryptionContext": ctx}, shared=None,
+                    )
+                )
+                kms_total += 1
+            else:
+                kind = rng.randrange(3)
+                recs.append({
+                    "eventVersion": "1.11",
+                    "userIdentity": tree.actors["app"].identity,
+                    "eventTime": _t(when),
+                    "eventSource": ("s3", "sts", "ec2")[kind] + ".amazonaws.com",
+                    "eventName": ("GetObject", "AssumeRole", "DescribeInstances")[kind],
+                    "awsRegion": REGION,
+                    "sourceIPAddress": "10.0.0.1",
+                    "userAgent": "aws-sdk-java/2.25.31 Linux/5.10 OpenJDK_64-Bit_Server_VM/17",
+                    "requestParameters": {"bucketName": "b", "key": f"o{rng.randrange(10**6)}"},
+                    "responseElements": None,
+                    "requestID": tree._uuid(),
+                    "eventID": tree._uuid(),
+                    "readOnly": True,
+                    "resources": [{"ARN": "arn:aws:s3:::b/o", "type": "AWS::S3::Object"}],
+                    "eventType": "AwsApiCall",
+                    "managementEvent": True,
+                    "recipientAccountId": acct,
+                    "eventCategory": "Management",
+                })
+        folder = root / "AWSLogs" / ORG / acct / "CloudTrail" / REGION / day.strftime("%Y/%m/%d")
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{acct}_CloudTrail_{REGION}_{day:%Y%m%d}T{i % 24:02d}00Z_{i:016X}.json.gz"
+        data = json.dumps({"Records": recs}, separators=(",", ":")).encode()
+        # zlib's default level, as CloudTrail's own files are (isal tops out at level 3)
+        (folder / name).write_bytes(gzip.compress(data, compresslevel=6, mtime=0))
+        written += n
+    return {"events": written, "kms_events": kms_total, "files": files}

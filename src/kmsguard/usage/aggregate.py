@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from .records import (
     KMS_SOURCE,
+    KmsParams,
     Principal,
     PrincipalType,
     Record,
@@ -111,6 +112,12 @@ class Aggregate:
         groups = self.groups
         first, last = self.first_event, self.last_event
         read = kms = 0
+        # identities and resource lists repeat: resolve each distinct raw JSON once
+        idents, resources = _IDENTITY_CACHE, _RESOURCE_CACHE
+        if len(idents) > _CACHE_LIMIT:
+            idents.clear()
+        if len(resources) > _CACHE_LIMIT:
+            resources.clear()
         for rec in records:
             read += 1
             if rec.event_source != KMS_SOURCE:
@@ -126,36 +133,45 @@ class Aggregate:
             if rec.event_type is not None and rec.event_type != "AwsApiCall":
                 continue  # KMS's own service events (RotateKey, DeleteKey...) have no caller
             params = decode_params(rec.request_parameters)
-            keys = key_arns(
-                decode_resources(rec.resources),
-                params.get("keyId"),
-                rec.aws_region,
-                rec.recipient_account_id,
-            )
+            raw_res = bytes(rec.resources)
+            keys = resources.get(raw_res)
+            if keys is None:
+                keys = resources[raw_res] = _keys_with_accounts(
+                    key_arns(decode_resources(rec.resources), None, None, None)
+                )
+            if not keys:  # no key resource: requestParameters.keyId, resolved
+                keys = _keys_with_accounts(
+                    key_arns([], params.key_id, rec.aws_region, rec.recipient_account_id)
+                )
             if wanted:
-                keys = [k for k in keys if key_matches(k, wanted)]
+                keys = [k for k in keys if key_matches(k[0], wanted)]
             if not keys:
                 continue
-            ui = decode_identity(rec.user_identity)
-            partition = keys[0].split(":", 2)[1]
-            principal = resolve_principal(ui, partition)
-            if principal is None or ui is None:
+            raw_ui = bytes(rec.user_identity)
+            cached = idents.get(raw_ui)
+            if cached is None:
+                ui = decode_identity(rec.user_identity)
+                cached = idents[raw_ui] = (
+                    resolve_principal(ui, keys[0][2]),
+                    ui.invoked_by if ui is not None else None,
+                    identity_of(ui),
+                )
+            principal, invoked_by, ident = cached
+            if principal is None:
                 continue
             name, ptype, account, pid = principal
             via = (
                 None
                 if ptype is PrincipalType.SERVICE
-                else via_service(ui.invoked_by, rec.source_ip, rec.aws_region)
+                else via_service(invoked_by, rec.source_ip, rec.aws_region)
             )
             action = rec.event_name or "?"
-            for i, key in enumerate(keys):
-                key_account = arn_account(key)
+            n_keys = len(keys)
+            for i, (key, key_account, _) in enumerate(keys):
                 owner_copy = rec.recipient_account_id in (None, key_account)
-                if account is not None and account != key_account and not owner_copy:
-                    ident = identity_of(ui)
-                    if ident is not None:
-                        self.identities.setdefault(ident[0], ident[1])
-                act, context = _action_and_context(action, params, i, len(keys))
+                if ident is not None and account != key_account and not owner_copy:
+                    self.identities.setdefault(ident[0], ident[1])
+                act, context = _action_and_context(action, params, i, n_keys)
                 for a in act:
                     gk: GroupKey = (
                         key, name, ptype, account, pid, a, via, rec.vpc_endpoint_id,
@@ -176,14 +192,29 @@ class Aggregate:
         self.first_event, self.last_event = first, last
 
 
+_CACHE_LIMIT = 50_000
+KeyRef = tuple[str, str | None, str]  # key ARN, its account, its partition
+_IDENTITY_CACHE: dict[bytes, tuple[Principal | None, str | None, tuple[str, Principal] | None]] = {}
+_RESOURCE_CACHE: dict[bytes, list[KeyRef]] = {}
+
+
+def _keys_with_accounts(arns: list[str]) -> list[KeyRef]:
+    return [(k, arn_account(k), k.split(":", 2)[1]) for k in arns]
+
+
 def _action_and_context(
-    action: str, params: Mapping[str, object], index: int, n_keys: int
+    action: str, params: KmsParams | Mapping[str, object], index: int, n_keys: int
 ) -> tuple[tuple[str, ...], dict[str, object]]:
     """ReEncrypt is checked as kms:ReEncryptFrom on the source key and kms:ReEncryptTo on the
     destination key, each with its own encryption context."""
-    if action == "ReEncrypt":
+    if isinstance(params, KmsParams):
+        ctx = params.encryption_context
+        src, dst = params.source_encryption_context, params.destination_encryption_context
+    else:
+        ctx = params.get("encryptionContext")
         src = params.get("sourceEncryptionContext")
         dst = params.get("destinationEncryptionContext")
+    if action == "ReEncrypt":
         src_ctx: dict[str, object] = src if isinstance(src, dict) else {}
         dst_ctx: dict[str, object] = dst if isinstance(dst, dict) else {}
         if n_keys == 1:
@@ -191,5 +222,4 @@ def _action_and_context(
         if index == 0:
             return ("ReEncryptFrom",), src_ctx
         return ("ReEncryptTo",), dst_ctx
-    ctx = params.get("encryptionContext")
     return (action,), ctx if isinstance(ctx, dict) else {}

@@ -97,7 +97,7 @@ def groups_sql(
     group_exprs = [
         "element_at(keyres, 1).arn",
         "element_at(keyres, 2).arn",
-        "CASE WHEN cardinality(keyres) = 0 "
+        "CASE WHEN coalesce(cardinality(keyres), 0) = 0 "
         "THEN json_extract_scalar(requestparameters, '$.keyId') END",
         "awsregion",
         "recipientaccountid",

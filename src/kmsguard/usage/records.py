@@ -63,7 +63,7 @@ class UserIdentity(msgspec.Struct, frozen=True):
 _NULL = msgspec.Raw(b"null")
 
 
-class Record(msgspec.Struct):
+class Record(msgspec.Struct, gc=False):
     """One CloudTrail record; nested objects stay raw until the record is known to matter."""
 
     event_source: str | None = msgspec.field(default=None, name="eventSource")
@@ -80,7 +80,7 @@ class Record(msgspec.Struct):
     request_parameters: msgspec.Raw = msgspec.field(default=_NULL, name="requestParameters")
 
 
-class Document(Record):
+class Document(Record, gc=False):
     """Any accepted top-level shape: `{"Records": [...]}`, an EventBridge envelope
     (`detail`), or one bare record."""
 
@@ -89,9 +89,22 @@ class Document(Record):
     detail_type: str | None = msgspec.field(default=None, name="detail-type")
 
 
+class KmsParams(msgspec.Struct, frozen=True, gc=False):
+    """The `requestParameters` fields usage analysis reads; any JSON type is accepted (other
+    fields, such as a policy document, are skipped without being built)."""
+
+    key_id: Any = msgspec.field(default=None, name="keyId")
+    encryption_context: Any = msgspec.field(default=None, name="encryptionContext")
+    source_encryption_context: Any = msgspec.field(default=None, name="sourceEncryptionContext")
+    destination_encryption_context: Any = msgspec.field(
+        default=None, name="destinationEncryptionContext"
+    )
+
+
+_NO_PARAMS = KmsParams()
 _identity_decoder = msgspec.json.Decoder(UserIdentity | None)
 _resources_decoder = msgspec.json.Decoder(list[Resource] | None)
-_params_decoder = msgspec.json.Decoder(dict[str, Any] | None)
+_params_decoder = msgspec.json.Decoder(KmsParams | None)
 
 
 def decode_identity(raw: msgspec.Raw) -> UserIdentity | None:
@@ -108,11 +121,11 @@ def decode_resources(raw: msgspec.Raw) -> list[Resource]:
         return []
 
 
-def decode_params(raw: msgspec.Raw) -> dict[str, Any]:
+def decode_params(raw: msgspec.Raw) -> KmsParams:
     try:
-        return _params_decoder.decode(raw) or {}
-    except msgspec.ValidationError:
-        return {}
+        return _params_decoder.decode(raw) or _NO_PARAMS
+    except msgspec.ValidationError:  # e.g. requestParameters is a list
+        return _NO_PARAMS
 
 
 # ---------------------------------------------------------------------------------------------
