@@ -7,6 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import pty
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +20,7 @@ import pytest
 
 from kmsguard.cli import main
 from kmsguard.report.asff import problems
+from kmsguard.sources.aws import AwsScanner, ScanCounts, ScanOptions
 
 from .aws_seed import (
     OUTSIDER,
@@ -243,8 +249,6 @@ def test_org_scan_assumes_role_in_every_account_and_trusts_the_org(
 def run_accounts(
     capsys: pytest.CaptureFixture[str], accounts: list[str], *args: str
 ) -> tuple[int, str, str]:
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "accounts.txt"
         path.write_text("# scanned accounts\n" + "\n".join(accounts) + "\n")
@@ -304,8 +308,6 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
 
 
 def test_library_scan_with_injected_session_reports_progress(aws_env: str) -> None:
-    from kmsguard.sources.aws import AwsScanner, ScanCounts, ScanOptions
-
     for region in ("us-east-1", "eu-west-1"):
         for _ in range(2):
             create_key(kms(aws_env, region), root_policy(OWN))
@@ -351,3 +353,29 @@ def test_key_whose_metadata_is_denied_is_an_error_not_a_pass(
     assert key["state"] is None
     assert key["policy_verdict"] == "private"  # the policy itself was still read and judged
     assert [e["operation"] for e in key["errors"]] == ["DescribeKey"]
+
+
+def test_progress_is_drawn_on_a_terminal_only(aws_env: str, tmp_path: Path) -> None:
+    for _ in range(3):
+        create_key(kms(aws_env, "us-east-1"), root_policy(OWN))
+    exe = str(Path(sys.executable).with_name("kmsguard"))
+    cmd = [exe, "scan", "aws", "--region", "us-east-1", "-o", str(tmp_path / "r.txt")]
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(cmd, stderr=slave, stdout=subprocess.DEVNULL, check=False)
+    finally:
+        os.close(slave)
+    drawn = b""
+    try:
+        while chunk := os.read(master, 65536):
+            drawn += chunk
+    except OSError:  # the terminal's other end is closed: everything has been read
+        pass
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert b"keys" in drawn
+    assert b"3/3" in drawn
+    piped = subprocess.run(cmd, capture_output=True, check=False)
+    assert piped.returncode == 0
+    assert piped.stderr == b""
