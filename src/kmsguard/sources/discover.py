@@ -181,19 +181,19 @@ def _check_file(
             f"file is {st.st_size / 1048576:.1f} MB, over the {max_bytes / 1048576:.1f} MB limit",
             "raise the limit with --max-file-size if this file really is a template",
         )
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(_SNIFF_BYTES)
-    except OSError as exc:
-        return (f"cannot read: {exc.strerror or exc}", None)
-    if b"\x00" in head:
-        return ("binary file, not a template", None)
     return None
 
 
+class BinaryFileError(ValueError):
+    """A NUL byte near the start: not a text template."""
+
+
 def read_text(path: Path) -> str:
-    """The file's text; raises UnicodeDecodeError / OSError for the caller to report."""
+    """The file's text. Raises BinaryFileError, UnicodeDecodeError or OSError for the
+    caller to report. Sizes were checked during discovery."""
     data = path.read_bytes()
+    if b"\x00" in data[:_SNIFF_BYTES]:
+        raise BinaryFileError(str(path))
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     return data.decode("utf-8")

@@ -24,7 +24,14 @@ from kmsguard.model import (
 )
 
 from . import cloudformation, terraform, tfplan
-from .discover import DEFAULT_MAX_BYTES, Candidate, FileKind, discover, read_text
+from .discover import (
+    DEFAULT_MAX_BYTES,
+    BinaryFileError,
+    Candidate,
+    FileKind,
+    discover,
+    read_text,
+)
 from .iac_items import IacItem, Variant
 
 
@@ -49,6 +56,8 @@ class Collected:
 def _read(c: Candidate) -> tuple[str | None, IacItem | None]:
     try:
         return read_text(c.path), None
+    except BinaryFileError:
+        return None, IacItem(Origin(c.display), error="binary file, not a template")
     except UnicodeDecodeError:
         return None, IacItem(Origin(c.display), error="not UTF-8 text")
     except OSError as exc:

@@ -661,7 +661,7 @@ class Evaluator:
             if size > self.max_file_bytes:
                 raise Unresolved(f"`{path_value}` is over the file size limit")
             text = read_text(path)
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError) as exc:
             raise Unresolved(f"cannot read `{path_value}`: {exc}") from None
         self.referenced.add(path.resolve())
         return path, text
