@@ -36,6 +36,12 @@ from .document import Comparator, Effect, Policy, Statement, parse_policy
 from .evaluator import Request, action_applies, evaluate, resource_applies
 from .keys import NETWORK_KEYS, is_known
 from .principals import read_aws_principal
+from .shortcuts import (
+    literal_context,
+    named_candidates,
+    statement_pinned,
+    vpc_conditions,
+)
 from .solver import LOCK, Found, PolicyEncoding, Stage, UndecidedError, policy_constants
 
 _MAX_NAMED = 10
@@ -95,6 +101,7 @@ class _Analysis:
             and resource_applies(s, self.key_account, key_arn, for_allow=False)
         ]
         self._encoding: PolicyEncoding | None = None
+        self.constants = policy_constants(policy)
 
     # --- driver ---------------------------------------------------------------------------
 
@@ -175,9 +182,16 @@ class _Analysis:
         self, actions: tuple[str, ...], allow: list[int], deny: list[int]
     ) -> _ClassResult | None:
         action = actions[0]  # the catalog lists the most dangerous first
-        probe = self._probe(action)
-        if probe is not None:
-            return self._result(actions, ExposureKind.PUBLIC, False, ("*",), probe)
+        stmts = [s for s in self.allows if s.index in allow]
+        if all(statement_pinned(s, self.zone) for s in stmts):
+            return None  # every allowing statement is false for every outsider
+        for s in stmts:
+            probe = self._probe(action, extra=literal_context(s))
+            if probe is not None:
+                return self._result(actions, ExposureKind.PUBLIC, False, ("*",), probe)
+        shortcut = self._explicit_outsiders(actions, stmts, deny) or self._vpc_only(actions, stmts)
+        if shortcut is not None:
+            return shortcut
         enc = self._encoder()
         # the weakest question first: its `unsat` proves the class private in one query
         outsider = self._solve(enc, action, allow, deny, _CROSS_ACCOUNT, [])
@@ -207,9 +221,66 @@ class _Analysis:
             self.notes.append(f"more than {_MAX_NAMED} outside principals; the first are listed")
         return self._result(actions, ExposureKind.CROSS_ACCOUNT, False, tuple(named), first)
 
-    def _probe(self, action: str) -> Request | None:
+    def _explicit_outsiders(
+        self, actions: tuple[str, ...], stmts: list[Statement], deny: list[int]
+    ) -> _ClassResult | None:
+        """Every allowing statement admits only named identities (explicit principals or a
+        literal identity condition): then nobody unknown can be allowed, and the class is
+        cross-account for the names whose probe the evaluator allows — if every probe is
+        allowed; otherwise the solver decides."""
+        per_statement = [named_candidates(s, self.zone) for s in stmts]
+        if any(c is None for c in per_statement):
+            return None
+        names: dict[str, Request] = {}
+        for s, candidates in zip(stmts, per_statement, strict=True):
+            for c in candidates or []:
+                context = literal_context(s)
+                if c.org_path:
+                    context["aws:principalorgpaths"] = [c.org_path]
+                r = Request(
+                    principal=c.principal or f"arn:aws:iam::{c.account}:role/kmsguard-witness",
+                    account=c.account,
+                    action=actions[0],
+                    principal_type="User"
+                    if c.principal and ":user/" in c.principal
+                    else "AssumedRole",
+                    org_id=c.org_id,
+                    context=context,
+                )
+                if not self._allowed(r).allowed:
+                    return None
+                names.setdefault(c.name, r)
+        if not names:
+            return None
+        first = next(iter(names.values()))
+        return self._result(actions, ExposureKind.CROSS_ACCOUNT, False, tuple(names), first)
+
+    def _vpc_only(self, actions: tuple[str, ...], stmts: list[Statement]) -> _ClassResult | None:
+        """Every allowing statement needs a VPC endpoint (absent on the open internet): if an
+        unknown account is allowed through the endpoint the policy names, the class is
+        public but network-restricted."""
+        conds = [vpc_conditions(s) for s in stmts]
+        if not all(conds):
+            return None
+        for cs in conds:
+            context = {c.key: [c.values[0].replace("*", "x").replace("?", "x")] for c in cs}
+            probe = self._probe(actions[0], network=context)
+            if probe is not None:
+                result = self._result(actions, ExposureKind.PUBLIC, True, ("*",), probe)
+                return replace(
+                    result,
+                    network_conditions=self._network_conditions([s.index for s in stmts]),
+                )
+        return None
+
+    def _probe(
+        self,
+        action: str,
+        network: dict[str, list[str]] | None = None,
+        extra: dict[str, list[str]] | None = None,
+    ) -> Request | None:
         """The generic outsider: a role in an unknown account, no organization, open network."""
-        accounts, _orgs, cidrs = policy_constants(self.policy)
+        accounts, _orgs, cidrs = self.constants
         taken = accounts | self.zone.accounts
         account = next(
             a
@@ -226,12 +297,16 @@ class _Analysis:
         )
         if ip is None:
             return None
+        context = {"aws:sourceip": [ip], "aws:userid": [f"AROAKMSGUARDPROBE0000:{account}"]}
+        if network:
+            context = {"aws:userid": context["aws:userid"], **network}
+        context.update(extra or {})
         r = Request(
             principal=f"arn:aws:iam::{account}:role/kmsguard-probe",
             account=account,
             action=action,
             principal_type="AssumedRole",
-            context={"aws:sourceip": [ip], "aws:userid": [f"AROAKMSGUARDPROBE0000:{account}"]},
+            context=context,
         )
         return r if self._allowed(r).allowed else None
 
