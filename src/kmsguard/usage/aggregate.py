@@ -113,11 +113,13 @@ class Aggregate:
         first, last = self.first_event, self.last_event
         read = kms = 0
         # identities and resource lists repeat: resolve each distinct raw JSON once
-        idents, resources = _IDENTITY_CACHE, _RESOURCE_CACHE
+        idents, resources, vias = _IDENTITY_CACHE, _RESOURCE_CACHE, _VIA_CACHE
         if len(idents) > _CACHE_LIMIT:
             idents.clear()
         if len(resources) > _CACHE_LIMIT:
             resources.clear()
+        if len(vias) > _CACHE_LIMIT:
+            vias.clear()
         for rec in records:
             read += 1
             if rec.event_source != KMS_SOURCE:
@@ -160,22 +162,30 @@ class Aggregate:
             if principal is None:
                 continue
             name, ptype, account, pid = principal
-            via = (
-                None
-                if ptype is PrincipalType.SERVICE
-                else via_service(invoked_by, rec.source_ip, rec.aws_region)
-            )
+            via: str | None = None
+            if ptype is not PrincipalType.SERVICE:
+                via_key = (invoked_by, rec.source_ip, rec.aws_region)
+                if via_key in vias:
+                    via = vias[via_key]
+                else:
+                    via = vias[via_key] = via_service(*via_key)
             action = rec.event_name or "?"
             n_keys = len(keys)
             for i, (key, key_account, _) in enumerate(keys):
                 owner_copy = rec.recipient_account_id in (None, key_account)
                 if ident is not None and account != key_account and not owner_copy:
                     self.identities.setdefault(ident[0], ident[1])
-                act, context = _action_and_context(action, params, i, n_keys)
+                if action == "ReEncrypt":
+                    act, context = _action_and_context(action, params, i, n_keys)
+                else:
+                    act = (action,)
+                    ec = params.encryption_context
+                    context = ec if isinstance(ec, dict) else {}
+                ctx_keys = tuple(sorted(context)) if len(context) > 1 else tuple(context)
                 for a in act:
                     gk: GroupKey = (
                         key, name, ptype, account, pid, a, via, rec.vpc_endpoint_id,
-                        rec.error_code, owner_copy, tuple(sorted(context)) if context else (),
+                        rec.error_code, owner_copy, ctx_keys,
                     )
                     stats = groups.get(gk)
                     if stats is None:
@@ -186,7 +196,13 @@ class Aggregate:
                     elif t > stats.last:
                         stats.last = t
                     if context:
-                        stats.add_context(context)
+                        cv = stats.context_values
+                        for ck, cval in context.items():
+                            values = cv.get(ck)
+                            if values is None:
+                                cv[ck] = {cval if isinstance(cval, str) else str(cval)}
+                            elif len(values) <= MAX_CONTEXT_VALUES:
+                                values.add(cval if isinstance(cval, str) else str(cval))
         self.events_read += read
         self.kms_events += kms
         self.first_event, self.last_event = first, last
@@ -196,6 +212,7 @@ _CACHE_LIMIT = 50_000
 KeyRef = tuple[str, str | None, str]  # key ARN, its account, its partition
 _IDENTITY_CACHE: dict[bytes, tuple[Principal | None, str | None, tuple[str, Principal] | None]] = {}
 _RESOURCE_CACHE: dict[bytes, list[KeyRef]] = {}
+_VIA_CACHE: dict[tuple[str | None, str | None, str | None], str | None] = {}
 
 
 def _keys_with_accounts(arns: list[str]) -> list[KeyRef]:

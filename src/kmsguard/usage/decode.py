@@ -28,7 +28,14 @@ def decompress(data: bytes) -> bytes:
     if not data.startswith(_GZIP_MAGIC):
         return data
     try:
-        out: bytes = igzip.decompress(data)  # type: ignore[no-untyped-call]  # untyped lib
+        # one-shot zlib decoding is ~2x faster than igzip.decompress; CloudTrail files are a
+        # single gzip member, anything after it falls back to the multi-member reader
+        d = isal_zlib.decompressobj(wbits=31)
+        out: bytes = d.decompress(data)
+        if not d.eof:
+            raise BadLogFileError("truncated gzip")
+        if d.unused_data:
+            out = igzip.decompress(data)  # type: ignore[no-untyped-call]  # untyped lib
     except EOFError:
         raise BadLogFileError("truncated gzip") from None
     except (OSError, _ZLIB_ERRORS) as exc:
