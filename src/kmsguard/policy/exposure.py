@@ -66,20 +66,28 @@ def analyze_policy(
     zone: TrustZone,
     *,
     key_arn: str | None = None,
+    shortcuts: bool = True,
 ) -> Assessment:
-    """Judge a key policy against a zone of trust. Raises `PolicyParseError` if malformed."""
+    """Judge a key policy against a zone of trust. Raises `PolicyParseError` if malformed.
+
+    `shortcuts=False` sends every question to the solver (tests compare both ways)."""
     if not isinstance(policy, Policy):
         policy = parse_policy(policy)
-    return _analyze_cached(policy, zone, key_arn)
+    return _analyze_cached(policy, zone, key_arn, shortcuts)
 
 
 @lru_cache(maxsize=4096)
-def _analyze_cached(policy: Policy, zone: TrustZone, key_arn: str | None) -> Assessment:
-    return _Analysis(policy, zone, key_arn).run()
+def _analyze_cached(
+    policy: Policy, zone: TrustZone, key_arn: str | None, shortcuts: bool
+) -> Assessment:
+    return _Analysis(policy, zone, key_arn, shortcuts).run()
 
 
 class _Analysis:
-    def __init__(self, policy: Policy, zone: TrustZone, key_arn: str | None) -> None:
+    def __init__(
+        self, policy: Policy, zone: TrustZone, key_arn: str | None, shortcuts: bool
+    ) -> None:
+        self.shortcuts = shortcuts
         self.policy = policy
         self.zone = zone
         self.key_arn = key_arn
@@ -182,26 +190,20 @@ class _Analysis:
         self, actions: tuple[str, ...], allow: list[int], deny: list[int]
     ) -> _ClassResult | None:
         action = actions[0]  # the catalog lists the most dangerous first
-        stmts = [s for s in self.allows if s.index in allow]
-        if all(statement_pinned(s, self.zone) for s in stmts):
-            return None  # every allowing statement is false for every outsider
-        for s in stmts:
-            probe = self._probe(action, extra=literal_context(s))
-            if probe is not None:
-                return self._result(actions, ExposureKind.PUBLIC, False, ("*",), probe)
-        shortcut = self._explicit_outsiders(actions, stmts, deny) or self._vpc_only(actions, stmts)
-        if shortcut is not None:
-            return shortcut
+        if self.shortcuts:
+            shortcut = self._shortcut(actions, [s for s in self.allows if s.index in allow], deny)
+            if shortcut is not False:
+                return shortcut
         enc = self._encoder()
         # the weakest question first: its `unsat` proves the class private in one query
         outsider = self._solve(enc, action, allow, deny, _CROSS_ACCOUNT, [])
         if outsider is None:
             return None
         for stage, restricted in ((_PUBLIC_OPEN, False), (_PUBLIC_ANY_NETWORK, True)):
-            found = self._solve(enc, action, allow, deny, stage, [])
-            if found is not None:
+            public = self._solve(enc, action, allow, deny, stage, [])
+            if public is not None:
                 result = self._result(
-                    actions, ExposureKind.PUBLIC, restricted, ("*",), found.request
+                    actions, ExposureKind.PUBLIC, restricted, ("*",), public.request
                 )
                 if restricted:
                     result = replace(
@@ -220,6 +222,19 @@ class _Analysis:
         if len(named) == _MAX_NAMED:
             self.notes.append(f"more than {_MAX_NAMED} outside principals; the first are listed")
         return self._result(actions, ExposureKind.CROSS_ACCOUNT, False, tuple(named), first)
+
+    def _shortcut(
+        self, actions: tuple[str, ...], stmts: list[Statement], deny: list[int]
+    ) -> _ClassResult | bool | None:
+        """A sound answer without the solver, or False when no shortcut applies."""
+        if all(statement_pinned(s, self.zone) for s in stmts):
+            return None  # every allowing statement is false for every outsider
+        for s in stmts:
+            probe = self._probe(actions[0], extra=literal_context(s))
+            if probe is not None:
+                return self._result(actions, ExposureKind.PUBLIC, False, ("*",), probe)
+        found = self._explicit_outsiders(actions, stmts, deny) or self._vpc_only(actions, stmts)
+        return False if found is None else found
 
     def _explicit_outsiders(
         self, actions: tuple[str, ...], stmts: list[Statement], deny: list[int]

@@ -81,3 +81,11 @@ def test_severity_follows_the_most_dangerous_action() -> None:
     )
     assert vpce.exposures[0].network_restricted
     assert str(vpce.severity) == "high"  # Decrypt is critical, one level lower
+
+
+@pytest.mark.parametrize(("path", "case"), [*_cases(SHARED), *_cases(OWN)])
+def test_labelled_policy_without_shortcuts(path: Path, case: dict[str, Any]) -> None:
+    """The solver alone reaches the same verdicts as the shortcuts."""
+    assessment = analyze_policy(path.read_text(), _zone(case), shortcuts=False)
+    assert str(assessment.verdict) in case["accept"], case.get("why")
+    assert set(case.get("expose", [])) <= set(assessment.exposed_actions)

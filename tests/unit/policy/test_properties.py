@@ -172,3 +172,12 @@ def test_private_means_no_outsider_in_a_grid_is_allowed(policy: dict[str, Any]) 
         if allowed:
             assert assessment.verdict is not Verdict.PRIVATE, allowed[0]
             assert action in assessment.exposed_actions
+
+
+@SETTINGS
+@given(policies())
+def test_shortcuts_agree_with_the_solver(policy: dict[str, Any]) -> None:
+    fast = analyze_policy(policy, ZONE)
+    exhaustive = analyze_policy(policy, ZONE, shortcuts=False)
+    assert fast.verdict == exhaustive.verdict
+    assert fast.exposed_actions == exhaustive.exposed_actions
