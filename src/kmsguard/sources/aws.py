@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Any
 
 import boto3
@@ -77,26 +76,30 @@ ProgressCallback = Callable[[ScanCounts], None]
 class PolicyJudge:
     """The engine, with one Assessment per distinct (policy text, zone): organizations
     reuse a handful of policies across thousands of keys. The key's ARN is part of the
-    question only when some statement names a resource other than `*`."""
+    question only when some statement names a resource other than `*`.
+
+    The engine's solver (z3's global context) is not thread-safe, so worker threads
+    judge one at a time under a lock; they spend their time waiting on the network anyway.
+    """
 
     def __init__(self) -> None:
+        self._parsed: dict[str, Policy | Assessment] = {}
         self._cache: dict[tuple[str, TrustZone, str | None], Assessment] = {}
         self._lock = threading.Lock()
 
     def policy(self, text: str, zone: TrustZone, key_arn: str | None = None) -> Assessment:
-        try:
-            parsed = _parse_cached(text)
-        except KmsguardError as exc:  # a malformed policy is judged `error`, never private
-            return Assessment(verdict=Verdict.ERROR, severity=Severity.NONE, errors=(exc.message,))
-        arn = key_arn if _names_resources(parsed) else None
-        key = (text, zone, arn)
         with self._lock:
+            parsed = self._parsed.get(text)
+            if parsed is None:
+                parsed = self._parsed[text] = _parse(text)
+            if isinstance(parsed, Assessment):
+                return parsed
+            arn = key_arn if _names_resources(parsed) else None
+            key = (text, zone, arn)
             found = self._cache.get(key)
-        if found is None:
-            found = analyze_policy(parsed, zone, key_arn=arn)
-            with self._lock:
-                self._cache[key] = found
-        return found
+            if found is None:
+                found = self._cache[key] = analyze_policy(parsed, zone, key_arn=arn)
+            return found
 
     def grant(self, raw: dict[str, Any], zone: TrustZone) -> Assessment:
         grant = Grant(
@@ -108,12 +111,16 @@ class PolicyJudge:
             name=raw.get("Name"),
             issuing_account=raw.get("IssuingAccount"),
         )
-        return judge_grant(grant, zone)
+        with self._lock:
+            return judge_grant(grant, zone)
 
 
-@lru_cache(maxsize=1024)
-def _parse_cached(text: str) -> Policy:
-    return parse_policy(text)
+def _parse(text: str) -> Policy | Assessment:
+    """The parsed policy, or an `error` Assessment: a malformed policy is never private."""
+    try:
+        return parse_policy(text)
+    except KmsguardError as exc:
+        return Assessment(verdict=Verdict.ERROR, severity=Severity.NONE, errors=(exc.message,))
 
 
 def _names_resources(policy: Policy) -> bool:
