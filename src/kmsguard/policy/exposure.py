@@ -191,8 +191,9 @@ class _Analysis:
     ) -> _ClassResult | None:
         action = actions[0]  # the catalog lists the most dangerous first
         if self.shortcuts:
-            shortcut = self._shortcut(actions, [s for s in self.allows if s.index in allow], deny)
-            if shortcut is not False:
+            stmts = [s for s in self.allows if s.index in allow]
+            decided, shortcut = self._shortcut(actions, stmts, deny)
+            if decided:
                 return shortcut
         enc = self._encoder()
         # the weakest question first: its `unsat` proves the class private in one query
@@ -225,16 +226,16 @@ class _Analysis:
 
     def _shortcut(
         self, actions: tuple[str, ...], stmts: list[Statement], deny: list[int]
-    ) -> _ClassResult | bool | None:
-        """A sound answer without the solver, or False when no shortcut applies."""
+    ) -> tuple[bool, _ClassResult | None]:
+        """(True, answer) when a sound shortcut decides the class, else (False, None)."""
         if all(statement_pinned(s, self.zone) for s in stmts):
-            return None  # every allowing statement is false for every outsider
+            return True, None  # every allowing statement is false for every outsider
         for s in stmts:
             probe = self._probe(actions[0], extra=literal_context(s))
             if probe is not None:
-                return self._result(actions, ExposureKind.PUBLIC, False, ("*",), probe)
+                return True, self._result(actions, ExposureKind.PUBLIC, False, ("*",), probe)
         found = self._explicit_outsiders(actions, stmts, deny) or self._vpc_only(actions, stmts)
-        return False if found is None else found
+        return found is not None, found
 
     def _explicit_outsiders(
         self, actions: tuple[str, ...], stmts: list[Statement], deny: list[int]
