@@ -76,6 +76,9 @@ CASES = [
     ("tf/unresolved/main.tf", "aws_kms_key.from_module", 17, "unresolved", "none", "KMS006"),
     # Terraform: a module in a subfolder, judged with its variable default
     ("tf/stack/modules/kms/main.tf", "aws_kms_key.this", 12, "cross-account", "high", "KMS002"),
+    # Terraform: for_each / count instances
+    ("tf/instances/main.tf", "aws_kms_key.per_consumer", 10, "cross-account", "high", "KMS002"),
+    ("tf/instances/main.tf", "aws_kms_key.counted", 28, "public", "critical", "KMS001"),
     # Terraform plan JSON: resolved values, unknown after apply, grants, modules
     ("plan/tfplan.json", "aws_kms_key.open", 8, "public", "critical", "KMS001"),
     ("plan/tfplan.json", "module.app.aws_kms_key.own[0]", 31, "private", "none", None),
@@ -187,3 +190,26 @@ def test_trusted_account_is_inside_the_zone(kmsguard: Any) -> None:
     run = kmsguard("scan", "iac", path, "--trusted-account", "111122223333", "--format", "json")
     assert run.by_resource()["PartnerKey"]["verdict"] == "private"
     assert run.code == 0
+
+
+def test_for_each_instances_report_the_worst(kmsguard: Any) -> None:
+    run = kmsguard(
+        "scan", "iac", DATA / "tf" / "instances", "--account", "123456789012", "--format", "json"
+    )
+    by = run.by_resource()
+    f = by["aws_kms_key.per_consumer"]
+    assert (f["verdict"], f["line"]) == ("cross-account", 10)
+    assert f["details"]["branch"] == 'instance ["vendor"]'
+    assert f["exposures"][0]["principals"] == ["999900001111"]
+    counted = by["aws_kms_key.counted"]
+    assert (counted["verdict"], counted["line"]) == ("public", 28)
+    assert counted["exposures"][0]["statements"] == ["R0"]
+
+
+def test_module_arguments_of_the_caller_are_used(
+    report: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    f = report[("tf/stack/modules/kms/main.tf", "aws_kms_key.this")]
+    # the calling module passes 111122223333; the variable's default is 555566667777
+    assert f["exposures"][0]["principals"] == ["111122223333"]
+    assert f["details"]["branch"].startswith("module.kms (")

@@ -86,6 +86,7 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
             folders[c.path.parent].append(c)
         else:
             others.append(c)
+    modules: dict[Path, list[terraform.TfFile]] = {}
     for folder, cands in folders.items():
         tf_files: list[terraform.TfFile] = []
         for c in cands:
@@ -94,6 +95,9 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
                 items.append(err)
             elif text is not None:
                 tf_files.append(terraform.TfFile(c.path, c.display, text))
+        modules[folder] = tf_files
+    callers = terraform.find_callers(modules)
+    for folder, tf_files in modules.items():
         if not any(terraform.MARKER in f.text for f in tf_files):
             continue
         new, refs = terraform.scan_module(
@@ -102,6 +106,7 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
             tf_files,
             account=account,
             max_file_bytes=options.max_file_bytes,
+            callers=callers.get(folder.resolve(), ()),
         )
         referenced |= refs
         by_file: dict[str, list[IacItem]] = defaultdict(list)
@@ -234,10 +239,10 @@ def judge(item: IacItem, zone: TrustZone) -> Finding:
     notes = list(item.notes) + list(worst.notes)
     if len(judged) > 1:
         summary = ", ".join(f"{v.label}: {a.verdict}" for v, a in judged)
-        notes.append(f"judged {len(judged)} branch combinations, reporting the worst ({summary})")
+        notes.append(f"judged {len(judged)} variants, reporting the worst ({summary})")
     assessment = replace(worst, notes=tuple(notes))
     extra: tuple[tuple[str, str], ...] = ()
-    if variant.label and len(judged) > 1:
+    if variant.label:
         extra = (("branch", variant.label),)
     rule_id = _rule_id(assessment, grant=variant.grant is not None)
     return Finding(item.origin, rule_id, assessment, extra=extra)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import hcl2
 from lark import Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
+from kmsguard.model import SELF_ACCOUNT as SELF
 from kmsguard.model import Origin
 
 from .cloudformation import default_key_policy
@@ -38,6 +39,8 @@ GRANT_RESOURCE = "aws_kms_grant"
 MARKER = "aws_kms_"
 PLACEHOLDER_REGION = "us-east-1"
 _MAX_DEPTH = 64
+#: `for_each` / `count` instances and calling modules judged per resource, at most
+MAX_INSTANCES = 8
 _MAX_FILE_BYTES = 5 * 1024 * 1024
 
 Node = Tree[Token] | Token
@@ -243,6 +246,7 @@ class Module:
     #: files not parsed yet: parsed when a lookup misses and their text names the symbol
     pending: list[TfFile] = field(default_factory=list)
     errors: list[IacItem] = field(default_factory=list)
+    calls: dict[str, Block] = field(default_factory=dict)
 
     def load(self, f: TfFile) -> None:
         try:
@@ -296,8 +300,23 @@ class Module:
             case "resource" if len(block.labels) == 2:
                 self.resources[(block.labels[0], block.labels[1])] = block
                 self.resource_order.append(block)
+            case "module" if block.labels:
+                self.calls[block.labels[0]] = block
             case _:
                 pass
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleCall:
+    """A `module` block of another folder whose `source` is this module's folder: its
+    arguments are this module's variables."""
+
+    parent: Module
+    block: Block
+
+    @property
+    def label(self) -> str:
+        return f"module.{self.block.labels[0]} ({self.block.display}:{self.block.line})"
 
 
 class Evaluator:
@@ -311,7 +330,9 @@ class Evaluator:
         choices: dict[str, bool],
         *,
         max_file_bytes: int = _MAX_FILE_BYTES,
+        caller: ModuleCall | None = None,
     ) -> None:
+        self.caller = caller
         self.module = module
         self.account = account
         self.choices = choices
@@ -527,6 +548,20 @@ class Evaluator:
         block = self.module.variable(name)
         if block is None:
             raise Unresolved(f"variable `{name}` is not declared in the module")
+        if self.caller is not None and name in self.caller.block.attrs:
+            # the calling module's argument, evaluated in the caller's module
+            parent = Evaluator(
+                self.caller.parent,
+                self.account,
+                self.choices,
+                max_file_bytes=self.max_file_bytes,
+            )
+            parent.files.append(self.caller.block.display)
+            try:
+                return parent.eval(self.caller.block.attrs[name], depth)
+            finally:
+                self.used.extend(k for k in parent.used if k not in self.used)
+                self.referenced |= parent.referenced
         if "default" not in block.attrs:
             raise Unresolved(f"variable `{name}` has no default")
         return self._in_file(block, lambda: self.eval(block.attrs["default"], depth), f"var.{name}")
@@ -1153,8 +1188,10 @@ def scan_module(
     *,
     account: str,
     max_file_bytes: int = _MAX_FILE_BYTES,
+    callers: Sequence[ModuleCall] = (),
 ) -> tuple[list[IacItem], set[Path]]:
-    """Every KMS policy and grant of one module (one folder of `.tf` files)."""
+    """Every KMS policy and grant of one module (one folder of `.tf` files). With
+    `callers`, variables take the values the calling `module` blocks pass."""
     module = Module(folder, display_folder)
     items: list[IacItem] = []
     for f in files:
@@ -1169,7 +1206,9 @@ def scan_module(
             continue
         origin = Origin(block.display, block.line, f"{rtype}.{block.labels[1]}")
         if rtype == GRANT_RESOURCE:
-            variants = _variants(module, account, max_file_bytes, referenced, block, _grant)
+            variants = _variants(
+                module, account, max_file_bytes, referenced, block, _grant, callers
+            )
             items.append(IacItem(origin, block.end_line, variants=variants))
             continue
         if "policy" not in block.attrs:
@@ -1185,7 +1224,7 @@ def scan_module(
                 )
             )
             continue
-        variants = _variants(module, account, max_file_bytes, referenced, block, _policy)
+        variants = _variants(module, account, max_file_bytes, referenced, block, _policy, callers)
         items.append(IacItem(origin, block.end_line, variants=variants))
     return module.errors + items, referenced
 
@@ -1220,6 +1259,57 @@ def _grant(ev: Evaluator, block: Block) -> Variant:
     )
 
 
+_LOCAL_SOURCE = re.compile(r'source\s*=\s*"\.\.?/')
+
+
+def find_callers(modules: dict[Path, list[TfFile]]) -> dict[Path, list[ModuleCall]]:
+    """Module blocks with a local `source` ("./x", "../x"), by the resolved folder they
+    call. Only files that contain such a block are parsed."""
+    out: dict[Path, list[ModuleCall]] = {}
+    for folder, files in modules.items():
+        calling = [f for f in files if _LOCAL_SOURCE.search(f.text)]
+        if not calling:
+            continue
+        parent = Module(folder, str(folder))
+        parent.pending = [f for f in files if f not in calling]
+        for f in calling:
+            parent.load(f)
+        for block in parent.calls.values():
+            source = block.attrs.get("source")
+            if source is None:
+                continue
+            try:
+                value = Evaluator(parent, SELF, {}).eval(source)
+            except Unresolved:
+                continue
+            if isinstance(value, str) and value.startswith(("./", "../")):
+                child = (folder / value).resolve()
+                out.setdefault(child, []).append(ModuleCall(parent, block))
+    return out
+
+
+def _instances(ev: Evaluator, block: Block) -> list[tuple[str, dict[str, Any] | None]]:
+    """`for_each` / `count` instances whose keys are known; one unnamed instance else."""
+    try:
+        if "for_each" in block.attrs:
+            coll = ev.eval(block.attrs["for_each"])
+            pairs = list(coll.items()) if isinstance(coll, dict) else None
+            if isinstance(coll, list):
+                pairs = [(v, v) for v in coll]
+            if pairs:
+                return [
+                    (f"[{json.dumps(k)}]", {"each": {"key": k, "value": v}})
+                    for k, v in pairs[:MAX_INSTANCES]
+                ]
+        elif "count" in block.attrs:
+            n = ev.eval(block.attrs["count"])
+            if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+                return [(f"[{i}]", {"count": {"index": i}}) for i in range(min(n, MAX_INSTANCES))]
+    except Unresolved:
+        pass
+    return [("", None)]
+
+
 def _variants(
     module: Module,
     account: str,
@@ -1227,10 +1317,22 @@ def _variants(
     referenced: set[Path],
     block: Block,
     build: Callable[[Evaluator, Block], Variant],
+    callers: Sequence[ModuleCall] = (),
 ) -> tuple[Variant, ...]:
-    def run(choices: dict[str, bool], label: str) -> tuple[Variant, Evaluator]:
-        ev = Evaluator(module, account, choices, max_file_bytes=max_file_bytes)
+    def evaluator(choices: dict[str, bool], caller: ModuleCall | None) -> Evaluator:
+        ev = Evaluator(module, account, choices, max_file_bytes=max_file_bytes, caller=caller)
         ev.files.append(block.display)
+        return ev
+
+    def run(
+        choices: dict[str, bool],
+        label: str,
+        caller: ModuleCall | None,
+        scope: dict[str, Any] | None,
+    ) -> tuple[Variant, Evaluator]:
+        ev = evaluator(choices, caller)
+        if scope is not None:
+            ev._scopes.append(scope)
         try:
             v = build(ev, block)
             v = Variant(label=label, policy=v.policy, grant=v.grant)
@@ -1241,15 +1343,23 @@ def _variants(
         referenced.update(ev.referenced)
         return v, ev
 
-    first, ev = run({}, "")
-    if not ev.used:
-        return (first,)
-    keys = ev.used[:MAX_BRANCH_CHOICES]
     out: list[Variant] = []
-    for combo in itertools.product((True, False), repeat=len(keys)):
-        choices = dict(zip(keys, combo, strict=True))
-        label = "conditional " + ", ".join(
-            f"{k}={'true' if c else 'false'}" for k, c in choices.items()
-        )
-        out.append(run(choices, label)[0])
+    contexts: list[ModuleCall | None] = list(callers[:MAX_INSTANCES]) or [None]
+    for caller in contexts:
+        for suffix, scope in _instances(evaluator({}, caller), block):
+            parts = [
+                p for p in (caller.label if caller else "", suffix and f"instance {suffix}") if p
+            ]
+            base = ", ".join(parts)
+            first, ev = run({}, base, caller, scope)
+            if not ev.used:
+                out.append(first)
+                continue
+            keys = ev.used[:MAX_BRANCH_CHOICES]
+            for combo in itertools.product((True, False), repeat=len(keys)):
+                choices = dict(zip(keys, combo, strict=True))
+                label = "conditional " + ", ".join(
+                    f"{k}={'true' if c else 'false'}" for k, c in choices.items()
+                )
+                out.append(run(choices, ", ".join(p for p in (base, label) if p), caller, scope)[0])
     return tuple(out)
