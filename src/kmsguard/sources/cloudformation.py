@@ -87,6 +87,14 @@ for _tag in (
 ):  # fmt: skip
     CfnLoader.add_constructor(f"!{_tag}", _intrinsic(f"Fn::{_tag}"))
 CfnLoader.add_constructor("!Ref", _intrinsic("Ref"))
+
+
+def _unknown_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    """Other tags (`!Rain::Embed`, macros): kept as an intrinsic nobody can resolve."""
+    return _intrinsic(f"Fn::{suffix}")(loader, node)
+
+
+CfnLoader.add_multi_constructor("!", _unknown_tag)
 CfnLoader.add_constructor("!Condition", _intrinsic("Condition"))
 
 

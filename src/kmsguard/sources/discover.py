@@ -13,6 +13,23 @@ from pathlib import Path
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 SKIP_DIRS = frozenset({".terraform", "node_modules", ".git", ".terragrunt-cache", "cdk.out.tmp"})
+#: Well-known files that are never templates (lock files can be many megabytes).
+SKIP_NAMES = frozenset(
+    {
+        "package.json",
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "pnpm-lock.yaml",
+        "composer.json",
+        "composer.lock",
+        "tsconfig.json",
+        "jsconfig.json",
+        "cdk.json",
+        "cdk.context.json",
+        ".eslintrc.json",
+        "renovate.json",
+    }
+)
 _SNIFF_BYTES = 8192
 
 
@@ -53,8 +70,10 @@ class Discovery:
 
 def kind_of(path: Path) -> FileKind | None:
     name = path.name.lower()
-    if name.endswith(".tf.json"):
-        return None  # Terraform JSON syntax: not supported yet
+    if name.endswith(".tf.json") or name in SKIP_NAMES:
+        return None  # Terraform JSON syntax: not supported yet; tool configuration
+    if path.parent.name == "cdk.out" and not name.endswith(".template.json"):
+        return None  # CDK's assembly: only the synthesized templates are templates
     return _SUFFIX_KIND.get(path.suffix.lower())
 
 

@@ -230,6 +230,7 @@ def _rule_id(a: Assessment, *, grant: bool) -> str | None:
 def judge(item: IacItem, zone: TrustZone) -> Finding:
     if item.origin.account and zone.account == SELF_ACCOUNT:
         zone = replace(zone, account=item.origin.account)
+    zone = replace(zone, trusted_orgs=zone.trusted_orgs | {terraform.SELF_ORG})
     if item.error is not None:
         errors = (item.error,) if item.hint is None else (item.error, f"hint: {item.hint}")
         a = Assessment(Verdict.ERROR, Severity.NONE, errors=errors, notes=item.notes)

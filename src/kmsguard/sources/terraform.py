@@ -38,6 +38,9 @@ POLICY_RESOURCES = (
 GRANT_RESOURCE = "aws_kms_grant"
 MARKER = "aws_kms_"
 PLACEHOLDER_REGION = "us-east-1"
+#: Stands for the own organization (`data.aws_organizations_organization.x.id`); the IaC
+#: scan adds it to the zone of trust.
+SELF_ORG = "o-0000000000"
 _MAX_DEPTH = 64
 #: `for_each` / `count` instances and calling modules judged per resource, at most
 MAX_INSTANCES = 8
@@ -592,8 +595,10 @@ class Evaluator:
         attr = attrs[0] if attrs else None
         after = _after_name(rest, 1) if attr else []
         match dtype, attr:
-            case "aws_caller_identity", "account_id":
+            case "aws_caller_identity", ("account_id" | "id"):
                 return self.account
+            case "aws_organizations_organization", "id":
+                return SELF_ORG
             case "aws_caller_identity", "arn":
                 return f"arn:aws:iam::{self.account}:root"
             case "aws_partition", "partition":

@@ -1,0 +1,98 @@
+"""Real-world shapes beyond the basic forms: organization conditions, macros and unknown
+tags, CDK assembly folders, tool files that are not templates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ORG_TF = """
+data "aws_organizations_organization" "this" {}
+
+resource "aws_kms_key" "org_wide" {
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = ["kms:Decrypt"]
+      Resource  = "*"
+      Condition = {
+        StringEquals = { "aws:PrincipalOrgID" = data.aws_organizations_organization.this.id }
+      }
+    }]
+  })
+}
+"""
+
+
+def test_own_organization_condition_is_private(kmsguard: Any, tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_text(ORG_TF)
+    run = kmsguard("scan", "iac", tmp_path, "--format", "json")
+    (f,) = run.json()
+    assert (f["verdict"], f["line"]) == ("private", 4)
+    assert run.code == 0
+
+
+def test_unknown_tag_is_unresolved_not_a_parse_error(kmsguard: Any, tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "Resources:\n"
+        "  K:\n"
+        "    Type: AWS::KMS::Key\n"
+        "    Properties:\n"
+        "      KeyPolicy: !Rain::Embed policy.json\n"
+        "  Other:\n"
+        "    Type: AWS::S3::Bucket\n"
+        "    Properties:\n"
+        "      BucketName: !MyMacro name\n"
+    )
+    (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
+    assert f["verdict"] == "unresolved"
+    assert "Rain::Embed" in f["errors"][0]
+
+
+def test_string_key_policy_with_sub(kmsguard: Any, tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "Resources:\n"
+        "  K:\n"
+        "    Type: AWS::KMS::Key\n"
+        "    Properties:\n"
+        "      KeyPolicy: !Sub |\n"
+        '        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",\n'
+        '          "Principal": {"AWS": "arn:aws:iam::${AWS::AccountId}:root"},\n'
+        '          "Action": "kms:*", "Resource": "*"}]}\n'
+    )
+    (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
+    assert (f["verdict"], f["line"]) == ("private", 2)
+
+
+def test_cdk_assembly_and_tool_files(kmsguard: Any, tmp_path: Path) -> None:
+    out = tmp_path / "cdk.out"
+    out.mkdir()
+    template = {
+        "Resources": {
+            "Key1": {
+                "Type": "AWS::KMS::Key",
+                "Properties": {
+                    "KeyPolicy": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": "*",
+                                "Action": "kms:*",
+                                "Resource": "*",
+                            }
+                        ],
+                    }
+                },
+            }
+        }
+    }
+    (out / "App.template.json").write_text(json.dumps(template, indent=1))
+    (out / "tree.json").write_text(json.dumps({"AWS::KMS::Key": "x"}) + " " * 6_000_000)
+    (tmp_path / "package-lock.json").write_text("{}" + " " * 6_000_000)
+    run = kmsguard("scan", "iac", tmp_path, "--format", "json")
+    (f,) = run.json()
+    assert (f["resource"], f["verdict"]) == ("Key1", "public")
