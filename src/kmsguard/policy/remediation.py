@@ -17,6 +17,7 @@ from .document import Policy, parse_policy
 from .exposure import analyze_policy
 from .verify import (
     ObservedCaller,
+    account_of_principal,
     allows,
     caller_trusted,
     field,
@@ -152,6 +153,7 @@ def plan_remediation(
     # 1. the skeleton: exposing statements removed, or conditioned when a wildcard stays
     slots: list[list[dict[str, Any]]] = [[s] for s in stmts]
     conditioned: dict[int, dict[str, Any] | None] = {}
+    remnants: dict[int, dict[str, Any]] = {}
     for i in exposing:
         s = stmts[i]
         if strategy is not Strategy.PRINCIPALS and _has_wildcard_principal(s):
@@ -171,7 +173,10 @@ def plan_remediation(
             conditioned[i] = new_s
             slots[i] = [new_s] if new_s is not None else []
         else:
-            slots[i] = []
+            remnant = _remnant(s, zone, keep_external)
+            if remnant is not None:
+                remnants[i] = remnant
+            slots[i] = [remnant] if remnant is not None else []
     skeleton = _document(old, [s for slot in slots for s in slot])
 
     # 2. which trusted (caller, action) pairs each exposing statement must still serve
@@ -206,7 +211,11 @@ def plan_remediation(
         s = stmts[i]
         label = statement_label(s, i)
         extra = _explicit_statements(
-            s, needs[i], key_account, used_sids, reuse_sid=i not in conditioned
+            s,
+            needs[i],
+            key_account,
+            used_sids,
+            reuse_sid=i not in conditioned and i not in remnants,
         )
         kept_labels = [str(x["Sid"]) for x in extra if "Sid" in x]
         named = sorted({c.principal for c, _ in needs[i]})
@@ -223,6 +232,14 @@ def plan_remediation(
                 detail += f"; named {len(named)} caller(s) the condition would stop"
             changes.append(
                 StatementChange(label, "conditioned", (label, *kept_labels), tuple(named), detail)
+            )
+        elif i in remnants:
+            slots[i] = [remnants[i], *extra]
+            detail = "kept the principals it names inside the zone of trust, removed the others"
+            if extra:
+                detail += f"; named {len(named)} observed caller(s) and the actions they used"
+            changes.append(
+                StatementChange(label, "narrowed", (label, *kept_labels), tuple(named), detail)
             )
         elif extra:
             slots[i] = extra
@@ -289,6 +306,37 @@ def _exposes(old: Mapping[str, Any], stmts: list[dict[str, Any]], i: int, zone: 
 
 
 _EXPOSING = (ExposureKind.PUBLIC, ExposureKind.CROSS_ACCOUNT)
+
+
+def _remnant(
+    stmt: Mapping[str, Any], zone: TrustZone, keep_external: frozenset[str]
+) -> dict[str, Any] | None:
+    """The statement restricted to the principals it names explicitly inside the zone of
+    trust (or in a kept account), and its service principals; None if nothing is left."""
+    if field(stmt, "NotPrincipal") is not None:
+        return None
+    found = field(stmt, "Principal")
+    if found is None or not isinstance(found[1], Mapping):
+        return None
+    kept: dict[str, Any] = {}
+    for kind, vals in found[1].items():
+        items = [vals] if isinstance(vals, str) else [str(v) for v in vals or []]
+        if str(kind).lower() == "aws":
+            items = [
+                v
+                for v in items
+                if "*" not in v
+                and "?" not in v
+                and (account := account_of_principal(v)) is not None
+                and (zone.contains_account(account) or account in keep_external)
+            ]
+        if items:
+            kept[kind] = _one_or_list(items)
+    if not kept:
+        return None
+    out = copy.deepcopy(dict(stmt))
+    out[found[0]] = kept
+    return out
 
 
 def _has_wildcard_principal(stmt: Mapping[str, Any]) -> bool:

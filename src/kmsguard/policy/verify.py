@@ -572,9 +572,10 @@ def _lockout(
 ) -> Iterable[LockoutProbe]:
     """Every principal that could call PutKeyPolicy before must still be able to.
 
-    Candidates: every AWS principal named in an Allow statement, the key account's root,
-    and observed callers; those the old policy allowed PutKeyPolicy are probed against the
-    new one, on the same footing (by the key policy itself, or through IAM delegation).
+    Candidates, all of the key's own account (KMS takes PutKeyPolicy from no other): every
+    AWS principal named in an Allow statement, the account root, and observed callers of
+    PutKeyPolicy. Those the old policy allowed PutKeyPolicy are probed against the new one,
+    on the same footing (by the key policy itself, or through IAM delegation).
     """
     candidates: dict[str, str] = {f"arn:aws:iam::{key_account}:root": key_account}
     for stmt in statements_of(old):
@@ -589,7 +590,12 @@ def _lockout(
             arn = f"arn:aws:iam::{account}:root" if _ACCOUNT.match(value) else value
             candidates.setdefault(normalize_principal(arn), account)
     for caller in callers:
-        if not caller.is_service and caller.account == key_account:
+        # observed managers of the key (not every user of a policy that allowed kms:*)
+        if (
+            not caller.is_service
+            and caller.account == key_account
+            and "kms:PutKeyPolicy" in caller.action_names
+        ):
             candidates.setdefault(caller.principal, caller.account)
     old_p, new_p = parse_policy(old), parse_policy(new)
     old_alone = parsed(without_account_roots(old))
