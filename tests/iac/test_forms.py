@@ -79,6 +79,9 @@ CASES = [
     # Terraform: for_each / count instances
     ("tf/instances/main.tf", "aws_kms_key.per_consumer", 10, "cross-account", "high", "KMS002"),
     ("tf/instances/main.tf", "aws_kms_key.counted", 28, "public", "critical", "KMS001"),
+    # Terraform JSON syntax (CDK for Terraform output)
+    ("tf/cdktf/cdk.tf.json", "aws_kms_key.key_3C4D", 33, "public", "critical", "KMS001"),
+    ("tf/cdktf/cdk.tf.json", "aws_kms_key.own_5E6F", 38, "private", "none", None),
     # Terraform plan JSON: resolved values, unknown after apply, grants, modules
     ("plan/tfplan.json", "aws_kms_key.open", 8, "public", "critical", "KMS001"),
     ("plan/tfplan.json", "module.app.aws_kms_key.own[0]", 31, "private", "none", None),

@@ -70,8 +70,10 @@ class Discovery:
 
 def kind_of(path: Path) -> FileKind | None:
     name = path.name.lower()
-    if name.endswith(".tf.json") or name in SKIP_NAMES:
-        return None  # Terraform JSON syntax: not supported yet; tool configuration
+    if name.endswith(".tf.json"):
+        return FileKind.TERRAFORM
+    if name in SKIP_NAMES:
+        return None  # tool configuration, lock files
     if path.parent.name == "cdk.out" and not name.endswith(".template.json"):
         return None  # CDK's assembly: only the synthesized templates are templates
     return _SUFFIX_KIND.get(path.suffix.lower())

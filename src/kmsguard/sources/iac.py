@@ -87,10 +87,14 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
         else:
             others.append(c)
     modules: dict[Path, list[terraform.TfFile]] = {}
+    json_texts: dict[str, str] = {}  # Terraform JSON files: display -> original text
     for folder, cands in folders.items():
         tf_files: list[terraform.TfFile] = []
         for c in cands:
             text, err = _read(c)
+            if err is None and text is not None and c.path.name.lower().endswith(".json"):
+                json_texts[c.display] = text
+                text, err = _tf_json(c, text)
             if err is not None:
                 items.append(err)
             elif text is not None:
@@ -111,9 +115,9 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
         referenced |= refs
         by_file: dict[str, list[IacItem]] = defaultdict(list)
         for it in new:
-            by_file[it.origin.source].append(it)
+            by_file[it.origin.source].append(_json_line(it, json_texts))
         for f in tf_files:
-            keep(f.display, f.text, by_file.get(f.display, []))
+            keep(f.display, json_texts.get(f.display, f.text), by_file.get(f.display, []))
 
     policies: list[tuple[Candidate, str]] = []
     for c in others:
@@ -138,6 +142,28 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
             continue  # judged as part of the Terraform resource that reads it
         keep(c.display, text, _plain_policy(c, text))
     return Collected(tuple(items), len(found.candidates), texts)
+
+
+def _tf_json(c: Candidate, text: str) -> tuple[str | None, IacItem | None]:
+    """A `*.tf.json` file as the equivalent HCL text."""
+    try:
+        return terraform.json_to_hcl(json.loads(text)), None
+    except json.JSONDecodeError as exc:
+        return None, IacItem(Origin(c.display, exc.lineno), error=f"malformed JSON: {exc.msg}")
+    except (ValueError, RecursionError) as exc:
+        return None, IacItem(Origin(c.display), error=f"not Terraform JSON: {exc}")
+
+
+def _json_line(item: IacItem, json_texts: dict[str, str]) -> IacItem:
+    """Lines of items from `*.tf.json` files point into the JSON text, not the HCL."""
+    text = json_texts.get(item.origin.source)
+    if text is None:
+        return item
+    line = None
+    if item.origin.resource and "." in item.origin.resource:
+        rtype, name = item.origin.resource.split(".", 1)
+        line = terraform.json_resource_line(text, rtype, name)
+    return replace(item, origin=replace(item.origin, line=line), end_line=None)
 
 
 def _scan_plan(c: Candidate, text: str, account: str) -> list[IacItem]:
