@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -232,7 +232,32 @@ def _parse_document(doc: Mapping[str, Any]) -> Policy:
     statements = tuple(
         _parse_statement(s, i, f"$.Statement[{i}]", warnings) for i, s in enumerate(raw_statements)
     )
+    if version != "2012-10-17":
+        statements = _literal_variables(statements, warnings)
     return Policy(statements=statements, version=version, warnings=tuple(warnings))
+
+
+def _literal_variables(
+    statements: tuple[Statement, ...], warnings: list[str]
+) -> tuple[Statement, ...]:
+    """Before policy language version 2012-10-17 (and without `Version`, which defaults to
+    2008-10-17) `${...}` is plain text, not a variable (IAM User Guide, "Policy variables")."""
+    if not any("${" in v for s in statements for c in s.conditions for v in c.values):
+        return statements
+    warnings.append(
+        "$.Version: not `2012-10-17`, so `${...}` in condition values is literal text, "
+        "not a policy variable"
+    )
+    return tuple(
+        replace(
+            s,
+            conditions=tuple(
+                replace(c, values=tuple(v.replace("${", "${$}{") for v in c.values))
+                for c in s.conditions
+            ),
+        )
+        for s in statements
+    )
 
 
 def _field(stmt: Mapping[str, Any], name: str) -> tuple[str, Any] | None:

@@ -23,6 +23,8 @@ _ABSENT_FOR_IAM_CALLERS = frozenset(
     {"aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid", "aws:sourceorgpaths"}
 )
 _EXACT = frozenset({Comparator.EQ, Comparator.EQ_CI, Comparator.LIKE, Comparator.ARN})
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 _ARN_HEAD = re.compile(r"^arn:aws[^:*?]*:(iam|sts)::(\d{12}):")
 
 
@@ -140,7 +142,10 @@ def named_candidates(s: Statement, zone: TrustZone) -> list[Candidate] | None:
         if c.key in ("kms:calleraccount", "aws:principalaccount") and all(
             _literal(v, c.comparator) for v in c.values
         ):
-            out = [Candidate(v, v) for v in c.values if v not in zone.accounts]
+            # a value that is no account id ("*" is literal here) admits nobody
+            out = [
+                Candidate(v, v) for v in c.values if _ACCOUNT_ID.match(v) and v not in zone.accounts
+            ]
         elif c.key == "aws:principalarn" and all(_ARN_HEAD.match(v) for v in c.values):
             for v in c.values:
                 m = _ARN_HEAD.match(v)
@@ -152,7 +157,7 @@ def named_candidates(s: Statement, zone: TrustZone) -> list[Candidate] | None:
             out = [
                 Candidate(v.lower(), _FRESH, org_id=v.lower())
                 for v in c.values
-                if v.lower() not in zone.trusted_orgs
+                if _ORG_ID.match(v.lower()) and v.lower() not in zone.trusted_orgs
             ]
         elif c.key == "aws:principalorgpaths" and all("/" in v for v in c.values):
             for v in c.values:
