@@ -96,3 +96,45 @@ def test_cdk_assembly_and_tool_files(kmsguard: Any, tmp_path: Path) -> None:
     run = kmsguard("scan", "iac", tmp_path, "--format", "json")
     (f,) = run.json()
     assert (f["resource"], f["verdict"]) == ("Key1", "public")
+
+
+HARDCODED_TF = """
+resource "aws_kms_key" "hardcoded" {
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "Enable IAM User Permissions"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::123456789012:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "Partner"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::210987654321:root" }
+        Action    = "kms:Decrypt"
+        Resource  = "*"
+      },
+    ]
+  })
+}
+"""
+
+
+def test_literal_owner_account_is_read_from_the_admin_statement(
+    kmsguard: Any, tmp_path: Path
+) -> None:
+    """Templates that hardcode their own account id: judged as `kmsguard check` does."""
+    (tmp_path / "main.tf").write_text(HARDCODED_TF)
+    (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
+    assert f["verdict"] == "cross-account"
+    assert [e["principals"] for e in f["exposures"]] == [["210987654321"]]
+    assert any("owner account 123456789012" in n for n in f["notes"])
+    # an explicit --account wins: then the admin account itself is outside
+    (g,) = kmsguard("scan", "iac", tmp_path, "--account", "111111111111", "--format", "json").json()
+    assert {p for e in g["exposures"] for p in e["principals"]} == {
+        "123456789012",
+        "210987654321",
+    }

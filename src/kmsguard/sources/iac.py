@@ -221,7 +221,13 @@ _VERDICT_RANK = {
 
 
 def _judge_variant(variant: Variant, zone: TrustZone) -> Assessment:
-    from kmsguard.policy import Grant, analyze_policy, judge_grant
+    from kmsguard.policy import (
+        Grant,
+        analyze_policy,
+        infer_owner_account,
+        judge_grant,
+        parse_policy,
+    )
 
     if variant.unresolved is not None:
         return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=(variant.unresolved,))
@@ -237,7 +243,20 @@ def _judge_variant(variant: Variant, zone: TrustZone) -> Assessment:
         )
         return judge_grant(grant, zone)
     try:
-        return analyze_policy(variant.policy, zone)
+        policy = parse_policy(variant.policy)
+        if zone.account != SELF_ACCOUNT or SELF_ACCOUNT in json.dumps(variant.policy):
+            return analyze_policy(policy, zone)
+        # The template names its own account literally, not as AWS::AccountId /
+        # aws_caller_identity: read it from the administrator statement, as `check` does.
+        owner = infer_owner_account(policy)
+        if owner is None:
+            return analyze_policy(policy, zone)
+        a = analyze_policy(policy, replace(zone, account=owner))
+        note = (
+            f"owner account {owner} read from the policy's administrator statement; "
+            "pass --account to set it"
+        )
+        return replace(a, notes=(*a.notes, note))
     except PolicyParseError as exc:
         return Assessment(Verdict.ERROR, Severity.NONE, errors=(exc.message,))
 
