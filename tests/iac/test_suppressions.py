@@ -29,21 +29,21 @@ def test_inline_comment_suppresses_and_stays_in_report(kmsguard: Any, tmp_path: 
     run = kmsguard("scan", "iac", root, "--format", "json")
     (f,) = run.json()
     assert f["verdict"] == "public"
-    assert f["suppressed"] is True
-    assert f["suppression"].startswith("public test fixture, no data")
+    assert f["suppressed"] is not None
+    assert f["suppressed"].startswith("public test fixture, no data")
     assert run.code == 0
 
 
 def test_comment_directly_above_the_resource(kmsguard: Any, tmp_path: Path) -> None:
     root = _write(tmp_path, above="// kmsguard:ignore KMS001,KMS002 demo key\n")
     (f,) = kmsguard("scan", "iac", root, "--format", "json").json()
-    assert f["suppressed"] is True
+    assert f["suppressed"] is not None
 
 
 def test_other_rule_does_not_suppress(kmsguard: Any, tmp_path: Path) -> None:
     root = _write(tmp_path, "# kmsguard:ignore KMS002 only cross-account is intended")
     run = kmsguard("scan", "iac", root, "--format", "json")
-    assert run.json()[0]["suppressed"] is False
+    assert run.json()[0]["suppressed"] is None
     assert run.code == 3
 
 
@@ -51,7 +51,7 @@ def test_suppression_without_reason_is_ignored_and_says_so(kmsguard: Any, tmp_pa
     root = _write(tmp_path, "# kmsguard:ignore KMS001")
     run = kmsguard("scan", "iac", root, "--format", "json")
     (f,) = run.json()
-    assert f["suppressed"] is False
+    assert f["suppressed"] is None
     assert "gives no reason" in f["details"]["suppression_ignored"]
     assert run.code == 3
 
@@ -59,7 +59,7 @@ def test_suppression_without_reason_is_ignored_and_says_so(kmsguard: Any, tmp_pa
 def test_comment_in_another_resource_does_not_apply(kmsguard: Any, tmp_path: Path) -> None:
     other = 'resource "aws_s3_bucket" "b" {\n  # kmsguard:ignore KMS001 not this one\n}\n\n'
     root = _write(tmp_path, above=other)
-    assert kmsguard("scan", "iac", root, "--format", "json").json()[0]["suppressed"] is False
+    assert kmsguard("scan", "iac", root, "--format", "json").json()[0]["suppressed"] is None
 
 
 def test_yaml_inline_comment(kmsguard: Any, tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_yaml_inline_comment(kmsguard: Any, tmp_path: Path) -> None:
     )
     (tmp_path / "t.yaml").write_text(text)
     (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
-    assert f["suppressed"] is True
+    assert f["suppressed"] is not None
 
 
 def _config(tmp_path: Path, expires: str) -> Path:
@@ -94,8 +94,8 @@ def test_config_suppression_with_future_expiry(kmsguard: Any, tmp_path: Path) ->
     cfg = _config(tmp_path, future)
     run = kmsguard("scan", "iac", tmp_path / "t.yaml", "--config", cfg, "--format", "json")
     (f,) = run.json()
-    assert f["suppressed"] is True
-    assert "contract 42" in f["suppression"]
+    assert f["suppressed"] is not None
+    assert "contract 42" in f["suppressed"]
     assert run.code == 0
 
 
@@ -104,7 +104,7 @@ def test_expired_config_suppression_stops_and_says_so(kmsguard: Any, tmp_path: P
     cfg = _config(tmp_path, "2020-01-31")
     run = kmsguard("scan", "iac", tmp_path / "t.yaml", "--config", cfg, "--format", "json")
     (f,) = run.json()
-    assert f["suppressed"] is False
+    assert f["suppressed"] is None
     assert "expired on 2020-01-31" in f["details"]["suppression_expired"]
     assert run.code == 3
     text = kmsguard("scan", "iac", tmp_path / "t.yaml", "--config", cfg).out

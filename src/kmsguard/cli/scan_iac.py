@@ -29,22 +29,21 @@ class IacFormat(StrEnum):
 
 
 def finding_json(f: Finding) -> dict[str, Any]:
-    a = f.assessment
-    return {
+    """The shape of `kmsguard check --format json`, plus `file` (the same as `source`),
+    `title`, and `details` (branch judged, suppression notes)."""
+    from kmsguard.report.json_report import finding_to_json
+
+    out: dict[str, Any] = {
         "file": f.origin.source,
         "line": f.origin.line,
         "resource": f.origin.resource,
-        "verdict": str(a.verdict),
-        "severity": str(a.severity),
-        "rule_id": f.rule_id,
-        "title": rules.rule(f.rule_id).title if f.rule_id else None,
-        "exposures": [e.to_json() for e in a.exposures],
-        "errors": list(a.errors),
-        "notes": list(a.notes),
-        "suppressed": f.suppressed is not None,
-        "suppression": f.suppressed,
-        **({"details": dict(f.extra)} if f.extra else {}),
+        **finding_to_json(f),
     }
+    out["title"] = rules.rule(f.rule_id).title if f.rule_id else None
+    out["suppressed"] = f.suppressed
+    if f.extra:
+        out["details"] = dict(f.extra)
+    return out
 
 
 def render_text(findings: Sequence[Finding], files_scanned: int) -> str:
