@@ -81,6 +81,33 @@ def inline_suppressions(
     return found, problems
 
 
+def metadata_suppressions(meta: Any, where: str) -> tuple[list[Suppression], list[str]]:
+    """A CloudFormation resource's `Metadata: {kmsguard: {ignore: [{rule, reason}]}}` —
+    the inline form for JSON templates (CDK: `node.addMetadata`)."""
+    entries = meta.get("ignore") if isinstance(meta, dict) else None
+    if not isinstance(entries, list):
+        return [], [f"suppression at {where} ignored: `Metadata.kmsguard.ignore` is not a list"]
+    found: list[Suppression] = []
+    problems: list[str] = []
+    for e in entries:
+        rule = e.get("rule") if isinstance(e, dict) else None
+        reason = e.get("reason") if isinstance(e, dict) else None
+        ids = [rule] if isinstance(rule, str) else rule if isinstance(rule, list) else []
+        if not ids or not all(isinstance(r, str) and _RULE_RE.match(r.upper()) for r in ids):
+            problems.append(f"suppression at {where} ignored: `rule` must be a rule id")
+        elif not isinstance(reason, str) or not reason.strip():
+            problems.append(f"suppression at {where} ignored: it gives no reason")
+        else:
+            found.append(
+                Suppression(
+                    rules=tuple(r.upper() for r in ids),
+                    reason=reason.strip(),
+                    where=f"{where} Metadata",
+                )
+            )
+    return found, problems
+
+
 def apply(
     findings: Sequence[Finding],
     *,
@@ -88,6 +115,7 @@ def apply(
     texts: Mapping[str, Sequence[str]],
     end_lines: Mapping[tuple[str, int | None, str | None], int | None],
     today: dt.date,
+    metadata: Mapping[tuple[str, int | None, str | None], Any] | None = None,
 ) -> list[Finding]:
     """Mark suppressed findings; note expired and ignored suppressions on the finding."""
     out: list[Finding] = []
@@ -101,6 +129,11 @@ def apply(
                 lines, f.origin.source, f.origin.line, end_lines.get(key)
             )
             candidates.extend(inline)
+            extra.extend(("suppression_ignored", p) for p in problems)
+        meta = (metadata or {}).get((f.origin.source, f.origin.line, f.origin.resource))
+        if meta is not None:
+            found, problems = metadata_suppressions(meta, f"{f.origin.source}:{f.origin.line}")
+            candidates.extend(found)
             extra.extend(("suppression_ignored", p) for p in problems)
         candidates.extend(config)
         suppressed: str | None = None

@@ -131,3 +131,20 @@ def test_bad_config_reports_every_problem(kmsguard: Any, tmp_path: Path) -> None
     for part in ("unknown key `colour`", "suppressions[0]", "suppressions[1]", "suppressions[2]"):
         assert part in run.err
     assert "Traceback" not in run.err
+
+
+def test_cloudformation_metadata_suppression(kmsguard: Any, tmp_path: Path) -> None:
+    """JSON templates (CDK output) cannot carry comments: `Metadata.kmsguard.ignore`."""
+    import json
+
+    doc = json.loads((DATA / "cfn" / "cdk_synth.template.json").read_text())
+    doc["Resources"]["SharedKeyF00D"]["Metadata"] = {
+        "kmsguard": {"ignore": [{"rule": "KMS001", "reason": "public verification key"}]}
+    }
+    doc["Resources"]["AppKeyA1B2C3D4"]["Metadata"]["kmsguard"] = {"ignore": [{"rule": "KMS001"}]}
+    (tmp_path / "App.template.json").write_text(json.dumps(doc, indent=1))
+    run = kmsguard("scan", "iac", tmp_path, "--format", "json")
+    by = run.by_resource()
+    assert by["SharedKeyF00D"]["suppressed"].startswith("public verification key")
+    assert "gives no reason" in by["AppKeyA1B2C3D4"]["details"]["suppression_ignored"]
+    assert run.code == 0

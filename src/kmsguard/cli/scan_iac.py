@@ -165,6 +165,11 @@ def scan_iac(
         texts=collected.texts,
         end_lines=end_lines,
         today=dt.date.today(),
+        metadata={
+            (i.origin.source, i.origin.line, i.origin.resource): i.metadata
+            for i in collected.items
+            if i.metadata is not None
+        },
     )
 
     format_ = IacFormat(fmt)

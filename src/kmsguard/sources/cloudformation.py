@@ -452,5 +452,9 @@ def scan_template(text: str, display: str, *, is_json: bool, account: str) -> li
             notes = ("no `KeyPolicy`: the default key policy applies",)
         else:
             variants = _variants(doc, props["KeyPolicy"], account)
-        items.append(IacItem(origin, end_line, variants=variants, notes=notes))
+        meta = res.get("Metadata")
+        kmsguard_meta = meta.get("kmsguard") if isinstance(meta, dict) else None
+        items.append(
+            IacItem(origin, end_line, variants=variants, notes=notes, metadata=kmsguard_meta)
+        )
     return items

@@ -44,6 +44,8 @@ class IacItem:
     error: str | None = None  # the file or resource could not be read at all
     hint: str | None = None
     notes: tuple[str, ...] = ()
+    #: CloudFormation `Metadata.kmsguard` of the resource (inline suppressions)
+    metadata: Any = None
 
 
 @dataclass(frozen=True, slots=True)
