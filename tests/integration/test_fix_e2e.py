@@ -245,3 +245,58 @@ def test_plan_text_output_and_account_strategy(
     assert f"--keep-external {EXTERNAL}" in out
     assert "kms:CallerAccount" in out
     assert "100%" in out
+
+
+def test_apply_without_plan_file_uses_default_storage(
+    kms: Any,
+    public_key: str,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No --plan: plan on the spot; no --db / --backup-dir: the user data folder."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    files["usage"].write_text(json.dumps(usage_report(public_key)))
+    code, out, err = run(
+        capsys, "fix", "apply", "--key", public_key, "--usage", str(files["usage"]), "--yes",
+        "--format", "json",
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["status"] == "applied"
+    assert result["verdict_after"] == "private"
+    assert result["readback_matches"] is True
+    home = tmp_path / "data" / "kmsguard"
+    assert (home / "kmsguard.sqlite3").is_file()
+    (backup,) = (home / "backups").glob("*.json")
+    assert json.loads(backup.read_text())["policy"] == PUBLIC_POLICY
+
+    code, out, err = run(capsys, "fix", "rollback", "--key", public_key, "--to", "99", "--yes")
+    assert code == 2
+    assert "no saved version 99" in err
+    assert "saved versions: 1, 2" in err
+    code, out, err = run(capsys, "fix", "rollback", "--key", public_key, "--to", "1", "--yes")
+    assert code == 0, err
+    assert live(kms, public_key) == PUBLIC_POLICY
+
+
+def test_plan_input_errors(
+    kms: Any, public_key: str, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _out, err = run(capsys, "fix", "plan", "--key", public_key)
+    assert code == 2
+    assert "exactly one of --usage FILE and --cloudtrail SOURCE" in err
+    files["usage"].write_text(json.dumps(usage_report(public_key)))
+    code, _out, err = run(
+        capsys, "fix", "plan", "--key", public_key, "--usage", str(files["usage"]),
+        "--strategy", "org",
+    )
+    assert code == 2
+    assert "needs the organization id" in err
+    code, _out, err = run(
+        capsys, "fix", "plan", "--key", public_key + "0",
+        "--usage", str(files["usage"]),
+    )
+    assert code == 2
+    assert "no KMS key" in err
