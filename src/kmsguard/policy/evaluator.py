@@ -108,11 +108,13 @@ def action_applies(s: Statement, action: str) -> bool:
 
 def principal_matches(s: Statement, request: Request) -> bool:
     if s.not_principal:
-        return not any(_listed(e, request) for e in s.principals)
-    return any(_entry_matches(e, request) for e in s.principals)
+        return not any(_names(e, request, listing=True) for e in s.principals)
+    return any(_names(e, request, listing=False) for e in s.principals)
 
 
-def _entry_matches(e: PrincipalEntry, r: Request) -> bool:
+def _names(e: PrincipalEntry, r: Request, *, listing: bool) -> bool:
+    """Does the principal value name the caller? In a `NotPrincipal` list (`listing`) an
+    account root names only the account itself, not its roles and users."""
     if e.kind == "*":
         return True
     if e.kind == "Service":
@@ -125,27 +127,7 @@ def _entry_matches(e: PrincipalEntry, r: Request) -> bool:
     if r.service is not None:
         return False
     if p.kind == "account":
-        return r.account == p.account
-    if p.kind == "arn":
-        return _arn_is_caller(p.arn, p.account, p.session_of, r)
-    return False
-
-
-def _listed(e: PrincipalEntry, r: Request) -> bool:
-    """NotPrincipal: listing an account root exempts only the account itself."""
-    if e.kind == "*":
-        return True
-    if e.kind == "Service":
-        return r.service is not None and r.service.lower() == e.value.lower()
-    if e.kind != "AWS":
-        return False
-    p = read_aws_principal(e.value)
-    if p.kind == "any":
-        return True
-    if r.service is not None:
-        return False
-    if p.kind == "account":
-        return r.principal_type == "Account" and r.account == p.account
+        return r.account == p.account and (not listing or r.principal_type == "Account")
     if p.kind == "arn":
         return _arn_is_caller(p.arn, p.account, p.session_of, r)
     return False

@@ -14,6 +14,7 @@ OWN = "123456789012"
 def allowed(condition: dict[str, Any], context: dict[str, list[str]], **kw: Any) -> bool:
     policy = parse_policy(
         {
+            "Version": "2012-10-17",
             "Statement": {
                 "Effect": "Allow",
                 "Principal": "*",
