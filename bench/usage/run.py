@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -48,9 +49,12 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def measure(cmd: list[str], *, stdout: int | None = subprocess.DEVNULL) -> tuple[float, float]:
-    """(wall seconds, peak RSS of the process tree in MB)."""
+def measure(
+    cmd: list[str], *, stdout: int | None = subprocess.DEVNULL
+) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS of the process tree in MB, CPU seconds of the tree)."""
     peak = 0
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
     done = threading.Event()
@@ -74,7 +78,9 @@ def measure(cmd: list[str], *, stdout: int | None = subprocess.DEVNULL) -> tuple
     t.join()
     if proc.returncode not in (0,):
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {err.decode()[-2000:]}")
-    return wall, peak / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, peak / 1024, cpu
 
 
 def ensure_tree(events: int, files: int) -> tuple[Path, dict[str, int]]:
@@ -120,7 +126,9 @@ def main() -> None:
         f"{counts['kms_events']:,} KMS events; {os.cpu_count()} cores; jobs={args.jobs}"
     )
 
-    runs: dict[str, list[tuple[float, float]]] = {"zcat": [], "kmsguard usage": [], "duckdb": []}
+    runs: dict[str, list[tuple[float, float, float]]] = {
+        "zcat": [], "kmsguard usage": [], "duckdb": []
+    }
     for _ in range(args.repeat):
         runs["zcat"].append(measure(["zcat", *files]))
         runs["kmsguard usage"].append(
@@ -144,18 +152,21 @@ def main() -> None:
         same = duck["keys"] == fast["keys"]
         print(f"check: DuckDB (Athena SQL) report keys identical to kmsguard's: {same}")
 
-    zcat_best = min(w for w, _ in runs["zcat"])
-    print()
-    print(f"{'command':<16} {'best s':>8} {'all runs s':>18} {'KMS ev/s':>10} "
-          f"{'gz MB/s':>8} {'peak RSS MB':>12} {'vs zcat':>8}")
+    zcat_best = min(w for w, _, _ in runs["zcat"])
+    with Path("/proc/loadavg").open() as f:
+        load = f.read().split()[:3]
+    print(f"\nload average during the runs (other processes share the machine): {' '.join(load)}")
+    print(f"{'command':<16} {'best s':>7} {'all runs s':>18} {'KMS ev/s':>10} "
+          f"{'gz MB/s':>8} {'CPU s':>6} {'peak RSS MB':>12} {'vs zcat':>8}")
     for name, rs in runs.items():
         if not rs:
             continue
-        best = min(w for w, _ in rs)
-        rss = max(m for _, m in rs)
-        all_runs = " ".join(f"{w:.2f}" for w, _ in rs)
-        print(f"{name:<16} {best:>8.2f} {all_runs:>18} {counts['kms_events'] / best:>10,.0f} "
-              f"{gz_mb / best:>8.1f} {rss:>12.0f} {zcat_best / best:>7.2f}x")
+        best = min(w for w, _, _ in rs)
+        rss = max(m for _, m, _ in rs)
+        cpu = min(c for _, _, c in rs)
+        all_runs = " ".join(f"{w:.2f}" for w, _, _ in rs)
+        print(f"{name:<16} {best:>7.2f} {all_runs:>18} {counts['kms_events'] / best:>10,.0f} "
+              f"{gz_mb / best:>8.1f} {cpu:>6.1f} {rss:>12.0f} {zcat_best / best:>7.2f}x")
 
 
 if __name__ == "__main__":

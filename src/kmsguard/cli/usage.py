@@ -149,11 +149,17 @@ class _Progress:
     def __init__(self) -> None:
         self._bar: Any = None
         self._task: Any = None
+        self._tried = False
+        self._total = 0
 
     def __enter__(self) -> _Progress:
         return self
 
     def start(self, total: int) -> None:
+        self._total = total
+
+    def _show(self, total: int) -> None:
+        # started on the first update, once the engine's worker processes exist
         if total < 50 or not sys.stderr.isatty():
             return
         from rich.console import Console
@@ -171,6 +177,9 @@ class _Progress:
         self._task = self._bar.add_task("read", total=total)
 
     def update(self, done: int, total: int) -> None:
+        if self._bar is None and not self._tried:
+            self._tried = True
+            self._show(total)
         if self._bar is not None:
             self._bar.update(self._task, completed=done)
 

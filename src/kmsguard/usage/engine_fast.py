@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -44,6 +45,15 @@ def scan_items(items: Sequence[Item], opts: ScanOptions) -> Aggregate:
     return agg
 
 
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """fork when nothing else runs (fastest start, and no re-import of `__main__`, so a script
+    without a main guard works); forkserver when threads exist (forking them is unsafe)."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
 def default_jobs() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -74,11 +84,14 @@ def run(
         return items
 
     remote = any(ref.path is None for _, ref in work)
-    downloader = ThreadPoolExecutor(max_workers=8) if remote else None
+    downloader: ThreadPoolExecutor | None = None
 
     def load(batch: Sequence[tuple[LogSource, LogRef]]) -> list[Item]:
-        if downloader is None:
+        nonlocal downloader
+        if not remote:
             return fetch_batch(batch)
+        if downloader is None:
+            downloader = ThreadPoolExecutor(max_workers=8)
         parts = list(downloader.map(lambda pair: fetch_batch([pair]), batch))
         return [item for part in parts for item in part]
 
@@ -90,9 +103,9 @@ def run(
                 if progress:
                     progress(done, total)
             return result
-        # forkserver: safe with the download threads; workers import only this package.
-        ctx = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=_mp_context()) as pool:
+            # start the workers now, before any download thread exists
+            pool.submit(int).result()
             pending: list[tuple[Future[Aggregate], int]] = []
             limit = jobs * (2 if remote else 8)  # bounded in-flight data
             for batch in batches:
