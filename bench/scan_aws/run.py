@@ -259,6 +259,12 @@ def report(results: dict[str, Any]) -> None:
         f"\n{n} keys in {len(results['regions'])} regions, "
         f"{results['latency'] * 1000:.0f} ms injected per API call\n"
     )
+    seeded = results["seeded"]
+    print(
+        f"seeded: {seeded.get('public', 0)} public, "
+        f"{seeded.get('cross-account', 0)} shared with an outside account, "
+        f"{seeded.get('grant', 0)} with an outside grant, {seeded.get('private', 0)} private\n"
+    )
     print(f"{'contender':38} {'wall s':>8} {'keys/s':>8} {'requests':>9} {'req/key':>8}  found")
     prowler_wall = runs.get("prowler", {}).get("wall_seconds")
     for name, r in runs.items():

@@ -227,3 +227,19 @@ def test_accounts_file_reports_every_bad_line(tmp_path: Path) -> None:
         read_accounts_file(bad)
     assert "bad.txt:1: `1234`" in info.value.message
     assert "bad.txt:3: `abc`" in info.value.message
+
+
+def test_keys_are_started_region_by_region_in_turn() -> None:
+    from kmsguard.sources.aws import _RoundRobin
+
+    rr: _RoundRobin[str] = _RoundRobin()
+    rr.add(["a1", "a2", "a3"])
+    rr.add([])
+    rr.add(["b1"])
+    first = [rr.pop(), rr.pop(), rr.pop()]
+    rr.add(["c1", "c2"])
+    rest = []
+    while (item := rr.pop()) is not None:
+        rest.append(item)
+    assert first == ["a1", "b1", "a2"]
+    assert rest == ["a3", "c1", "c2"]

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -34,6 +35,8 @@ from kmsguard.sources.aws_accounts import (
 )
 from kmsguard.sources.aws_keys import CallCounter, KeyRef, RawKey, instrument, list_region, read_key
 from kmsguard.sources.aws_ratelimit import RateLimits
+
+T = TypeVar("T")
 
 #: Well under KMS's lowest per-operation request quotas (ListGrants / ListResourceTags),
 #: which production workloads of the same account and region share with the scanner.
@@ -307,6 +310,11 @@ class AwsScanner:
         regions_scanned = 0
         self.counts.accounts_total = len(plan.accounts)
         self._report()
+        # Keys wait in one queue per (account, region) and are started in turn, at most
+        # `workers` at a time: a first-in-first-out pool would work through one region
+        # after another and so run into that region's --max-rps while others sit idle.
+        waiting: _RoundRobin[tuple[_RegionListed, KeyRef]] = _RoundRobin()
+        keys_in_flight = 0
         pool = ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="kmsguard")
         try:
             pending: set[Future[Any]] = {
@@ -325,13 +333,15 @@ class AwsScanner:
                     elif isinstance(item, _RegionListed):
                         regions_scanned += 1
                         self.counts.regions_done += 1
+                        to_read = []
                         for ref in item.keys:
                             skip = ref.aws_managed_alias
-                            if skip is not None:
+                            if skip is None:
+                                to_read.append((item, ref))
+                            else:
                                 keys.append(_skipped(ref, item, f"AWS managed key ({skip})"))
-                                continue
-                            self.counts.keys_total += 1
-                            pending.add(pool.submit(self._read_key, item, ref, zones[item.account]))
+                        self.counts.keys_total += len(to_read)
+                        waiting.add(to_read)
                     elif isinstance(item, ScopeFailure):
                         failures.append(item)
                         if item.region is None:
@@ -340,8 +350,13 @@ class AwsScanner:
                             self.counts.regions_done += 1
                     else:
                         keys.append(item)
+                        keys_in_flight -= 1
                         self.counts.keys_done += 1
                     self._report()
+                while keys_in_flight < self.options.workers and (nxt := waiting.pop()):
+                    listed, ref = nxt
+                    pending.add(pool.submit(self._read_key, listed, ref, zones[listed.account]))
+                    keys_in_flight += 1
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return ScanResult(
@@ -358,6 +373,29 @@ class AwsScanner:
     def _report(self) -> None:
         if self.progress is not None:
             self.progress(self.counts)
+
+
+class _RoundRobin(Generic[T]):
+    """Several queues, served in turn."""
+
+    def __init__(self) -> None:
+        self._queues: deque[deque[T]] = deque()
+
+    def add(self, items: Iterable[T]) -> None:
+        queue = deque(items)
+        if queue:
+            self._queues.append(queue)
+
+    def pop(self) -> T | None:
+        if not self._queues:
+            return None
+        queue = self._queues[0]
+        item = queue.popleft()
+        if queue:
+            self._queues.rotate(-1)
+        else:
+            self._queues.popleft()
+        return item
 
 
 def _skipped(ref: KeyRef, listed: _RegionListed, reason: str) -> KeyResult:
