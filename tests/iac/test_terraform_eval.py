@@ -100,3 +100,27 @@ def test_sibling_files_are_parsed_only_when_referenced(tmp_path: Path) -> None:
     (item,) = items  # other.tf declares nothing the policy uses: never parsed
     (variant,) = item.variants
     assert variant.policy == '{"Statement":[]}'
+
+
+def test_template_directives() -> None:
+    text = (
+        'variable "accounts" {\n  default = ["111122223333", "444455556666"]\n}\n'
+        'variable "open" {\n  default = false\n}\n'
+    )
+    heredoc = (
+        "<<-EOT\n"
+        "    [%{ for i, a in var.accounts ~}\n"
+        '    "arn:aws:iam::${a}:root"%{ if i < length(var.accounts) - 1 },%{ endif }\n'
+        "    %{~ endfor ~}\n"
+        '    %{ if var.open }, "*"%{ else }%{ endif }]\n'
+        "    EOT"
+    )
+    value = _eval(heredoc, text)
+    import json
+
+    assert json.loads(value) == ["arn:aws:iam::111122223333:root", "arn:aws:iam::444455556666:root"]
+
+
+def test_unclosed_directive_is_unresolved() -> None:
+    with pytest.raises(Unresolved, match="endif"):
+        _eval("<<EOT\n%{ if true }x\nEOT", "")

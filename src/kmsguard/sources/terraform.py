@@ -194,6 +194,86 @@ def _split_template(text: str) -> Iterator[tuple[bool, str]]:
         yield False, "".join(buf)
 
 
+def _template_tokens(text: str) -> list[tuple[str, str]]:
+    """("lit", text), ("expr", source) and ("dir", source) tokens; strip markers applied."""
+    out: list[tuple[str, str]] = []
+    buf: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text.startswith(("$${", "%%{"), i):
+            buf.append(text[i + 1 : i + 3])
+            i += 3
+            continue
+        if text.startswith(("${", "%{"), i):
+            end = _matching_brace(text, i + 2)
+            inner = text[i + 2 : end]
+            lit = "".join(buf)
+            buf = []
+            if inner.startswith("~"):
+                lit = lit.rstrip()
+                inner = inner[1:]
+            strip_right = inner.endswith("~")
+            if strip_right:
+                inner = inner[:-1]
+            if lit:
+                out.append(("lit", lit))
+            out.append(("expr" if text[i] == "$" else "dir", inner.strip()))
+            i = end + 1
+            if strip_right:
+                while i < n and text[i] in " \t\r\n":
+                    i += 1
+            continue
+        buf.append(text[i])
+        i += 1
+    if buf:
+        out.append(("lit", "".join(buf)))
+    return out
+
+
+_FOR_DIRECTIVE = re.compile(r"^for\s+(\w+)(?:\s*,\s*(\w+))?\s+in\s+(.+)$", re.DOTALL)
+
+
+def _template_nodes(text: str) -> list[Any]:
+    """The template as a tree: ("lit", s), ("expr", src), ("if", cond, then, else),
+    ("for", names, collection, body)."""
+    tokens = _template_tokens(text)
+
+    def parse(pos: int, stops: tuple[str, ...]) -> tuple[list[Any], int, str | None]:
+        nodes: list[Any] = []
+        while pos < len(tokens):
+            kind, value = tokens[pos]
+            if kind != "dir":
+                nodes.append((kind, value))
+                pos += 1
+                continue
+            word = value.split(None, 1)[0] if value else ""
+            if word in stops:
+                return nodes, pos + 1, word
+            if word == "if":
+                then, pos, stop = parse(pos + 1, ("else", "endif"))
+                other: list[Any] = []
+                if stop == "else":
+                    other, pos, stop = parse(pos, ("endif",))
+                if stop != "endif":
+                    raise Unresolved("`%{ if }` without `%{ endif }` in a template")
+                nodes.append(("if", value[2:].strip(), then, other))
+            elif word == "for":
+                m = _FOR_DIRECTIVE.match(value)
+                if m is None:
+                    raise Unresolved(f"cannot read the template directive `%{{{value}}}`")
+                names = tuple(x for x in (m.group(1), m.group(2)) if x)
+                body, pos, stop = parse(pos + 1, ("endfor",))
+                if stop != "endfor":
+                    raise Unresolved("`%{ for }` without `%{ endfor }` in a template")
+                nodes.append(("for", names, m.group(3).strip(), body))
+            else:
+                raise Unresolved(f"unexpected template directive `%{{{value}}}`")
+        return nodes, pos, None
+
+    nodes, _, _ = parse(0, ())
+    return nodes
+
+
 def _matching_brace(text: str, start: int) -> int:
     depth = 0
     i = start
@@ -366,15 +446,45 @@ class Evaluator:
         raise Unresolved(f"unexpected token `{token}`")
 
     def template(self, text: str, depth: int) -> Any:
-        pieces = list(_split_template(text))
-        if len(pieces) == 1 and pieces[0][0]:
-            return self.eval(_parse_expression(pieces[0][1]), depth + 1)
+        """A heredoc or `templatefile` text: interpolations and `%{ if }` / `%{ for }`
+        directives (with `~` strip markers)."""
+        nodes = _template_nodes(text)
+        if len(nodes) == 1 and nodes[0][0] == "expr":
+            return self.eval(_parse_expression(nodes[0][1]), depth + 1)
         out: list[str] = []
-        for is_expr, piece in pieces:
-            out.append(
-                _to_str(self.eval(_parse_expression(piece), depth + 1)) if is_expr else piece
-            )
+        self._render(nodes, out, depth + 1)
         return "".join(out)
+
+    def _render(self, nodes: list[Any], out: list[str], depth: int) -> None:
+        if depth > _MAX_DEPTH:
+            raise Unresolved("template nested too deeply")
+        for node in nodes:
+            kind = node[0]
+            if kind == "lit":
+                out.append(node[1])
+            elif kind == "expr":
+                out.append(_to_str(self.eval(_parse_expression(node[1]), depth)))
+            elif kind == "if":
+                cond = self.eval(_parse_expression(node[1]), depth)
+                if not isinstance(cond, bool):
+                    raise Unresolved("a template `%{ if }` condition is not a boolean")
+                self._render(node[2] if cond else node[3], out, depth + 1)
+            else:  # for
+                names, coll_src, body = node[1], node[2], node[3]
+                coll = self.eval(_parse_expression(coll_src), depth)
+                if isinstance(coll, dict):
+                    pairs = list(coll.items())
+                elif isinstance(coll, list):
+                    pairs = list(enumerate(coll))
+                else:
+                    raise Unresolved("a template `%{ for }` over a value that is not a collection")
+                for k, v in pairs:
+                    scope = {names[0]: v} if len(names) == 1 else {names[0]: k, names[1]: v}
+                    self._scopes.append(scope)
+                    try:
+                        self._render(body, out, depth + 1)
+                    finally:
+                        self._scopes.pop()
 
     def _expr_term(self, node: Tree[Token], depth: int) -> Any:
         inner = _trees(node)
