@@ -26,6 +26,12 @@ from typing import ClassVar
 
 _SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 STATS_PATH = "/__fault_proxy/stats"
+_STS_ACCESS_DENIED = (
+    b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'
+    b"<Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to "
+    b"perform: sts:AssumeRole</Message></Error><RequestId>fault-proxy</RequestId>"
+    b"</ErrorResponse>"
+)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
 
 
@@ -41,6 +47,7 @@ class FaultPlan:
     deny_policy_keys: frozenset[str] = frozenset()  # key ids: GetKeyPolicy -> AccessDenied
     failing_regions: frozenset[str] = frozenset()  # every KMS call in them fails
     region_failure_status: int = 400  # 400: UnrecognizedClientException; 5xx: server error
+    deny_assume_role: frozenset[str] = frozenset()  # account ids: sts:AssumeRole -> AccessDenied
     seed: int = 0
 
 
@@ -130,6 +137,16 @@ class FaultProxy:
         self.stop()
 
     # -- decisions -----------------------------------------------------------------
+
+    def _assume_role_denied(self, call: _Call) -> bool:
+        if call.service != "sts" or call.operation != "AssumeRole":
+            return False
+        form = urllib.parse.parse_qs(call.body.decode("utf-8", "replace"))
+        role = form.get("RoleArn", [""])[0]
+        denied = any(f":{account}:" in role for account in self.plan.deny_assume_role)
+        if denied:
+            self._count("assume_role_denied")
+        return denied
 
     def _fault(self, call: _Call) -> tuple[int, dict[str, str]] | None:
         """The error to answer instead of forwarding, if any."""
@@ -221,6 +238,9 @@ class FaultProxy:
                 with proxy._lock:
                     proxy.operations[f"{call.service or '?'}:{call.operation or '?'}"] += 1
                 proxy._delay()
+                if proxy._assume_role_denied(call):
+                    self._reply(403, [("Content-Type", "text/xml")], _STS_ACCESS_DENIED)
+                    return
                 fault = proxy._fault(call)
                 if fault is not None:
                     status, payload = fault

@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -154,3 +155,25 @@ def test_proxy_stops_itself(aws_env: str) -> None:
 def test_proxy_refuses_non_loopback_upstream() -> None:
     with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
         FaultProxy("http://example.com:80")
+
+
+def test_account_whose_role_cannot_be_assumed_is_reported(
+    aws_env: str, proxy: FaultProxy, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    reachable, locked = "210987654321", "310987654321"
+    key = create_key(kms(aws_env, "us-east-1", reachable), root_policy(reachable))
+    create_key(kms(aws_env, "us-east-1", locked), root_policy(locked))
+    accounts = tmp_path / "accounts.txt"
+    accounts.write_text(f"{OWN}\n{reachable}\n{locked}\n")
+    proxy.plan.deny_assume_role = frozenset({locked})
+    code, report, err = scan(capsys, "--accounts", str(accounts), "--region", "us-east-1")
+    assert code == 4, err
+    assert [k["key_id"] for k in report["keys"]] == [key]
+    [failure] = report["failures"]
+    assert (failure["account"], failure["region"]) == (locked, None)
+    assert (failure["error"]["operation"], failure["error"]["code"]) == (
+        "AssumeRole",
+        "AccessDenied",
+    )
+    assert report["summary"]["accounts"] == 3
+    assert proxy.stats["assume_role_denied"] >= 1
