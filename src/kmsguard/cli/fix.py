@@ -294,6 +294,8 @@ def _refuse_plan(offer: Offer) -> None:
             "the replacement would stop key administrators from managing the key; add an "
             "admin statement (e.g. for the account root) or use --strategy account"
         )
+    elif any(c.name == "size" for c in failed):
+        hint = "too many callers to name one by one: use --strategy account or --strategy org"
     elif any(c.name == "verdict" for c in failed):
         hint = "try --strategy principals, or check the zone of trust options"
     raise PlanRefusedError(f"no plan offered: verification failed ({names})", hint=hint)

@@ -152,12 +152,15 @@ def apply_plan(
             hint="plan this key with `kmsguard fix plan --key ARN`",
         )
     live = kms.read(key_arn)
-    if live == plan.new_policy:
+    live_canonical = canonical_sha256(live)
+    if live == plan.new_policy or (
+        live_canonical is not None and live_canonical == canonical_sha256(plan.new_policy)
+    ):
         return Skipped(key_arn, SkipReason.UNCHANGED, "the live policy already is the planned one")
     live_sha = sha256_text(live)
     same = live_sha == plan.old_policy_sha256 or (
         plan.old_policy_canonical_sha256 is not None
-        and canonical_sha256(live) == plan.old_policy_canonical_sha256
+        and live_canonical == plan.old_policy_canonical_sha256
     )
     diff = policy_diff(live, plan.new_policy, key_arn)
     if not same:
