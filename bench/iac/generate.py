@@ -186,6 +186,20 @@ resource "aws_kms_key_policy" "k{n}" {{
     ),
 ]
 
+TF_FORMS.append(("tf_json_public", True, ""))  # Terraform JSON syntax: see _tf_json
+
+
+def _tf_json(n: int) -> str:
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}
+        ],
+    }
+    doc = {"resource": {"aws_kms_key": {f"k{n}": {"policy": json.dumps(policy)}}}}
+    return json.dumps(doc, indent=2) + "\n"
+
+
 CFN_FORMS: list[tuple[str, bool, str]] = [
     (
         "cfn_yaml_star",
@@ -476,8 +490,9 @@ def generate(root: Path, n_files: int, kms_share: float = 0.05, seed: int = 7) -
         folder.mkdir(parents=True, exist_ok=True)
         if i in tf_slots:
             name, exposed, tpl = TF_FORMS[len(truth) % len(TF_FORMS)]
-            path = folder / f"kms_{i}.tf"
-            path.write_text(tpl.format(n=i, own=OWN))
+            ext = ".tf.json" if name == "tf_json_public" else ".tf"
+            path = folder / f"kms_{i}{ext}"
+            path.write_text(_tf_json(i) if name == "tf_json_public" else tpl.format(n=i, own=OWN))
             kind = "aws_kms_key_policy" if name == "tf_key_policy_resource" else "aws_kms_key"
             truth[f"{path.relative_to(root).as_posix()}::{kind}.k{i}"] = {
                 "form": name,
