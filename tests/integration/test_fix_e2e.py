@@ -300,3 +300,28 @@ def test_plan_input_errors(
     )
     assert code == 2
     assert "no KMS key" in err
+
+
+def test_rollback_from_backup_file_when_the_database_is_lost(
+    kms: Any, public_key: str, files: dict[str, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    files["usage"].write_text(json.dumps(usage_report(public_key)))
+    code, _out, err = run(
+        capsys, "fix", "apply", "--key", public_key, "--usage", str(files["usage"]), "--yes",
+        "--db", f"sqlite:///{files['db']}", "--backup-dir", str(files["backups"]),
+    )
+    assert code == 0, err
+    (backup,) = files["backups"].glob("*.json")
+    files["db"].unlink()
+    fresh = ["--db", f"sqlite:///{tmp_path / 'fresh.sqlite3'}", "--backup-dir",
+             str(tmp_path / "b2")]
+    code, _out, err = run(capsys, "fix", "rollback", "--key", public_key, "--yes", *fresh)
+    assert code == 2
+    assert "no saved policy" in err
+    code, out, err = run(
+        capsys, "fix", "rollback", "--key", public_key, "--backup", str(backup), "--yes", *fresh
+    )
+    assert code == 0, err
+    assert "rolled back" in out
+    assert live(kms, public_key) == PUBLIC_POLICY

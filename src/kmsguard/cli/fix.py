@@ -430,6 +430,12 @@ def apply(
     metavar="VERSION",
     help="Saved version to restore (default: the policy before the latest apply).",
 )
+@click.option(
+    "--backup",
+    "backup_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Restore this backup file instead of a database version.",
+)
 @click.option("--yes", is_flag=True, help="Really write the policy (default: dry run).")
 @click.option(
     "--force",
@@ -443,6 +449,7 @@ def apply(
 def rollback(
     key: str,
     to_version: int | None,
+    backup_file: Path | None,
     yes: bool,
     force: bool,
     profile: str | None,
@@ -455,6 +462,8 @@ def rollback(
     """Restore a saved policy version, byte for byte (dry run unless --yes)."""
     from kmsguard.fix.apply import rollback as do_rollback
 
+    if backup_file is not None and to_version is not None:
+        raise InputError("give at most one of --to VERSION and --backup FILE")
     result = do_rollback(
         _kms(key, profile, region),
         _store(db_url),
@@ -463,6 +472,7 @@ def rollback(
         confirm=yes,
         backup_dir=_backup_dir(backup_dir),
         force=force,
+        backup_file=backup_file,
     )
     return _finish(result, fmt, output)
 

@@ -23,7 +23,7 @@ from kmsguard.store.policy_versions import (
     sha256_text,
 )
 
-from .backup import write_backup
+from .backup import read_backup, write_backup
 from .kms import KeyPolicyClient
 from .planning import SavedPlan, canonical_sha256, policy_diff
 
@@ -200,6 +200,37 @@ def apply_plan(
     )
 
 
+def _rollback_target(
+    store: PolicyVersionStore, key_arn: str, to_version: int | None, backup_file: Path | None
+) -> tuple[str, str]:
+    """(policy text, how to name it) of what a rollback restores."""
+    if backup_file is not None:
+        owner, policy = read_backup(backup_file)
+        if owner != key_arn:
+            raise InputError(f"the backup `{backup_file}` is of `{owner}`, not `{key_arn}`")
+        return policy, f"backup `{backup_file.name}`"
+    versions = store.versions(key_arn)
+    if not versions:
+        raise InputError(
+            f"no saved policy for `{key_arn}`",
+            hint="kmsguard saves a key's policy when `fix apply --yes` changes it; "
+            "a backup file can be restored with --backup FILE",
+        )
+    if to_version is None:
+        latest = store.latest(key_arn, (VersionReason.BEFORE_APPLY,))
+        if latest is None:
+            raise InputError(f"`{key_arn}` was never changed by `fix apply`", hint="pass --to")
+        return latest.policy, f"version {latest.id}"
+    found = store.get(key_arn, to_version)
+    if found is None:
+        ids = ", ".join(str(v.id) for v in versions)
+        raise InputError(
+            f"no saved version {to_version} of `{key_arn}`",
+            hint=f"saved versions: {ids} (see `kmsguard fix history --key ARN`)",
+        )
+    return found.policy, f"version {found.id}"
+
+
 def rollback(
     kms: KeyPolicyClient,
     store: PolicyVersionStore,
@@ -210,35 +241,17 @@ def rollback(
     backup_dir: Path,
     zone: TrustZone | None = None,
     force: bool = False,
+    backup_file: Path | None = None,
 ) -> Applied | Skipped:
-    """Restore a saved version (default: the policy before kmsguard's latest apply)."""
+    """Restore a saved version (default: the policy before kmsguard's latest apply) or a
+    backup file, byte for byte."""
     key_arn = kms.key_arn(key)
-    versions = store.versions(key_arn)
-    if not versions:
-        raise InputError(
-            f"no saved policy for `{key_arn}`",
-            hint="kmsguard saves a key's policy when `fix apply --yes` changes it",
-        )
-    if to_version is None:
-        target = store.latest(key_arn, (VersionReason.BEFORE_APPLY,))
-        if target is None:
-            raise InputError(f"`{key_arn}` was never changed by `fix apply`", hint="pass --to")
-    else:
-        found = store.get(key_arn, to_version)
-        if found is None:
-            ids = ", ".join(str(v.id) for v in versions)
-            raise InputError(
-                f"no saved version {to_version} of `{key_arn}`",
-                hint=f"saved versions: {ids} (see `kmsguard fix history --key ARN`)",
-            )
-        target = found
+    target, name = _rollback_target(store, key_arn, to_version, backup_file)
     zone = zone or TrustZone(account=key_arn.split(":")[4])
     live = kms.read(key_arn)
-    diff = policy_diff(live, target.policy, key_arn)
-    if live == target.policy:
-        return Skipped(
-            key_arn, SkipReason.UNCHANGED, f"the live policy already is version {target.id}"
-        )
+    diff = policy_diff(live, target, key_arn)
+    if live == target:
+        return Skipped(key_arn, SkipReason.UNCHANGED, f"the live policy already is {name}")
     last_written = store.latest(key_arn, (VersionReason.APPLIED, VersionReason.ROLLED_BACK))
     if last_written is not None and sha256_text(live) != last_written.sha256 and not force:
         return Skipped(
@@ -248,28 +261,28 @@ def rollback(
             "rolling back would discard that change (pass --force to do it anyway)",
             diff,
         )
-    verification = verify(live, target.policy, (), zone, key_account=zone.account)
-    if not verification.lockout_ok and not force:
+    try:
+        verification: Verification | None = verify(
+            live, target, (), zone, key_account=zone.account
+        )
+    except PolicyParseError:
+        verification = None  # the live policy is unreadable: nobody's access can be compared
+    if verification is not None and not verification.lockout_ok and not force:
         failed = "; ".join(c.detail for c in verification.failures if c.name == "lockout")
         return Skipped(key_arn, SkipReason.UNSAFE, failed, diff, verification)
     if not confirm:
-        return Skipped(
-            key_arn,
-            SkipReason.DRY_RUN,
-            f"dry run: pass --yes to restore version {target.id}",
-            diff,
-        )
+        return Skipped(key_arn, SkipReason.DRY_RUN, f"dry run: pass --yes to restore {name}", diff)
     return _write(
         kms,
         store,
         key_arn=key_arn,
         live=live,
-        target=target.policy,
+        target=target,
         before=VersionReason.BEFORE_ROLLBACK,
         after=VersionReason.ROLLED_BACK,
         backup_dir=backup_dir,
         zone=zone,
         operation="rollback",
         diff=diff,
-        note=f"restored version {target.id}",
+        note=f"restored {name}",
     )
