@@ -94,7 +94,10 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
             text, err = _read(c)
             if err is None and text is not None and c.path.name.lower().endswith(".json"):
                 json_texts[c.display] = text
+                raw = text
                 text, err = _tf_json(c, text)
+                if err is not None and terraform.MARKER not in raw:
+                    continue  # a broken JSON file that declares no KMS resource
             if err is not None:
                 items.append(err)
             elif text is not None:
