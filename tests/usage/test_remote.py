@@ -13,7 +13,7 @@ import pytest
 
 from kmsguard.errors import SourceError
 from kmsguard.model import TrustZone
-from kmsguard.usage import analyze_usage, resolve_keys
+from kmsguard.usage import UsageReport, analyze_usage, resolve_keys
 from kmsguard.usage.aggregate import ScanOptions
 from kmsguard.usage.athena import AthenaTarget, analyze_with_athena, groups_sql, run_query
 from kmsguard.usage.engine_duckdb import analyze_files, create_view, to_duckdb
@@ -187,3 +187,89 @@ def test_athena_empty_result(aws_env: str) -> None:
     client = boto3.client("athena")
     rows = run_query(client, "SELECT 1", AthenaTarget("db.t"), sleep=lambda _s: None)
     assert rows == []
+
+
+def test_s3_with_worker_processes(aws_env: str, scenario: LogTree, tmp_path: Path) -> None:
+    scenario.write(tmp_path, per_file=3)  # enough files for the process pool
+    n = _upload(tmp_path, "many", "")
+    assert n > 24
+    report = analyze_usage(["s3://many/AWSLogs/"], jobs=2)
+    assert report.files == n - len(list(tmp_path.rglob("CloudTrail-Digest/*/*/*/*/*.json.gz")))
+    assert observed(report) == scenario.expected()
+
+
+def test_athena_pages_through_results() -> None:
+    """moto never splits results into pages, so the NextToken loop is checked with botocore's
+    Stubber (no traffic at all)."""
+    from botocore.stub import Stubber
+
+    client = boto3.client(
+        "athena", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    stub = Stubber(client)
+    stub.add_response("start_query_execution", {"QueryExecutionId": "q1"})
+    for state in ("QUEUED", "RUNNING", "SUCCEEDED"):
+        stub.add_response(
+            "get_query_execution", {"QueryExecution": {"Status": {"State": state}}}
+        )
+
+    def row(*values: str | None) -> dict[str, Any]:
+        return {"Data": [{"VarCharValue": v} if v is not None else {} for v in values]}
+
+    stub.add_response(
+        "get_query_results",
+        {"ResultSet": {"Rows": [row("a", "b"), row("1", None)]}, "NextToken": "t2"},
+        {"QueryExecutionId": "q1"},
+    )
+    stub.add_response(
+        "get_query_results",
+        {"ResultSet": {"Rows": [row("2", "x")]}},
+        {"QueryExecutionId": "q1", "NextToken": "t2"},
+    )
+    sleeps: list[float] = []
+    with stub:
+        rows = run_query(client, "SELECT 1", AthenaTarget("db.t"), sleep=sleeps.append)
+    assert rows == [{"a": "1", "b": None}, {"a": "2", "b": "x"}]
+    assert len(sleeps) == 2
+    stub.assert_no_pending_responses()
+
+
+def test_athena_failed_query_is_a_source_error() -> None:
+    from botocore.stub import Stubber
+
+    client = boto3.client(
+        "athena", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    stub = Stubber(client)
+    stub.add_response("start_query_execution", {"QueryExecutionId": "q1"})
+    stub.add_response(
+        "get_query_execution",
+        {"QueryExecution": {"Status": {"State": "FAILED",
+                                       "StateChangeReason": "TABLE_NOT_FOUND"}}},
+    )
+    with stub, pytest.raises(SourceError, match="TABLE_NOT_FOUND"):
+        run_query(client, "SELECT 1", AthenaTarget("db.t"), sleep=lambda _s: None)
+
+
+def test_athena_through_cli(
+    aws_env: str, scenario: LogTree, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kmsguard.cli import main
+    from kmsguard.usage.athena import totals_sql
+
+    files = scenario.write(tmp_path)
+    _seed_athena(aws_env, [
+        _duckdb_rows(files, groups_sql("cloudtrail_logs", samples_as_json=False)),
+        _duckdb_rows(files, totals_sql("cloudtrail_logs")),
+    ])
+    try:
+        with pytest.raises(SystemExit) as exc:
+            main(["usage", "--engine", "athena", "--table", "cloudtrail.logs",
+                  "--output-location", "s3://athena-results/q/", "--format", "json"])
+    finally:
+        _post(f"{aws_env}/moto-api/state-manager/unset-transition",
+              {"model_name": "athena::execution"})
+    assert exc.value.code == 0
+    report = UsageReport.from_json(capsys.readouterr().out)
+    assert report.engine == "athena"
+    assert observed(report) == scenario.expected()

@@ -81,6 +81,11 @@ def usage(
     from kmsguard.usage.render import UsageFormat, render
 
     zone = build_zone(account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
+    if org_id or trusted_orgs or trusted_ou_paths:
+        echo_warning(
+            "CloudTrail does not record the caller's organization: only the key's account, "
+            "`--account` and `--trusted-account` decide who is outside the zone of trust"
+        )
     resolved = tuple(resolve_keys(keys, lambda r: _client("kms", r or region))) if keys else ()
     if engine == "athena":
         if sources:

@@ -9,6 +9,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from kmsguard.errors import InputError
@@ -184,6 +185,15 @@ class UsageReport:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def load(cls, path: Path) -> UsageReport:
+        """Read a report saved with `kmsguard usage --format json -o FILE`."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read `{path}`: {exc.strerror or exc}") from None
+        return cls.from_json(text)
 
     @classmethod
     def from_json(cls, text: str | bytes | dict[str, Any]) -> UsageReport:
