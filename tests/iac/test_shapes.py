@@ -138,3 +138,37 @@ def test_literal_owner_account_is_read_from_the_admin_statement(
         "123456789012",
         "210987654321",
     }
+
+
+ENV_TEMPLATE = """
+Parameters:
+  Env:
+    Type: String
+    AllowedValues: [dev, prod]
+Mappings:
+  Readers:
+    dev: {Principal: "*"}
+    prod: {Principal: !Sub "arn:aws:iam::${AWS::AccountId}:root"}
+Resources:
+  EnvKey:
+    Type: AWS::KMS::Key
+    Properties:
+      KeyPolicy:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal:
+              AWS: !FindInMap [Readers, !Ref Env, Principal]
+            Action: kms:Decrypt
+            Resource: "*"
+"""
+
+
+def test_parameter_without_default_judged_for_each_allowed_value(
+    kmsguard: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "t.yaml").write_text(ENV_TEMPLATE)
+    (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
+    assert f["verdict"] == "public"
+    assert f["details"]["branch"] == "parameter Env=dev"
+    assert any("parameter Env=prod: private" in n for n in f["notes"])

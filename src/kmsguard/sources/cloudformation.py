@@ -170,7 +170,7 @@ class CfnResolver:
     """Resolves intrinsic functions to JSON values. `choices` picks each `Fn::If` branch
     by condition name (true by default); `used` records the names met."""
 
-    def __init__(self, template: dict[str, Any], account: str, choices: dict[str, bool]) -> None:
+    def __init__(self, template: dict[str, Any], account: str, choices: dict[str, int]) -> None:
         params = template.get("Parameters")
         self.params: dict[str, Any] = params if isinstance(params, dict) else {}
         mappings = template.get("Mappings")
@@ -179,8 +179,12 @@ class CfnResolver:
         self.resources: dict[str, Any] = resources if isinstance(resources, dict) else {}
         self.account = account
         self.choices = choices
-        self.used: list[str] = []
+        self.used: dict[str, tuple[str, ...]] = {}  # choice -> its options, in order met
         self.notes: set[str] = set()
+
+    def _choose(self, key: str, options: tuple[str, ...]) -> int:
+        self.used.setdefault(key, options)
+        return self.choices.get(key, 0)
 
     # -- entry point -------------------------------------------------------------
     def resolve(self, value: Any, depth: int = 0) -> Any:
@@ -245,10 +249,8 @@ class CfnResolver:
             case "Fn::If":
                 if not isinstance(arg, list) or len(arg) != 3 or not isinstance(arg[0], str):
                     raise Unresolved("malformed `Fn::If`")
-                cond = arg[0]
-                if cond not in self.used:
-                    self.used.append(cond)
-                branch = arg[1] if self.choices.get(cond, True) else arg[2]
+                branch_index = self._choose(f"condition {arg[0]}", ("true", "false"))
+                branch = arg[1] if branch_index == 0 else arg[2]
                 return self.resolve(branch, depth + 1)
             case "Fn::Select":
                 if not isinstance(arg, list) or len(arg) != 2:
@@ -306,12 +308,24 @@ class CfnResolver:
         raise Unresolved(f"`Ref {name}` names no parameter or resource of the template")
 
     def _param(self, name: str, spec: Any) -> Any:
-        if not isinstance(spec, dict) or "Default" not in spec:
+        if not isinstance(spec, dict):
             raise Unresolved(f"parameter `{name}` has no default")
         ptype = str(spec.get("Type", "String"))
         if ptype.startswith("AWS::SSM::Parameter::Value"):
             raise Unresolved(f"parameter `{name}` is read from SSM at deployment")
-        default = self.resolve(spec["Default"])
+        allowed = spec.get("AllowedValues")
+        if "Default" in spec:
+            default = self.resolve(spec["Default"])
+        elif (
+            isinstance(allowed, list)
+            and allowed
+            and all(isinstance(v, str | int | float) for v in allowed)
+        ):
+            # no default, but a closed set of values: every one is judged
+            options = tuple(str(v) for v in allowed)
+            default = options[self._choose(f"parameter {name}", options)]
+        else:
+            raise Unresolved(f"parameter `{name}` has no default")
         if (ptype.startswith("List<") or ptype == "CommaDelimitedList") and isinstance(
             default, str
         ):
@@ -387,7 +401,8 @@ def default_key_policy(account: str) -> dict[str, Any]:
 
 
 def _variants(template: dict[str, Any], value: Any, account: str) -> tuple[Variant, ...]:
-    """Resolve once; if `Fn::If` conditions were met, resolve every combination of them."""
+    """Resolve once; if `Fn::If` conditions or parameters with allowed values but no
+    default were met, resolve every combination of them (up to 32)."""
     first = CfnResolver(template, account, {})
     try:
         policy = first.resolve(value)
@@ -396,12 +411,15 @@ def _variants(template: dict[str, Any], value: Any, account: str) -> tuple[Varia
         policy, unresolved = None, exc.reason
     if not first.used:
         return (Variant(policy=policy, unresolved=unresolved),)
-    names = first.used[:MAX_BRANCH_CHOICES]
+    keys = list(first.used)[:MAX_BRANCH_CHOICES]
+    combos = itertools.islice(
+        itertools.product(*(range(len(first.used[k])) for k in keys)), 2**MAX_BRANCH_CHOICES
+    )
     out: list[Variant] = []
-    for combo in itertools.product((True, False), repeat=len(names)):
-        choices = dict(zip(names, combo, strict=True))
+    for combo in combos:
+        choices = dict(zip(keys, combo, strict=True))
         resolver = CfnResolver(template, account, choices)
-        label = "condition " + ", ".join(f"{n}={str(c).lower()}" for n, c in choices.items())
+        label = ", ".join(f"{k}={first.used[k][i]}" for k, i in choices.items())
         try:
             out.append(Variant(label=label, policy=resolver.resolve(value)))
         except Unresolved as exc:
