@@ -172,3 +172,37 @@ def test_parameter_without_default_judged_for_each_allowed_value(
     assert f["verdict"] == "public"
     assert f["details"]["branch"] == "parameter Env=dev"
     assert any("parameter Env=prod: private" in n for n in f["notes"])
+
+
+def test_template_file_data_source_and_null_effect(kmsguard: Any, tmp_path: Path) -> None:
+    (tmp_path / "policy.json.tpl").write_text(
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",'
+        ' "Principal": {"AWS": "arn:aws:iam::${partner}:root"},'
+        ' "Action": "kms:Decrypt", "Resource": "*"}]}'
+    )
+    (tmp_path / "main.tf").write_text(
+        'data "template_file" "policy" {\n'
+        '  template = file("${path.module}/policy.json.tpl")\n'
+        '  vars = { partner = "111122223333" }\n'
+        "}\n"
+        'resource "aws_kms_key" "legacy" {\n'
+        "  policy = data.template_file.policy.rendered\n"
+        "}\n"
+        'data "aws_iam_policy_document" "d" {\n'
+        "  statement {\n"
+        "    effect    = null\n"
+        '    actions   = ["kms:Decrypt"]\n'
+        '    resources = ["*"]\n'
+        "    principals {\n"
+        '      type        = "AWS"\n'
+        '      identifiers = ["*"]\n'
+        "    }\n"
+        "  }\n"
+        "}\n"
+        'resource "aws_kms_key" "null_effect" {\n'
+        "  policy = data.aws_iam_policy_document.d.json\n"
+        "}\n"
+    )
+    by = kmsguard("scan", "iac", tmp_path, "--format", "json").by_resource()
+    assert by["aws_kms_key.legacy"]["verdict"] == "cross-account"
+    assert by["aws_kms_key.null_effect"]["verdict"] == "public"

@@ -728,6 +728,13 @@ class Evaluator:
                     f"data.{dtype}.{name}",
                 )
                 return self._apply(json.dumps(doc, indent=2), after, depth)
+            case "template_file", "rendered":
+                tpl_block = self.module.data_block(dtype, name)
+                if tpl_block is None or "template" not in tpl_block.attrs:
+                    raise Unresolved(f"`data.{dtype}.{name}` is not defined in the module")
+                return self._in_file(
+                    tpl_block, lambda: self._template_file(tpl_block, depth), f"data.{dtype}.{name}"
+                )
             case (("aws_iam_role" | "aws_iam_user"), "arn"):
                 block = self.module.data_block(dtype, name)
                 kind = dtype.removeprefix("aws_iam_")
@@ -828,6 +835,18 @@ class Evaluator:
         variables = self.eval(arg_nodes[1], depth)
         if not isinstance(variables, dict):
             raise Unresolved("`templatefile()` variables are not an object")
+        self._scopes.append(variables)
+        try:
+            return self.template(text, depth)
+        finally:
+            self._scopes.pop()
+
+    def _template_file(self, block: Block, depth: int) -> Any:
+        """The template provider's `data "template_file"`: `template` rendered with `vars`."""
+        text = self.eval(block.attrs["template"], depth)
+        variables = self.eval(block.attrs["vars"], depth) if "vars" in block.attrs else {}
+        if not isinstance(text, str) or not isinstance(variables, dict):
+            raise Unresolved("`template_file` needs a string template and an object of vars")
         self._scopes.append(variables)
         try:
             return self.template(text, depth)
@@ -953,7 +972,8 @@ class Evaluator:
             sid = self.eval(a["sid"], depth)
             if sid:
                 st["Sid"] = sid
-        st["Effect"] = self.eval(a["effect"], depth) if "effect" in a else "Allow"
+        effect = self.eval(a["effect"], depth) if "effect" in a else None
+        st["Effect"] = effect or "Allow"  # the provider's default, also for `null`
         for attr, key in (
             ("actions", "Action"),
             ("not_actions", "NotAction"),
