@@ -113,3 +113,16 @@ def test_s3_and_alias_through_cli(
     by_arn = {k["key_arn"]: k for k in data["keys"]}
     assert by_arn[key["Arn"]]["unused"] is True
     assert by_arn[KEY_A]["calls"] > 0
+
+
+@pytest.mark.integration
+def test_all_keys_lists_live_keys_as_unused(
+    aws_env: str, log_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kms = boto3.client("kms", region_name="us-east-1")
+    fresh = kms.create_key()["KeyMetadata"]["Arn"]
+    code, out, _ = run([str(log_tree), "--all-keys", "--format", "json"], capsys)
+    assert code == 0
+    by_arn = {k["key_arn"]: k for k in json.loads(out)["keys"]}
+    assert by_arn[fresh]["unused"] is True
+    assert by_arn[KEY_A]["unused"] is False

@@ -51,6 +51,12 @@ _NAMED_SKIPS = 20
 @click.option("--output-location", help="s3:// location for Athena query results.")
 @click.option("--jobs", type=click.IntRange(1, 64), help="Worker processes (default: cores).")
 @click.option("--region", help="AWS region for Athena and alias resolution.")
+@click.option(
+    "--all-keys",
+    is_flag=True,
+    help="Also list the live account's keys (KMS ListKeys in --region, else in the regions "
+    "of the keys seen) so keys with no calls show as unused.",
+)
 def usage(
     sources: tuple[str, ...],
     since: str | None,
@@ -69,6 +75,7 @@ def usage(
     output_location: str | None,
     jobs: int | None,
     region: str | None,
+    all_keys: bool,
 ) -> int:
     """Who used each KMS key, from CloudTrail logs (a folder, files, or s3://bucket/prefix).
 
@@ -77,7 +84,7 @@ def usage(
     encryption-context keys, first/last seen, denied attempts, and whether the caller is
     outside the zone of trust (the key's account, --account, --trusted-account).
     """
-    from kmsguard.usage import analyze_usage, resolve_keys
+    from kmsguard.usage import analyze_usage, live_keys, resolve_keys
     from kmsguard.usage.render import UsageFormat, render
 
     zone = build_zone(account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
@@ -123,6 +130,17 @@ def usage(
                 on_listed=progress.start,
                 s3_client=lambda: _client("s3", region),
             )
+    if all_keys:
+        regions = (
+            [region]
+            if region
+            else sorted({k.key_arn.split(":")[3] for k in report.keys})
+            or [_client("kms", None).meta.region_name]
+        )
+        listed = live_keys(regions, lambda r: _client("kms", r))
+        if resolved:  # with --key, only those keys are reported
+            listed = [a for a in listed if a in resolved or a.rsplit("/", 1)[-1] in resolved]
+        report = report.with_known_keys(listed)
     _warn_skipped(report)
     write_output(render(report, UsageFormat(fmt)), output)
     return int(ExitCode.INCOMPLETE if report.incomplete else ExitCode.OK)

@@ -1,7 +1,7 @@
 """CloudTrail usage analysis: who used which KMS key, with which actions, through which
 service — the evidence the remediation planner replays against a proposed policy."""
 
-from .api import analyze_usage, resolve_keys
+from .api import analyze_usage, live_keys, resolve_keys
 from .records import PrincipalType
 from .report import (
     Caller,
@@ -25,5 +25,6 @@ __all__ = [
     "UsageReport",
     "Window",
     "analyze_usage",
+    "live_keys",
     "resolve_keys",
 ]

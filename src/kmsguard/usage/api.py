@@ -91,3 +91,22 @@ def resolve_keys(values: Sequence[str], kms_client: Callable[[str | None], KMSCl
         else:
             out.append(v)
     return out
+
+
+def live_keys(regions: Sequence[str], kms_client: Callable[[str | None], KMSClient]) -> list[str]:
+    """Every key ARN of the credentials' account in `regions` (KMS `ListKeys`), so keys with
+    no calls in the logs can be reported as unused."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    arns: list[str] = []
+    for region in regions:
+        client = kms_client(region)
+        try:
+            for page in client.get_paginator("list_keys").paginate():
+                arns.extend(k["KeyArn"] for k in page.get("Keys", []) if "KeyArn" in k)
+        except (ClientError, BotoCoreError) as exc:
+            raise SourceError(
+                f"cannot list the keys of region `{region}`: {exc}",
+                hint="kms:ListKeys is needed for --all-keys",
+            ) from None
+    return sorted(set(arns))

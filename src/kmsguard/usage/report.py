@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,15 @@ class UsageReport:
     @property
     def incomplete(self) -> bool:
         return bool(self.skipped)
+
+    def with_known_keys(self, arns: Iterable[str]) -> UsageReport:
+        """The report with every key of `arns` listed; those without calls appear unused."""
+        have = {k.key_arn for k in self.keys}
+        extra = [KeyUsage(a, ()) for a in sorted(set(arns) - have)]
+        if not extra:
+            return self
+        keys = tuple(sorted((*self.keys, *extra), key=lambda k: k.key_arn))
+        return replace(self, keys=keys)
 
     def key(self, arn: str) -> KeyUsage | None:
         return next((k for k in self.keys if k.key_arn == arn), None)
