@@ -150,113 +150,28 @@ def plan_remediation(
         notes.append(f"the policy is {assessment.verdict}: nothing to fix")
         return RemediationPlan(strategy, pretty(old), (), (), (), tuple(notes))
 
-    # 1. the skeleton: exposing statements removed, or conditioned when a wildcard stays
+    # 1. the skeleton: exposing statements removed, narrowed, or conditioned
     slots: list[list[dict[str, Any]]] = [[s] for s in stmts]
-    conditioned: dict[int, dict[str, Any] | None] = {}
-    remnants: dict[int, dict[str, Any]] = {}
-    for i in exposing:
-        s = stmts[i]
-        if strategy is not Strategy.PRINCIPALS and _has_wildcard_principal(s):
-            accounts = {key_account} | set(keep_external)
-            accounts |= {
-                c.account
-                for c in callers
-                if not c.is_service
-                and caller_trusted(c, zone, keep_external)
-                and _matches_bare(s, c, c.action_names, key_account)
-            }
-            if strategy is Strategy.ACCOUNT:
-                new_s = _with_condition(s, "StringEquals", "kms:CallerAccount", sorted(accounts))
-            else:
-                assert org_id is not None
-                new_s = _with_condition(s, "StringEquals", "aws:PrincipalOrgID", [org_id])
-            conditioned[i] = new_s
-            slots[i] = [new_s] if new_s is not None else []
-        else:
-            remnant = _remnant(s, zone, keep_external)
-            if remnant is not None:
-                remnants[i] = remnant
-            slots[i] = [remnant] if remnant is not None else []
+    rewritten = {
+        i: _rewrite(stmts[i], callers, zone, key_account, strategy, keep_external, org_id)
+        for i in exposing
+    }
+    for i, r in rewritten.items():
+        slots[i] = r.kept
     skeleton = _document(old, [s for slot in slots for s in slot])
 
     # 2. which trusted (caller, action) pairs each exposing statement must still serve
-    covered = _Coverage(old, skeleton, key_account)
-    needs: dict[int, list[tuple[ObservedCaller, str]]] = {i: [] for i in exposing}
-    lost: dict[ObservedCaller, tuple[set[str], set[str]]] = {}
-    for caller in callers:
-        trusted = caller_trusted(caller, zone, keep_external)
-        for action in caller.action_names:
-            serving = [
-                i for i in exposing if _matches_bare(stmts[i], caller, (action,), key_account)
-            ]
-            if not serving or covered.by_skeleton(caller, action, trusted):
-                continue
-            if trusted:
-                # the statements whose conditions admit the caller; else (the evidence lacks
-                # the context to tell) the first whose elements do
-                with_conditions = [
-                    i for i in serving if _matches(stmts[i], caller, (action,), key_account)
-                ]
-                for i in with_conditions or serving[:1]:
-                    needs[i].append((caller, action))
-            else:
-                acts, labels = lost.setdefault(caller, (set(), set()))
-                acts.add(action)
-                labels.update(statement_label(stmts[i], i) for i in serving)
+    needs, lost = _needs(old, exposing, skeleton, callers, zone, key_account, keep_external)
 
     # 3. explicit statements for what the skeleton no longer covers
     used_sids = {statement_label(s, i) for i, s in enumerate(stmts)}
     changes: list[StatementChange] = []
-    for i in exposing:
-        s = stmts[i]
-        label = statement_label(s, i)
+    for i, r in rewritten.items():
         extra = _explicit_statements(
-            s,
-            needs[i],
-            key_account,
-            used_sids,
-            reuse_sid=i not in conditioned and i not in remnants,
+            stmts[i], needs[i], key_account, used_sids, reuse_sid=not r.kept
         )
-        kept_labels = [str(x["Sid"]) for x in extra if "Sid" in x]
-        named = sorted({c.principal for c, _ in needs[i]})
-        if i in conditioned:
-            new_s = conditioned[i]
-            slots[i] = ([new_s] if new_s is not None else []) + extra
-            cond = "kms:CallerAccount" if strategy is Strategy.ACCOUNT else "aws:PrincipalOrgID"
-            detail = (
-                f"kept the wildcard, added {cond}"
-                if new_s is not None
-                else f"removed: its conditions contradict {cond}"
-            )
-            if extra:
-                detail += f"; named {len(named)} caller(s) the condition would stop"
-            changes.append(
-                StatementChange(label, "conditioned", (label, *kept_labels), tuple(named), detail)
-            )
-        elif i in remnants:
-            slots[i] = [remnants[i], *extra]
-            detail = "kept the principals it names inside the zone of trust, removed the others"
-            if extra:
-                detail += f"; named {len(named)} observed caller(s) and the actions they used"
-            changes.append(
-                StatementChange(label, "narrowed", (label, *kept_labels), tuple(named), detail)
-            )
-        elif extra:
-            slots[i] = extra
-            changes.append(
-                StatementChange(
-                    label,
-                    "replaced",
-                    tuple(kept_labels),
-                    tuple(named),
-                    f"wildcard replaced by {len(named)} observed caller(s) and the actions "
-                    "they used",
-                )
-            )
-        else:
-            changes.append(
-                StatementChange(label, "removed", (), (), "no trusted caller relied on it")
-            )
+        slots[i] = [*r.kept, *extra]
+        changes.append(_change(stmts[i], i, r, extra, needs[i]))
     new_doc = _document(old, [s for slot in slots for s in slot])
 
     would_lose = tuple(
@@ -285,6 +200,122 @@ def plan_remediation(
         kept_external=tuple(sorted(keep_external)),
         notes=tuple(notes),
     )
+
+
+# --------------------------------------------------------------------------- steps
+
+
+@dataclass(frozen=True, slots=True)
+class _Rewrite:
+    """What is left of one exposing statement before callers are named."""
+
+    kind: str  # "conditioned" | "narrowed" | "replaced"
+    kept: list[dict[str, Any]]  # zero or one statement
+    detail: str
+
+
+def _rewrite(
+    stmt: dict[str, Any],
+    callers: tuple[ObservedCaller, ...],
+    zone: TrustZone,
+    key_account: str,
+    strategy: Strategy,
+    keep_external: frozenset[str],
+    org_id: str | None,
+) -> _Rewrite:
+    if strategy is not Strategy.PRINCIPALS and _has_wildcard_principal(stmt):
+        if strategy is Strategy.ACCOUNT:
+            accounts = {key_account} | set(keep_external)
+            accounts |= {
+                c.account
+                for c in callers
+                if not c.is_service
+                and caller_trusted(c, zone, keep_external)
+                and _matches_bare(stmt, c, c.action_names, key_account)
+            }
+            key, values = "kms:CallerAccount", sorted(accounts)
+        else:
+            assert org_id is not None
+            key, values = "aws:PrincipalOrgID", [org_id]
+        new = _with_condition(stmt, "StringEquals", key, values)
+        if new is None:
+            return _Rewrite("conditioned", [], f"removed: its conditions contradict {key}")
+        return _Rewrite("conditioned", [new], f"kept the wildcard, added {key}")
+    remnant = _remnant(stmt, zone, keep_external)
+    if remnant is not None:
+        return _Rewrite(
+            "narrowed",
+            [remnant],
+            "kept the principals it names inside the zone of trust, removed the others",
+        )
+    return _Rewrite("replaced", [], "")
+
+
+def _needs(
+    old: dict[str, Any],
+    exposing: list[int],
+    skeleton: dict[str, Any],
+    callers: tuple[ObservedCaller, ...],
+    zone: TrustZone,
+    key_account: str,
+    keep_external: frozenset[str],
+) -> tuple[
+    dict[int, list[tuple[ObservedCaller, str]]],
+    dict[ObservedCaller, tuple[set[str], set[str]]],
+]:
+    """Per exposing statement, the trusted (caller, action) pairs the skeleton no longer
+    covers; and the outside callers that lose access (their actions, the statements)."""
+    stmts = statements_of(old)
+    covered = _Coverage(old, skeleton, key_account)
+    needs: dict[int, list[tuple[ObservedCaller, str]]] = {i: [] for i in exposing}
+    lost: dict[ObservedCaller, tuple[set[str], set[str]]] = {}
+    for caller in callers:
+        trusted = caller_trusted(caller, zone, keep_external)
+        for action in caller.action_names:
+            serving = [
+                i for i in exposing if _matches_bare(stmts[i], caller, (action,), key_account)
+            ]
+            if not serving or covered.by_skeleton(caller, action, trusted):
+                continue
+            if trusted:
+                # the statements whose conditions admit the caller; else (the evidence lacks
+                # the context to tell) the first whose elements do
+                with_conditions = [
+                    i for i in serving if _matches(stmts[i], caller, (action,), key_account)
+                ]
+                for i in with_conditions or serving[:1]:
+                    needs[i].append((caller, action))
+            else:
+                acts, labels = lost.setdefault(caller, (set(), set()))
+                acts.add(action)
+                labels.update(statement_label(stmts[i], i) for i in serving)
+    return needs, lost
+
+
+def _change(
+    stmt: dict[str, Any],
+    index: int,
+    rewrite: _Rewrite,
+    extra: list[dict[str, Any]],
+    needs: list[tuple[ObservedCaller, str]],
+) -> StatementChange:
+    label = statement_label(stmt, index)
+    kept_labels = tuple(str(x["Sid"]) for x in [*rewrite.kept, *extra] if "Sid" in x)
+    named = tuple(sorted({c.principal for c, _ in needs}))
+    if rewrite.kind == "replaced":
+        if not extra:
+            return StatementChange(label, "removed", (), (), "no trusted caller relied on it")
+        return StatementChange(
+            label,
+            "replaced",
+            kept_labels,
+            named,
+            f"wildcard replaced by {len(named)} observed caller(s) and the actions they used",
+        )
+    detail = rewrite.detail
+    if extra:
+        detail += f"; named {len(named)} observed caller(s) and the actions they used"
+    return StatementChange(label, rewrite.kind, kept_labels, named, detail)
 
 
 # --------------------------------------------------------------------------- helpers
