@@ -14,6 +14,7 @@ import yaml
 from kmsguard.model import Origin
 
 from .iac_items import MAX_BRANCH_CHOICES, IacItem, Unresolved, Variant
+from .unknowns import MARKER
 
 KEY_TYPES = ("AWS::KMS::Key", "AWS::KMS::ReplicaKey")
 MARKERS = KEY_TYPES
@@ -181,6 +182,18 @@ class CfnResolver:
         self.choices = choices
         self.used: dict[str, tuple[str, ...]] = {}  # choice -> its options, in order met
         self.notes: set[str] = set()
+        self.unknowns: list[str] = []
+
+    def _embedded(self, value: Any, depth: int, what: str) -> str:
+        """A string part of `Fn::Sub` / `Fn::Join`: unknown values become `MARKER`
+        (settled later, see `unknowns`), so a role name from a parameter without default
+        does not hide a known account."""
+        try:
+            return self._scalar(value, depth, what)
+        except Unresolved as exc:
+            if exc.reason not in self.unknowns:
+                self.unknowns.append(exc.reason)
+            return MARKER
 
     def _choose(self, key: str, options: tuple[str, ...]) -> int:
         self.used.setdefault(key, options)
@@ -244,8 +257,11 @@ class CfnResolver:
                 if not isinstance(arg, list) or len(arg) != 2:
                     raise Unresolved("malformed `Fn::Join`")
                 sep = self._scalar(arg[0], depth, "`Fn::Join` delimiter")
-                items = self._list(arg[1], depth, "`Fn::Join` list")
-                return sep.join(self._scalar(i, depth, "`Fn::Join` item") for i in items)
+                # a literal list: each item on its own, so one unknown name stays local
+                items = arg[1] if isinstance(arg[1], list) else self._list(arg[1], depth, "list")
+                if len(items) == 1:
+                    return self._scalar(items[0], depth, "`Fn::Join` item")
+                return sep.join(self._embedded(i, depth, "`Fn::Join` item") for i in items)
             case "Fn::If":
                 if not isinstance(arg, list) or len(arg) != 3 or not isinstance(arg[0], str):
                     raise Unresolved("malformed `Fn::If`")
@@ -353,7 +369,19 @@ class CfnResolver:
         if not isinstance(template, str):
             raise Unresolved("`Fn::Sub` template is not a string")
 
+        whole = re.fullmatch(r"\$\{[^}]*\}", template) is not None
+
         def repl(m: re.Match[str]) -> str:
+            if whole or m.group(1).startswith("!"):
+                return value_of(m)
+            try:
+                return value_of(m)
+            except Unresolved as exc:
+                if exc.reason not in self.unknowns:
+                    self.unknowns.append(exc.reason)
+                return MARKER
+
+        def value_of(m: re.Match[str]) -> str:
             inner = m.group(1)
             if inner.startswith("!"):
                 return "${" + inner[1:] + "}"
@@ -410,7 +438,7 @@ def _variants(template: dict[str, Any], value: Any, account: str) -> tuple[Varia
     except Unresolved as exc:
         policy, unresolved = None, exc.reason
     if not first.used:
-        return (Variant(policy=policy, unresolved=unresolved),)
+        return (Variant(policy=policy, unresolved=unresolved, unknowns=tuple(first.unknowns)),)
     keys = list(first.used)[:MAX_BRANCH_CHOICES]
     combos = itertools.islice(
         itertools.product(*(range(len(first.used[k])) for k in keys)), 2**MAX_BRANCH_CHOICES
@@ -421,7 +449,8 @@ def _variants(template: dict[str, Any], value: Any, account: str) -> tuple[Varia
         resolver = CfnResolver(template, account, choices)
         label = ", ".join(f"{k}={first.used[k][i]}" for k, i in choices.items())
         try:
-            out.append(Variant(label=label, policy=resolver.resolve(value)))
+            resolved = resolver.resolve(value)
+            out.append(Variant(label=label, policy=resolved, unknowns=tuple(resolver.unknowns)))
         except Unresolved as exc:
             out.append(Variant(label=label, unresolved=exc.reason))
     return tuple(out)

@@ -32,7 +32,8 @@ from .discover import (
     discover,
     read_text,
 )
-from .iac_items import IacItem, Variant
+from .iac_items import IacItem, Unresolved, Variant
+from .unknowns import settle, settle_string
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,30 +225,55 @@ _VERDICT_RANK = {
 
 
 def _judge_variant(variant: Variant, zone: TrustZone) -> Assessment:
-    from kmsguard.policy import (
-        Grant,
-        analyze_policy,
-        infer_owner_account,
-        judge_grant,
-        parse_policy,
-    )
+    from kmsguard.policy import Grant, judge_grant
 
     if variant.unresolved is not None:
         return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=(variant.unresolved,))
     if variant.grant is not None:
         g = variant.grant
+        try:
+            grantee = settle_string(g.grantee_principal, "the grantee")
+            retiring = (
+                settle_string(g.retiring_principal, "the retiring principal")
+                if g.retiring_principal
+                else None
+            )
+        except Unresolved as exc:
+            errors = (exc.reason, *variant.unknowns)
+            return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=errors)
         grant = Grant(
             grant_id=g.name or "(terraform)",
-            grantee_principal=g.grantee_principal,
-            retiring_principal=g.retiring_principal,
+            grantee_principal=grantee,
+            retiring_principal=retiring,
             operations=g.operations,
             constraints=g.constraints,
             name=g.name,
         )
         return judge_grant(grant, zone)
+    raw = variant.policy
+    settled_note: tuple[str, ...] = ()
+    if variant.unknowns:
+        try:
+            raw, changed = settle(raw)
+        except Unresolved as exc:
+            errors = (exc.reason, *variant.unknowns)
+            return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=errors)
+        if changed:
+            settled_note = (
+                "names not known before deployment were read as placeholders "
+                "(they cannot change who is outside the zone of trust): "
+                + "; ".join(variant.unknowns),
+            )
+    a = _analyze(raw, zone)
+    return replace(a, notes=(*a.notes, *settled_note)) if settled_note else a
+
+
+def _analyze(raw: Any, zone: TrustZone) -> Assessment:
+    from kmsguard.policy import analyze_policy, infer_owner_account, parse_policy
+
     try:
-        policy = parse_policy(variant.policy)
-        if zone.account != SELF_ACCOUNT or SELF_ACCOUNT in json.dumps(variant.policy):
+        policy = parse_policy(raw)
+        if zone.account != SELF_ACCOUNT or SELF_ACCOUNT in json.dumps(raw):
             return analyze_policy(policy, zone)
         # The template names its own account literally, not as AWS::AccountId /
         # aws_caller_identity: read it from the administrator statement, as `check` does.

@@ -32,6 +32,8 @@ class Variant:
     policy: Any = None  # the key policy as a JSON value (dict, or a JSON string)
     grant: GrantSpec | None = None
     unresolved: str | None = None
+    #: why parts of strings were not known (they hold `unknowns.MARKER`)
+    unknowns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from kmsguard.model import Origin
 from .cloudformation import default_key_policy
 from .discover import read_text
 from .iac_items import MAX_BRANCH_CHOICES, GrantSpec, IacItem, Unresolved, Variant
+from .unknowns import MARKER as UNKNOWN
 
 POLICY_RESOURCES = (
     "aws_kms_key",
@@ -424,6 +425,7 @@ class Evaluator:
         self.notes: set[str] = set()
         self.max_file_bytes = max_file_bytes
         self._stack: list[str] = []
+        self.unknowns: list[str] = []
         self.files: list[str] = []
         self._scopes: list[dict[str, Any]] = []
 
@@ -463,7 +465,7 @@ class Evaluator:
             if kind == "lit":
                 out.append(node[1])
             elif kind == "expr":
-                out.append(_to_str(self.eval(_parse_expression(node[1]), depth)))
+                out.append(_to_str(self._embedded(_parse_expression(node[1]), depth)))
             elif kind == "if":
                 cond = self.eval(_parse_expression(node[1]), depth)
                 if not isinstance(cond, bool):
@@ -493,7 +495,18 @@ class Evaluator:
             return self._token(token)
         return self.eval(inner[0], depth)
 
+    def _embedded(self, node: Node, depth: int) -> Any:
+        """An interpolation inside text: an unknown value becomes `MARKER` (settled later,
+        see `unknowns`), so a name from an input does not hide a known account."""
+        try:
+            return self.eval(node, depth)
+        except Unresolved as exc:
+            if exc.reason not in self.unknowns:
+                self.unknowns.append(exc.reason)
+            return UNKNOWN
+
     def _string(self, node: Tree[Token], depth: int) -> Any:
+        embedded = sum(1 for p in node.children if isinstance(p, Tree)) > 1
         parts: list[Any] = []
         for part in node.children:
             if not isinstance(part, Tree):
@@ -505,7 +518,10 @@ class Evaluator:
                 else:
                     parts.append(_unescape(str(child)))
             elif child.data == "interpolation":
-                parts.append(self.eval(_trees(child)[0], depth))
+                if embedded:
+                    parts.append(self._embedded(_trees(child)[0], depth))
+                else:
+                    parts.append(self.eval(_trees(child)[0], depth))
             else:
                 raise Unresolved("template directives (`%{ if }` / `%{ for }`) are not evaluated")
         if len(parts) == 1 and not isinstance(parts[0], str):
@@ -674,6 +690,7 @@ class Evaluator:
                 return parent.eval(self.caller.block.attrs[name], depth)
             finally:
                 self.used.extend(k for k in parent.used if k not in self.used)
+                self.unknowns.extend(r for r in parent.unknowns if r not in self.unknowns)
                 self.referenced |= parent.referenced
         if "default" not in block.attrs:
             raise Unresolved(f"variable `{name}` has no default")
@@ -1470,7 +1487,7 @@ def _variants(
             ev._scopes.append(scope)
         try:
             v = build(ev, block)
-            v = Variant(label=label, policy=v.policy, grant=v.grant)
+            v = Variant(label=label, policy=v.policy, grant=v.grant, unknowns=tuple(ev.unknowns))
         except Unresolved as exc:
             v = Variant(label=label, unresolved=exc.reason)
         except RecursionError:
