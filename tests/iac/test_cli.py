@@ -67,3 +67,9 @@ def test_help_lists_options(kmsguard: Any) -> None:
 def test_bad_account_is_usage_error(kmsguard: Any) -> None:
     run = kmsguard("scan", "iac", DATA, "--account", "12")
     assert run.code == 2
+
+
+def test_unwritable_output_is_an_input_error(kmsguard: Any, tmp_path: Path) -> None:
+    run = kmsguard("scan", "iac", DATA / "cfn" / "public.yaml", "-o", tmp_path / "no" / "r.json")
+    assert run.code == 2
+    assert "cannot write the report" in run.err

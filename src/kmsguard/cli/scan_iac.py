@@ -188,7 +188,13 @@ def scan_iac(
             text = render_junit(findings, fail_on=Severity(fail_on))
         case _:
             assert_never(format_)
-    write_output(text, output)
+    try:
+        write_output(text, output)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the report to `{output}`: {exc.strerror or exc}",
+            hint="give --output a file in an existing, writable folder",
+        ) from None
 
     active = [f for f in findings if f.suppressed is None]
     incomplete = any(f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED) for f in active)
