@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 from kmsguard.fix.planning import make_offer, with_owner_org
 from kmsguard.model import TrustZone
+from kmsguard.policy import evaluate, parse_policy
+from kmsguard.policy.evaluator import Request
 from kmsguard.policy.remediation import Strategy, plan_remediation
-from kmsguard.policy.verify import ObservedCaller, verify
+from kmsguard.policy.verify import ObservedCaller, replay_requests, verify
 
 OWN = "111122223333"
 TRUSTED = "210987654321"
@@ -51,6 +53,7 @@ conditions = st.one_of(
     st.just({"Bool": {"aws:SecureTransport": "true"}}),
     st.just({"StringEquals": {"kms:CallerAccount": [OWN, EXTERNAL[0]]}}),
     st.just({"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/app"}}),
+    st.just({"StringEquals": {"kms:EncryptionContext:app": "orders"}}),
 )
 
 principals = st.one_of(
@@ -126,6 +129,8 @@ def callers(draw: st.DrawFn) -> tuple[ObservedCaller, ...]:
                 actions=tuple(sorted(zip(acts, counts, strict=True))),
                 principal_type="AWSService" if is_service else "AssumedRole",
                 via_services=tuple(draw(st.lists(st.sampled_from(VIA), max_size=2, unique=True))),
+                # encryption context is in the evidence only sometimes
+                context=draw(st.sampled_from(((), (("kms:EncryptionContext:app", ("orders",)),)))),
             )
         )
     return tuple(out)
@@ -171,6 +176,20 @@ def test_every_plan_passes_the_independent_verifier(
     assert set(failed) <= allowed, (failed, plan.new_policy)
     if has_admin:
         assert not failed, (failed, plan.new_policy)
+
+    # the new policy never allows what the old one did not
+    if not json.loads(plan.new_policy)["Statement"]:
+        return  # refused above as malformed; it allows nothing anyway
+    old_p, new_p = parse_policy(text), parse_policy(plan.new_policy)
+    probes = [r for c in observed for a in (*USE_ACTIONS, "kms:PutKeyPolicy")
+              for r in replay_requests(c, a)]
+    probes += [
+        Request(principal=role(a, "intruder"), account=a, action=act)
+        for a in (OWN, EXTERNAL[1]) for act in ("kms:Decrypt", "kms:PutKeyPolicy")
+    ]
+    for r in probes:
+        if evaluate(new_p, r, key_account=OWN).allowed:
+            assert evaluate(old_p, r, key_account=OWN).allowed, (r, plan.new_policy)
 
     offer = make_offer(
         text, observed, zone, key_account=OWN, strategy=strategy, keep_external=keep_external,
