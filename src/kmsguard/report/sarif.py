@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
@@ -83,6 +83,9 @@ def _is_file(source: str) -> bool:
 
 
 def _uri(source: str) -> str:
+    """Relative paths stay relative (to the checkout); absolute ones become file URIs."""
+    if Path(source).is_absolute():
+        return Path(source).as_uri()
     path = PurePosixPath(source.replace("\\", "/"))
     return quote(str(path), safe="/:")
 
