@@ -4,8 +4,10 @@ the parent merges them, so memory follows the number of groups, not the log size
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -52,6 +54,25 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     if "fork" in methods and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def tune_allocator() -> None:
+    """In a worker process: keep freed buffers in the heap instead of returning them to the
+    kernel. Every file is inflated into a fresh multi-MB buffer; with glibc's defaults each
+    one is mmap'ed and page-faulted anew, which costs ~10% of the run in system time."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt(_M_MMAP_THRESHOLD, 64 << 20)
+    mallopt(_M_TRIM_THRESHOLD, 128 << 20)
+
+
+_M_TRIM_THRESHOLD = -1  # glibc malloc.h
+_M_MMAP_THRESHOLD = -3
 
 
 def default_jobs() -> int:
@@ -103,7 +124,9 @@ def run(
                 if progress:
                     progress(done, total)
             return result
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=_mp_context()) as pool:
+        with ProcessPoolExecutor(
+            max_workers=jobs, mp_context=_mp_context(), initializer=tune_allocator
+        ) as pool:
             # start the workers now, before any download thread exists
             pool.submit(int).result()
             pending: list[tuple[Future[Aggregate], int]] = []
