@@ -41,13 +41,8 @@ def fix() -> None:
 
 
 def _plan_options(f: F) -> F:
+    """The evidence, strategy and zone of trust a plan is made from."""
     decorators = [
-        click.option(
-            "--policy",
-            "policy_file",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="Plan for a key policy file (instead of a live key).",
-        ),
         click.option("--usage", "usage_file", type=click.Path(exists=True, dir_okay=False,
                      path_type=Path), help="A usage report (`kmsguard usage --format json`)."),
         click.option(
@@ -306,6 +301,12 @@ def _refuse_plan(offer: Offer) -> None:
 
 @fix.command()
 @click.option("--key", metavar="ARN", help="Plan for a live key (reads its policy).")
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Plan for a key policy file (instead of a live key).",
+)
 @_plan_options
 @_aws_options
 @_format_option
@@ -412,9 +413,7 @@ def apply(
             raise InputError(f"cannot read `{plan_file}`: {exc.strerror}") from exc
         saved = load_plan(text, str(plan_file))
     else:
-        if options.get("policy_file") is not None:
-            raise InputError("--policy cannot be applied: apply works on the live --key")
-        saved = _make_offer(key=key, kms=kms, **options).saved()
+        saved = _make_offer(key=key, kms=kms, policy_file=None, **options).saved()
     result = apply_plan(
         kms, _store(db_url), saved, key=key, confirm=yes, backup_dir=_backup_dir(backup_dir)
     )
