@@ -7,16 +7,17 @@ from typing import Any
 
 import pytest
 
+from kmsguard.sources.hcl import parse_hcl
 from kmsguard.sources.iac_items import Unresolved
-from kmsguard.sources.terraform import Evaluator, Module, TfFile, parse_hcl, scan_module
+from kmsguard.sources.terraform import Evaluator, Module, TfFile, scan_module
 
 
 def _eval(expr: str, extra: str = "") -> Any:
     text = f"{extra}\nlocals {{\n  x = {expr}\n}}\n"
     module = Module(Path(), ".")
-    from kmsguard.sources.terraform import _body, _trees
+    from kmsguard.sources.hcl import parse_body, trees
 
-    _, blocks = _body(_trees(parse_hcl(text))[0], Path("m.tf"), "m.tf")
+    _, blocks = parse_body(trees(parse_hcl(text))[0], Path("m.tf"), "m.tf")
     for b in blocks:
         module.add(b)
     return Evaluator(module, "123456789012", {})._local("x", 0)

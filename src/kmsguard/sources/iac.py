@@ -23,7 +23,7 @@ from kmsguard.model import (
     Verdict,
 )
 
-from . import cloudformation, terraform, tfplan
+from . import cloudformation, terraform, tfjson, tfplan
 from .discover import (
     DEFAULT_MAX_BYTES,
     BinaryFileError,
@@ -151,7 +151,7 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
 def _tf_json(c: Candidate, text: str) -> tuple[str | None, IacItem | None]:
     """A `*.tf.json` file as the equivalent HCL text."""
     try:
-        return terraform.json_to_hcl(json.loads(text)), None
+        return tfjson.json_to_hcl(json.loads(text)), None
     except json.JSONDecodeError as exc:
         return None, IacItem(Origin(c.display, exc.lineno), error=f"malformed JSON: {exc.msg}")
     except (ValueError, RecursionError) as exc:
@@ -166,7 +166,7 @@ def _json_line(item: IacItem, json_texts: dict[str, str]) -> IacItem:
     line = None
     if item.origin.resource and "." in item.origin.resource:
         rtype, name = item.origin.resource.split(".", 1)
-        line = terraform.json_resource_line(text, rtype, name)
+        line = tfjson.json_resource_line(text, rtype, name)
     return replace(item, origin=replace(item.origin, line=line), end_line=None)
 
 

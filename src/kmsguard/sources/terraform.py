@@ -17,15 +17,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hcl2
 from lark import Token, Tree
-from lark.exceptions import LarkError, UnexpectedInput
 
 from kmsguard.model import SELF_ACCOUNT as SELF
 from kmsguard.model import Origin
 
 from .cloudformation import default_key_policy
 from .discover import read_text
+from .hcl import (
+    Block,
+    HclParseError,
+    Node,
+    heredoc_body,
+    name_of,
+    parse_body,
+    parse_expression,
+    parse_hcl,
+    template_nodes,
+    trees,
+    unescape,
+)
+from .hcl_functions import (
+    FUNCTIONS,
+    as_list,
+    binary_op,
+    merge_statements,
+    statements_of,
+    to_str,
+)
 from .iac_items import MAX_BRANCH_CHOICES, GrantSpec, IacItem, Unresolved, Variant
 from .unknowns import MARKER as UNKNOWN
 
@@ -46,266 +65,6 @@ _MAX_DEPTH = 64
 #: `for_each` / `count` instances and calling modules judged per resource, at most
 MAX_INSTANCES = 8
 _MAX_FILE_BYTES = 5 * 1024 * 1024
-
-Node = Tree[Token] | Token
-
-
-class HclParseError(Exception):
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-
-
-def parse_hcl(text: str) -> Tree[Token]:
-    try:
-        tree = hcl2.parses_to_tree(text)
-    except UnexpectedInput as exc:
-        raise HclParseError(
-            f"malformed HCL: unexpected {_describe_unexpected(exc)}", exc.line
-        ) from None
-    except (LarkError, RecursionError) as exc:
-        raise HclParseError(f"malformed HCL: {str(exc).splitlines()[0]}") from None
-    assert isinstance(tree, Tree)
-    return tree
-
-
-def _describe_unexpected(exc: UnexpectedInput) -> str:
-    token = getattr(exc, "token", None)
-    if token is not None:
-        return f"`{str(token)[:40]}`"
-    char = getattr(exc, "char", None)
-    return f"character `{char}`" if char else "input"
-
-
-# -- tree helpers ---------------------------------------------------------------------
-
-
-def _name(node: Node) -> str:
-    if isinstance(node, Token):
-        return str(node)
-    if node.data == "string":
-        return "".join(str(p.children[0]) for p in node.children if isinstance(p, Tree))
-    return str(node.children[0])
-
-
-def _trees(node: Tree[Token]) -> list[Tree[Token]]:
-    """Children that carry meaning (no punctuation tokens, no newlines/comments)."""
-    return [c for c in node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
-
-
-@dataclass(slots=True)
-class Block:
-    type: str
-    labels: tuple[str, ...]
-    attrs: dict[str, Tree[Token]]
-    blocks: list[Block]
-    file: Path
-    display: str
-    line: int
-    end_line: int
-
-
-def _body(
-    body: Tree[Token], file: Path, display: str
-) -> tuple[dict[str, Tree[Token]], list[Block]]:
-    attrs: dict[str, Tree[Token]] = {}
-    blocks: list[Block] = []
-    for child in _trees(body):
-        if child.data == "attribute":
-            parts = _trees(child)
-            attrs[_name(parts[0])] = parts[-1]
-        elif child.data == "block":
-            blocks.append(_block(child, file, display))
-    return attrs, blocks
-
-
-def _block(node: Tree[Token], file: Path, display: str) -> Block:
-    parts = _trees(node)
-    body = parts[-1]
-    head = [_name(p) for p in parts[:-1]]
-    attrs, blocks = _body(body, file, display)
-    return Block(
-        type=head[0],
-        labels=tuple(head[1:]),
-        attrs=attrs,
-        blocks=blocks,
-        file=file,
-        display=display,
-        line=node.meta.line,
-        end_line=node.meta.end_line,
-    )
-
-
-# -- string escapes and templates ---------------------------------------------------
-
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
-_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
-
-
-def _unescape(text: str) -> str:
-    def repl(m: re.Match[str]) -> str:
-        s = m.group(1)
-        if s[0] in "uU" and len(s) > 1:
-            return chr(int(s[1:], 16))
-        return _ESCAPES.get(s, "\\" + s)
-
-    return _ESCAPE_RE.sub(repl, text)
-
-
-def _heredoc_body(token: str, *, trim: bool) -> str:
-    first_nl = token.index("\n")
-    body = token[first_nl + 1 :]
-    # drop the closing marker line
-    body = body.rstrip("\n")
-    last_nl = body.rfind("\n")
-    body = body[: last_nl + 1] if last_nl >= 0 else ""
-    if trim:
-        lines = body.split("\n")
-        indents = [len(ln) - len(ln.lstrip(" \t")) for ln in lines if ln.strip()]
-        cut = min(indents, default=0)
-        body = "\n".join(ln[cut:] for ln in lines)
-    return body
-
-
-def _split_template(text: str) -> Iterator[tuple[bool, str]]:
-    """(is_expression, text) pieces of a template: `${expr}` interpolations, `$${` escapes.
-    `%{` directives raise Unresolved."""
-    i = 0
-    buf: list[str] = []
-    n = len(text)
-    while i < n:
-        if text.startswith("$${", i) or text.startswith("%%{", i):
-            buf.append(text[i + 1 : i + 3])
-            i += 3
-            continue
-        if text.startswith("%{", i):
-            raise Unresolved("template directives (`%{ if }` / `%{ for }`) are not evaluated")
-        if text.startswith("${", i):
-            end = _matching_brace(text, i + 2)
-            if buf:
-                yield False, "".join(buf)
-                buf = []
-            yield True, text[i + 2 : end]
-            i = end + 1
-            continue
-        buf.append(text[i])
-        i += 1
-    if buf:
-        yield False, "".join(buf)
-
-
-def _template_tokens(text: str) -> list[tuple[str, str]]:
-    """("lit", text), ("expr", source) and ("dir", source) tokens; strip markers applied."""
-    out: list[tuple[str, str]] = []
-    buf: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        if text.startswith(("$${", "%%{"), i):
-            buf.append(text[i + 1 : i + 3])
-            i += 3
-            continue
-        if text.startswith(("${", "%{"), i):
-            end = _matching_brace(text, i + 2)
-            inner = text[i + 2 : end]
-            lit = "".join(buf)
-            buf = []
-            if inner.startswith("~"):
-                lit = lit.rstrip()
-                inner = inner[1:]
-            strip_right = inner.endswith("~")
-            if strip_right:
-                inner = inner[:-1]
-            if lit:
-                out.append(("lit", lit))
-            out.append(("expr" if text[i] == "$" else "dir", inner.strip()))
-            i = end + 1
-            if strip_right:
-                while i < n and text[i] in " \t\r\n":
-                    i += 1
-            continue
-        buf.append(text[i])
-        i += 1
-    if buf:
-        out.append(("lit", "".join(buf)))
-    return out
-
-
-_FOR_DIRECTIVE = re.compile(r"^for\s+(\w+)(?:\s*,\s*(\w+))?\s+in\s+(.+)$", re.DOTALL)
-
-
-def _template_nodes(text: str) -> list[Any]:
-    """The template as a tree: ("lit", s), ("expr", src), ("if", cond, then, else),
-    ("for", names, collection, body)."""
-    tokens = _template_tokens(text)
-
-    def parse(pos: int, stops: tuple[str, ...]) -> tuple[list[Any], int, str | None]:
-        nodes: list[Any] = []
-        while pos < len(tokens):
-            kind, value = tokens[pos]
-            if kind != "dir":
-                nodes.append((kind, value))
-                pos += 1
-                continue
-            word = value.split(None, 1)[0] if value else ""
-            if word in stops:
-                return nodes, pos + 1, word
-            if word == "if":
-                then, pos, stop = parse(pos + 1, ("else", "endif"))
-                other: list[Any] = []
-                if stop == "else":
-                    other, pos, stop = parse(pos, ("endif",))
-                if stop != "endif":
-                    raise Unresolved("`%{ if }` without `%{ endif }` in a template")
-                nodes.append(("if", value[2:].strip(), then, other))
-            elif word == "for":
-                m = _FOR_DIRECTIVE.match(value)
-                if m is None:
-                    raise Unresolved(f"cannot read the template directive `%{{{value}}}`")
-                names = tuple(x for x in (m.group(1), m.group(2)) if x)
-                body, pos, stop = parse(pos + 1, ("endfor",))
-                if stop != "endfor":
-                    raise Unresolved("`%{ for }` without `%{ endfor }` in a template")
-                nodes.append(("for", names, m.group(3).strip(), body))
-            else:
-                raise Unresolved(f"unexpected template directive `%{{{value}}}`")
-        return nodes, pos, None
-
-    nodes, _, _ = parse(0, ())
-    return nodes
-
-
-def _matching_brace(text: str, start: int) -> int:
-    depth = 0
-    i = start
-    in_str = False
-    while i < len(text):
-        c = text[i]
-        if in_str:
-            if c == "\\":
-                i += 2
-                continue
-            if c == '"':
-                in_str = False
-        elif c == '"':
-            in_str = True
-        elif c == "{":
-            depth += 1
-        elif c == "}":
-            if depth == 0:
-                return i
-            depth -= 1
-        i += 1
-    raise Unresolved("unterminated `${` in a template")
-
-
-def _parse_expression(source: str) -> Tree[Token]:
-    try:
-        tree = parse_hcl(f"x = {source.strip()}\n")
-    except HclParseError:
-        raise Unresolved(f"cannot parse the template expression `{source.strip()[:60]}`") from None
-    attr = _trees(_trees(tree)[0])[0]
-    return _trees(attr)[-1]
 
 
 # -- the module and its evaluator ---------------------------------------------------
@@ -338,7 +97,7 @@ class Module:
         except HclParseError as exc:
             self.errors.append(IacItem(origin=Origin(f.display, exc.line), error=exc.message))
             return
-        _, blocks = _body(_trees(tree)[0], f.path, f.display)
+        _, blocks = parse_body(trees(tree)[0], f.path, f.display)
         for b in blocks:
             self.add(b)
 
@@ -443,16 +202,16 @@ class Evaluator:
     def _token(self, token: Token) -> Any:
         if token.type in ("HEREDOC_TEMPLATE", "HEREDOC_TEMPLATE_TRIM"):
             return self.template(
-                _heredoc_body(str(token), trim=token.type.endswith("TRIM")), depth=1
+                heredoc_body(str(token), trim=token.type.endswith("TRIM")), depth=1
             )
         raise Unresolved(f"unexpected token `{token}`")
 
     def template(self, text: str, depth: int) -> Any:
         """A heredoc or `templatefile` text: interpolations and `%{ if }` / `%{ for }`
         directives (with `~` strip markers)."""
-        nodes = _template_nodes(text)
+        nodes = template_nodes(text)
         if len(nodes) == 1 and nodes[0][0] == "expr":
-            return self.eval(_parse_expression(nodes[0][1]), depth + 1)
+            return self.eval(parse_expression(nodes[0][1]), depth + 1)
         out: list[str] = []
         self._render(nodes, out, depth + 1)
         return "".join(out)
@@ -465,15 +224,15 @@ class Evaluator:
             if kind == "lit":
                 out.append(node[1])
             elif kind == "expr":
-                out.append(_to_str(self._embedded(_parse_expression(node[1]), depth)))
+                out.append(to_str(self._embedded(parse_expression(node[1]), depth)))
             elif kind == "if":
-                cond = self.eval(_parse_expression(node[1]), depth)
+                cond = self.eval(parse_expression(node[1]), depth)
                 if not isinstance(cond, bool):
                     raise Unresolved("a template `%{ if }` condition is not a boolean")
                 self._render(node[2] if cond else node[3], out, depth + 1)
             else:  # for
                 names, coll_src, body = node[1], node[2], node[3]
-                coll = self.eval(_parse_expression(coll_src), depth)
+                coll = self.eval(parse_expression(coll_src), depth)
                 if isinstance(coll, dict):
                     pairs = list(coll.items())
                 elif isinstance(coll, list):
@@ -489,7 +248,7 @@ class Evaluator:
                         self._scopes.pop()
 
     def _expr_term(self, node: Tree[Token], depth: int) -> Any:
-        inner = _trees(node)
+        inner = trees(node)
         if not inner:
             token = next(c for c in node.children if isinstance(c, Token))
             return self._token(token)
@@ -516,17 +275,17 @@ class Evaluator:
                 if child.type in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
                     parts.append(str(child)[1:])
                 else:
-                    parts.append(_unescape(str(child)))
+                    parts.append(unescape(str(child)))
             elif child.data == "interpolation":
                 if embedded:
-                    parts.append(self._embedded(_trees(child)[0], depth))
+                    parts.append(self._embedded(trees(child)[0], depth))
                 else:
-                    parts.append(self.eval(_trees(child)[0], depth))
+                    parts.append(self.eval(trees(child)[0], depth))
             else:
                 raise Unresolved("template directives (`%{ if }` / `%{ for }`) are not evaluated")
         if len(parts) == 1 and not isinstance(parts[0], str):
             return parts[0]  # "${x}" keeps the type of x
-        return "".join(_to_str(p) for p in parts)
+        return "".join(to_str(p) for p in parts)
 
     def _literal(self, node: Tree[Token], depth: int) -> Any:
         text = str(node.children[0])
@@ -539,33 +298,33 @@ class Evaluator:
         return float(str(node.children[0]))
 
     def _tuple(self, node: Tree[Token], depth: int) -> Any:
-        return [self.eval(c, depth) for c in _trees(node)]
+        return [self.eval(c, depth) for c in trees(node)]
 
     def _object(self, node: Tree[Token], depth: int) -> Any:
         out: dict[str, Any] = {}
-        for elem in _trees(node):
-            key_node, value_node = _trees(elem)
+        for elem in trees(node):
+            key_node, value_node = trees(elem)
             out[self._object_key(key_node, depth)] = self.eval(value_node, depth)
         return out
 
     def _object_key(self, key_node: Tree[Token], depth: int) -> str:
-        inner = _trees(key_node)
+        inner = trees(key_node)
         if not inner:
             return str(key_node.children[0])  # a keyword used as a key
         expr = inner[0]
         if expr.data == "keyword":
             return str(expr.children[0])
         if expr.data == "expr_term":
-            sub = _trees(expr)
+            sub = trees(expr)
             if len(sub) == 1 and sub[0].data == "identifier" and len(expr.children) == 1:
                 return str(sub[0].children[0])  # bare name: a literal key
-        return _to_str(self.eval(expr, depth))
+        return to_str(self.eval(expr, depth))
 
     def _heredoc(self, node: Tree[Token], depth: int) -> Any:
         return self._token(next(c for c in node.children if isinstance(c, Token)))
 
     def _conditional(self, node: Tree[Token], depth: int) -> Any:
-        cond_node, yes, no = _trees(node)
+        cond_node, yes, no = trees(node)
         try:
             cond = self.eval(cond_node, depth)
         except Unresolved:
@@ -582,8 +341,8 @@ class Evaluator:
         return f"{file}:{node.meta.line}:{node.meta.column}"
 
     def _binary(self, node: Tree[Token], depth: int) -> Any:
-        left_node, term = _trees(node)[:2]
-        op_node, right_node = _trees(term)
+        left_node, term = trees(node)[:2]
+        op_node, right_node = trees(term)
         op = str(op_node.children[0])
         left = self.eval(left_node, depth)
         if op == "&&" and left is False:
@@ -591,7 +350,7 @@ class Evaluator:
         if op == "||" and left is True:
             return True
         right = self.eval(right_node, depth)
-        return _binary_op(op, left, right)
+        return binary_op(op, left, right)
 
     def _unary(self, node: Tree[Token], depth: int) -> Any:
         op = str(node.children[0])
@@ -608,18 +367,18 @@ class Evaluator:
         cur: Tree[Token] = node
         while True:
             if cur.data == "expr_term":
-                inner = _trees(cur)
+                inner = trees(cur)
                 if len(inner) == 1 and len(cur.children) == 1:
                     cur = inner[0]
                     continue
                 break
             if cur.data == "get_attr_expr_term":
-                base, attr = _trees(cur)
-                steps.append(("attr", _name(_trees(attr)[0])))
+                base, attr = trees(cur)
+                steps.append(("attr", name_of(trees(attr)[0])))
                 cur = base
                 continue
             if cur.data == "index_expr_term":
-                base, index = _trees(cur)
+                base, index = trees(cur)
                 steps.append(("index", index))
                 cur = base
                 continue
@@ -633,7 +392,7 @@ class Evaluator:
     def _index_value(self, index: Tree[Token], depth: int) -> Any:
         if index.data == "short_index":
             return int(str(index.children[-1]))
-        return self.eval(_trees(index)[0], depth)
+        return self.eval(trees(index)[0], depth)
 
     def _apply(self, value: Any, steps: list[tuple[str, Any]], depth: int) -> Any:
         for kind, arg in steps:
@@ -758,7 +517,7 @@ class Evaluator:
                 label = name
                 if block is not None and "name" in block.attrs:
                     try:
-                        label = _to_str(self.eval(block.attrs["name"], depth))
+                        label = to_str(self.eval(block.attrs["name"], depth))
                     except Unresolved:
                         label = name
                 return f"arn:aws:iam::{self.account}:{kind}/{label}"
@@ -786,11 +545,11 @@ class Evaluator:
 
     # -- functions -------------------------------------------------------------------
     def _call(self, node: Tree[Token], depth: int) -> Any:
-        parts = _trees(node)
+        parts = trees(node)
         names = [str(p.children[0]) for p in parts if p.data == "identifier"]
         fname = names[-1]
         args_node = next((p for p in parts if p.data == "arguments"), None)
-        arg_nodes = _trees(args_node) if args_node is not None else []
+        arg_nodes = trees(args_node) if args_node is not None else []
         if args_node is not None and any(
             isinstance(c, Token) and c.type == "ELLIPSIS" for c in args_node.children
         ):
@@ -814,7 +573,7 @@ class Evaluator:
         args = [self.eval(a, depth) for a in arg_nodes]
         if fname == "file":
             return self._file(args)
-        fn = _FUNCTIONS.get(fname)
+        fn = FUNCTIONS.get(fname)
         if fn is None:
             raise Unresolved(f"function `{fname}()` is not evaluated")
         try:
@@ -872,7 +631,7 @@ class Evaluator:
 
     # -- for expressions -------------------------------------------------------------
     def _for_tuple(self, node: Tree[Token], depth: int) -> Any:
-        parts = _trees(node)
+        parts = trees(node)
         intro, body = parts[0], parts[1]
         cond = parts[2] if len(parts) > 2 else None
         out: list[Any] = []
@@ -886,7 +645,7 @@ class Evaluator:
         return out
 
     def _for_object(self, node: Tree[Token], depth: int) -> Any:
-        parts = _trees(node)
+        parts = trees(node)
         intro, key_node, value_node = parts[0], parts[1], parts[2]
         if any(isinstance(c, Token) and c.type == "ELLIPSIS" for c in node.children):
             raise Unresolved("grouping `for` expressions (`...`) are not evaluated")
@@ -896,19 +655,19 @@ class Evaluator:
             self._scopes.append(scope)
             try:
                 if cond is None or self._for_cond(cond, depth):
-                    out[_to_str(self.eval(key_node, depth))] = self.eval(value_node, depth)
+                    out[to_str(self.eval(key_node, depth))] = self.eval(value_node, depth)
             finally:
                 self._scopes.pop()
         return out
 
     def _for_cond(self, cond: Tree[Token], depth: int) -> bool:
-        value = self.eval(_trees(cond)[0], depth)
+        value = self.eval(trees(cond)[0], depth)
         if not isinstance(value, bool):
             raise Unresolved("a `for` condition is not a boolean")
         return value
 
     def _for_scopes(self, intro: Tree[Token], depth: int) -> list[dict[str, Any]]:
-        parts = _trees(intro)
+        parts = trees(intro)
         names = [str(p.children[0]) for p in parts if p.data == "identifier"]
         collection = self.eval(parts[-1], depth)
         pairs: list[tuple[Any, Any]]
@@ -930,12 +689,12 @@ class Evaluator:
             return self.eval(a[name], depth) if name in a else None
 
         statements: list[dict[str, Any]] = []
-        for src in _as_list(opt("source_policy_documents")) + _as_list(opt("source_json")):
-            statements = _merge_statements(statements, _statements_of(src))
+        for src in as_list(opt("source_policy_documents")) + as_list(opt("source_json")):
+            statements = merge_statements(statements, statements_of(src))
         own = [self._statement(b, depth) for b in self._expand_blocks(block, "statement", depth)]
-        statements = _merge_statements(statements, own)
-        for ov in _as_list(opt("override_policy_documents")) + _as_list(opt("override_json")):
-            statements = _merge_statements(statements, _statements_of(ov))
+        statements = merge_statements(statements, own)
+        for ov in as_list(opt("override_policy_documents")) + as_list(opt("override_json")):
+            statements = merge_statements(statements, statements_of(ov))
         doc: dict[str, Any] = {"Version": opt("version") or "2012-10-17"}
         if "policy_id" in a:
             doc["Id"] = opt("policy_id")
@@ -956,7 +715,7 @@ class Evaluator:
         collection = self.eval(block.attrs["for_each"], depth)
         iterator = kind
         if "iterator" in block.attrs:
-            iterator = _name(_trees(block.attrs["iterator"])[0])
+            iterator = name_of(trees(block.attrs["iterator"])[0])
         content = next((b for b in block.blocks if b.type == "content"), None)
         if content is None:
             raise Unresolved(f'`dynamic "{kind}"` without `content`')
@@ -1000,7 +759,7 @@ class Evaluator:
             if attr in a:
                 value = self.eval(a[attr], depth)
                 if value is not None:
-                    st[key] = _as_list(value)
+                    st[key] = as_list(value)
         for kind, key in (("principals", "Principal"), ("not_principals", "NotPrincipal")):
             blocks = list(self._expand_blocks(block, kind, depth))
             if blocks:
@@ -1039,13 +798,13 @@ class _Fields:
 
     def condition(self) -> tuple[str, str, list[Any]]:
         return (
-            _to_str(self._get("test")),
-            _to_str(self._get("variable")),
-            _as_list(self._get("values")),
+            to_str(self._get("test")),
+            to_str(self._get("variable")),
+            as_list(self._get("values")),
         )
 
     def principal(self) -> tuple[str, list[Any]]:
-        return _to_str(self._get("type")), _as_list(self._get("identifiers"))
+        return to_str(self._get("type")), as_list(self._get("identifiers"))
 
 
 @dataclass(slots=True)
@@ -1073,7 +832,7 @@ _TRAVERSAL_NODES = frozenset({"get_attr_expr_term", "index_expr_term", "identifi
 _HANDLERS: dict[str, Callable[[Evaluator, Tree[Token], int], Any]] = {
     "expr_term": lambda e, n, d: (
         e._traversal(n, d)
-        if _trees(n) and _trees(n)[0].data in _TRAVERSAL_NODES
+        if trees(n) and trees(n)[0].data in _TRAVERSAL_NODES
         else e._expr_term(n, d)
     ),
     "string": Evaluator._string,
@@ -1121,213 +880,12 @@ def _resource_arn(rtype: str, name: str, block: Block, ev: Evaluator) -> str:
         label = name
         if "name" in block.attrs:
             try:
-                label = _to_str(ev.eval(block.attrs["name"]))
+                label = to_str(ev.eval(block.attrs["name"]))
             except Unresolved:
                 label = name
         return f"arn:aws:iam::{ev.account}:{kind}/{label}"
     service = rtype.removeprefix("aws_").split("_")[0]
     return f"arn:aws:{service}:{PLACEHOLDER_REGION}:{ev.account}:{rtype}/{name}"
-
-
-# -- values and functions -------------------------------------------------------------
-
-
-def _to_str(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str):
-        return value
-    if value is None:
-        raise Unresolved("a null value inside a string")
-    raise Unresolved("a list or object inside a string")
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return value
-    return [value]
-
-
-def _binary_op(op: str, left: Any, right: Any) -> Any:
-    match op:
-        case "==":
-            return left == right
-        case "!=":
-            return left != right
-        case "&&" | "||":
-            if not isinstance(left, bool) or not isinstance(right, bool):
-                raise Unresolved(f"`{op}` of values that are not booleans")
-            return (left and right) if op == "&&" else (left or right)
-    numeric = (int, float)
-    if not isinstance(left, numeric) or not isinstance(right, numeric):
-        raise Unresolved(f"`{op}` of values that are not numbers")
-    match op:
-        case "+":
-            return left + right
-        case "-":
-            return left - right
-        case "*":
-            return left * right
-        case "/":
-            if right == 0:
-                raise Unresolved("division by zero")
-            return left / right
-        case "%":
-            if right == 0:
-                raise Unresolved("division by zero")
-            return left % right
-        case "<":
-            return left < right
-        case ">":
-            return left > right
-        case "<=":
-            return left <= right
-        case ">=":
-            return left >= right
-    raise Unresolved(f"operator `{op}` is not evaluated")
-
-
-def _jsondecode(text: Any) -> Any:
-    if not isinstance(text, str):
-        raise Unresolved("`jsondecode()` of a value that is not a string")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise Unresolved(f"`jsondecode()` of malformed JSON: {exc.msg}") from None
-
-
-def _format(fmt: str, *args: Any) -> str:
-    it = iter(args)
-
-    def repl(m: re.Match[str]) -> str:
-        spec = m.group(0)
-        if spec == "%%":
-            return "%"
-        value = next(it)
-        if spec.endswith("q"):
-            return json.dumps(_to_str(value))
-        if spec.endswith("d"):
-            return str(int(value))
-        return _to_str(value) if not isinstance(value, list | dict) else json.dumps(value)
-
-    return re.sub(r"%%|%[-+ #0-9.]*[sdvqf]", repl, fmt)
-
-
-def _flatten(value: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for v in value:
-        if isinstance(v, list):
-            out.extend(_flatten(v))
-        else:
-            out.append(v)
-    return out
-
-
-def _distinct(value: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for v in value:
-        if v not in out:
-            out.append(v)
-    return out
-
-
-def _merge(*maps: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for m in maps:
-        if m is None:
-            continue
-        if not isinstance(m, dict):
-            raise Unresolved("`merge()` of a value that is not an object")
-        out.update(m)
-    return out
-
-
-def _coalesce(*args: Any) -> Any:
-    for a in args:
-        if a is not None and a != "":
-            return a
-    raise Unresolved("`coalesce()` found no value")
-
-
-def _lookup(m: Any, key: Any, *default: Any) -> Any:
-    if isinstance(m, dict) and key in m:
-        return m[key]
-    if default:
-        return default[0]
-    raise Unresolved(f"`lookup()` finds no `{key}`")
-
-
-def _replace(s: Any, old: Any, new: Any) -> str:
-    if isinstance(old, str) and len(old) > 1 and old.startswith("/") and old.endswith("/"):
-        raise Unresolved("`replace()` with a regular expression is not evaluated")
-    return _to_str(s).replace(_to_str(old), _to_str(new))
-
-
-_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "jsonencode": lambda v: json.dumps(v, indent=None, separators=(",", ":")),
-    "jsondecode": _jsondecode,
-    "format": _format,
-    "join": lambda sep, *lists: _to_str(sep).join(_to_str(x) for lst in lists for x in lst),
-    "split": lambda sep, s: _to_str(s).split(_to_str(sep)),
-    "concat": lambda *lists: [x for lst in lists for x in lst],
-    "merge": _merge,
-    "lower": lambda s: _to_str(s).lower(),
-    "upper": lambda s: _to_str(s).upper(),
-    "trimspace": lambda s: _to_str(s).strip(),
-    "chomp": lambda s: _to_str(s).rstrip("\r\n"),
-    "replace": _replace,
-    "tolist": list,
-    "toset": lambda v: _distinct(list(v)),
-    "tostring": _to_str,
-    "tonumber": lambda v: float(v) if "." in str(v) else int(v),
-    "tomap": dict,
-    "flatten": _flatten,
-    "distinct": _distinct,
-    "compact": lambda v: [x for x in v if x is not None and x != ""],
-    "coalesce": _coalesce,
-    "coalescelist": lambda *ls: next(lst for lst in ls if lst),
-    "lookup": _lookup,
-    "element": lambda lst, i: lst[int(i) % len(lst)],
-    "length": len,
-    "keys": sorted,
-    "values": lambda m: [m[k] for k in sorted(m)],
-    "contains": lambda lst, v: v in lst,
-    "sort": lambda lst: sorted(_to_str(x) for x in lst),
-    "formatlist": lambda fmt, lst: [_format(fmt, x) for x in lst],
-    "one": lambda lst: lst[0] if lst else None,
-}
-
-
-def _statements_of(document: Any) -> list[dict[str, Any]]:
-    doc = _jsondecode(document) if isinstance(document, str) else document
-    if not isinstance(doc, dict):
-        raise Unresolved("a source policy document is not an object")
-    st = doc.get("Statement", [])
-    if isinstance(st, dict):
-        st = [st]
-    if not isinstance(st, list):
-        raise Unresolved("a source policy document has no statement list")
-    return [s for s in st if isinstance(s, dict)]
-
-
-def _merge_statements(
-    base: list[dict[str, Any]], newer: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """The AWS provider's rule: a statement with the Sid of an earlier one replaces it;
-    statements without a Sid (or with a new one) are appended."""
-    out = list(base)
-    for st in newer:
-        sid = st.get("Sid")
-        idx = next((i for i, s in enumerate(out) if sid and s.get("Sid") == sid), None)
-        if idx is None:
-            out.append(st)
-        else:
-            out[idx] = st
-    return out
 
 
 # -- module scanning ----------------------------------------------------------------
@@ -1390,16 +948,16 @@ def _grant(ev: Evaluator, block: Block) -> Variant:
     a = block.attrs
     if "grantee_principal" not in a:
         raise Unresolved("`grantee_principal` is missing")
-    grantee = _to_str(ev.eval(a["grantee_principal"]))
-    retiring = _to_str(ev.eval(a["retiring_principal"])) if "retiring_principal" in a else None
+    grantee = to_str(ev.eval(a["grantee_principal"]))
+    retiring = to_str(ev.eval(a["retiring_principal"])) if "retiring_principal" in a else None
     operations = (
-        tuple(_to_str(o) for o in _as_list(ev.eval(a["operations"]))) if ("operations" in a) else ()
+        tuple(to_str(o) for o in as_list(ev.eval(a["operations"]))) if ("operations" in a) else ()
     )
     constraints: Any = None
     cblocks = [b for b in block.blocks if b.type == "constraints"]
     if cblocks:
         constraints = {k: ev.eval(v) for b in cblocks for k, v in b.attrs.items()}
-    name = _to_str(ev.eval(a["name"])) if "name" in a else None
+    name = to_str(ev.eval(a["name"])) if "name" in a else None
     return Variant(
         grant=GrantSpec(
             grantee_principal=grantee,
@@ -1516,118 +1074,3 @@ def _variants(
                 out.append(run(choices, ", ".join(p for p in (base, label) if p), caller, scope)[0])
     return tuple(out)
 
-
-# -- Terraform JSON syntax (`*.tf.json`, e.g. CDK for Terraform output) ---------------
-
-#: Keys that are nested blocks (not attributes) inside the blocks kmsguard evaluates.
-JSON_BLOCK_KEYS = frozenset(
-    {"statement", "principals", "not_principals", "condition", "dynamic", "content",
-     "constraints", "lifecycle"}
-)  # fmt: skip
-_TOP_LEVEL_LABELS = {"resource": 2, "data": 2, "variable": 1, "module": 1, "output": 1}
-
-
-def _hcl_string(value: str) -> str:
-    out = value.replace("\\", "\\\\").replace('"', '\\"')
-    out = out.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    return f'"{out}"'
-
-
-def _hcl_template(value: str) -> str:
-    """A JSON-syntax string is a template: its `${...}` parts stay expressions."""
-    if "${" not in value:
-        return _hcl_string(value)
-    try:
-        pieces = list(_split_template(value))
-    except Unresolved:
-        return _hcl_string(value)
-    out = []
-    for is_expr, piece in pieces:
-        if is_expr:
-            out.append("${" + piece + "}")
-        else:
-            out.append(_hcl_string(piece)[1:-1].replace("${", "$${").replace("%{", "%%{"))
-    return '"' + "".join(out) + '"'
-
-
-def _hcl_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    if isinstance(value, str):
-        return _hcl_template(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_hcl_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        items = [f"{_hcl_string(str(k))} = {_hcl_value(v)}" for k, v in value.items()]
-        return "{" + ", ".join(items) + "}"
-    raise ValueError(f"unexpected JSON value {value!r}")
-
-
-def _hcl_body(body: Any, out: list[str], indent: str) -> None:
-    if not isinstance(body, dict):
-        raise ValueError("a block body is not an object")
-    for key, value in body.items():
-        if key == "//":
-            continue  # JSON-syntax comments
-        if key in JSON_BLOCK_KEYS:
-            entries = value if isinstance(value, list) else [value]
-            for entry in entries:
-                if key == "dynamic" and isinstance(entry, dict):
-                    for label, inner in entry.items():
-                        for one in inner if isinstance(inner, list) else [inner]:
-                            out.append(f"{indent}dynamic {_hcl_string(label)} {{")
-                            _hcl_body(one, out, indent + "  ")
-                            out.append(f"{indent}}}")
-                    continue
-                out.append(f"{indent}{key} {{")
-                _hcl_body(entry, out, indent + "  ")
-                out.append(f"{indent}}}")
-        else:
-            out.append(f"{indent}{key} = {_hcl_value(value)}")
-
-
-def json_to_hcl(doc: Any) -> str:
-    """The HCL text equivalent of a Terraform JSON document, for the same evaluator.
-    Raises ValueError when the document does not have Terraform's JSON shape."""
-    if not isinstance(doc, dict):
-        raise ValueError("the document is not an object")
-    out: list[str] = []
-    for kind, content in doc.items():
-        if kind == "locals":
-            for entry in content if isinstance(content, list) else [content]:
-                out.append("locals {")
-                _hcl_body(entry, out, "  ")
-                out.append("}")
-            continue
-        labels = _TOP_LEVEL_LABELS.get(kind)
-        if labels is None or not isinstance(content, dict):
-            continue  # terraform, provider, ...: nothing a key policy reads
-        if labels == 2:
-            for rtype, named in content.items():
-                if not isinstance(named, dict):
-                    raise ValueError(f"`{kind}.{rtype}` is not an object")
-                for name, body in named.items():
-                    for one in body if isinstance(body, list) else [body]:
-                        out.append(f"{kind} {_hcl_string(rtype)} {_hcl_string(name)} {{")
-                        _hcl_body(one, out, "  ")
-                        out.append("}")
-        else:
-            for name, body in content.items():
-                for one in body if isinstance(body, list) else [body]:
-                    out.append(f"{kind} {_hcl_string(name)} {{")
-                    _hcl_body(one, out, "  ")
-                    out.append("}")
-    return "\n".join(out) + "\n"
-
-
-def json_resource_line(text: str, rtype: str, name: str) -> int | None:
-    """The line of `"name": {` under `"rtype"` in a Terraform JSON file."""
-    at = text.find(f'"{rtype}"')
-    if at < 0:
-        return None
-    m = re.compile(r'"' + re.escape(name) + r'"\s*:').search(text, at)
-    return text.count("\n", 0, m.start()) + 1 if m else None
