@@ -50,9 +50,10 @@ def test_s3_lists_only_window_days(aws_env: str, log_tree: Path) -> None:
     report = analyze_usage([src], jobs=1, since="2025-05-19", until="2025-05-19")
     local = analyze_usage([log_tree], jobs=1, since="2025-05-19", until="2025-05-19")
     assert comparable(report)["keys"] == comparable(local)["keys"]
-    # listing went straight to the day folders: never into CloudTrail-Digest
     assert report.files < analyze_usage([log_tree], jobs=1).files
-    assert src.list_calls > 0
+    # one listing per level (root, AWSLogs/, the org, 2 accounts, their CloudTrail/ folders),
+    # then only the day folders 05-18..05-20 of each region: never CloudTrail-Digest
+    assert src.list_calls == 1 + 1 + 1 + 2 + 2 + 2 * 3
 
 
 def test_s3_missing_bucket_is_a_source_error(aws_env: str) -> None:

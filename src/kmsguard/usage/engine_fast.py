@@ -11,9 +11,10 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from kmsguard.errors import SourceError
+from kmsguard.errors import KmsguardError, SourceError
 
 from .aggregate import Aggregate, ScanOptions
 from .decode import BadLogFileError, read_records
@@ -124,27 +125,47 @@ def run(
                 if progress:
                     progress(done, total)
             return result
-        with ProcessPoolExecutor(
-            max_workers=jobs, mp_context=_mp_context(), initializer=tune_allocator
-        ) as pool:
-            # start the workers now, before any download thread exists
-            pool.submit(int).result()
-            pending: list[tuple[Future[Aggregate], int]] = []
-            limit = jobs * (2 if remote else 8)  # bounded in-flight data
-            for batch in batches:
-                pending.append((pool.submit(scan_items, load(batch), opts), len(batch)))
-                while len(pending) >= limit:
-                    fut, n = pending.pop(0)
-                    result.merge(fut.result())
-                    done += n
-                    if progress:
-                        progress(done, total)
-            for fut, n in pending:
+        try:
+            return _run_pool(batches, load, opts, jobs, remote, result, progress, total)
+        except BrokenProcessPool as exc:
+            raise KmsguardError(
+                f"a worker process died while reading the logs: {exc}",
+                hint="retry with --jobs 1 to read in one process",
+            ) from None
+    finally:
+        if downloader is not None:
+            downloader.shutdown(wait=True)
+
+
+def _run_pool(
+    batches: list[Sequence[tuple[LogSource, LogRef]]],
+    load: Callable[[Sequence[tuple[LogSource, LogRef]]], list[Item]],
+    opts: ScanOptions,
+    jobs: int,
+    remote: bool,
+    result: Aggregate,
+    progress: Progress | None,
+    total: int,
+) -> Aggregate:
+    done = 0
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=_mp_context(), initializer=tune_allocator
+    ) as pool:
+        # start the workers now, before any download thread exists
+        pool.submit(int).result()
+        pending: list[tuple[Future[Aggregate], int]] = []
+        limit = jobs * (2 if remote else 8)  # bounded in-flight data
+        for batch in batches:
+            pending.append((pool.submit(scan_items, load(batch), opts), len(batch)))
+            while len(pending) >= limit:
+                fut, n = pending.pop(0)
                 result.merge(fut.result())
                 done += n
                 if progress:
                     progress(done, total)
-        return result
-    finally:
-        if downloader is not None:
-            downloader.shutdown(wait=True)
+        for fut, n in pending:
+            result.merge(fut.result())
+            done += n
+            if progress:
+                progress(done, total)
+    return result
