@@ -13,7 +13,7 @@ import yaml
 
 from kmsguard.model import Origin
 
-from .iac_items import MAX_BRANCH_CHOICES, IacItem, Unresolved, Variant
+from .iac_items import MAX_BRANCH_CHOICES, IacItem, Unresolved, Variant, default_key_policy
 from .unknowns import MARKER
 
 KEY_TYPES = ("AWS::KMS::Key", "AWS::KMS::ReplicaKey")
@@ -410,22 +410,6 @@ class CfnResolver:
                 raise Unresolved(f"`Fn::FindInMap` finds no `{'/'.join(keys)}`")
             node = node[k]
         return self.resolve(node, depth + 1)
-
-
-def default_key_policy(account: str) -> dict[str, Any]:
-    """The policy AWS gives a key created without one: the owner account's IAM decides."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "Enable IAM User Permissions",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            }
-        ],
-    }
 
 
 def _variants(template: dict[str, Any], value: Any, account: str) -> tuple[Variant, ...]:

@@ -63,3 +63,19 @@ class Unresolved(Exception):  # noqa: N818 - a control-flow signal, not an error
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def default_key_policy(account: str) -> dict[str, Any]:
+    """The policy AWS gives a key created without one: the owner account's IAM decides."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }

@@ -22,7 +22,6 @@ from lark import Token, Tree
 from kmsguard.model import SELF_ACCOUNT as SELF
 from kmsguard.model import Origin
 
-from .cloudformation import default_key_policy
 from .discover import read_text
 from .hcl import (
     Block,
@@ -45,7 +44,14 @@ from .hcl_functions import (
     statements_of,
     to_str,
 )
-from .iac_items import MAX_BRANCH_CHOICES, GrantSpec, IacItem, Unresolved, Variant
+from .iac_items import (
+    MAX_BRANCH_CHOICES,
+    GrantSpec,
+    IacItem,
+    Unresolved,
+    Variant,
+    default_key_policy,
+)
 from .unknowns import MARKER as UNKNOWN
 
 POLICY_RESOURCES = (
@@ -1073,4 +1079,3 @@ def _variants(
                 )
                 out.append(run(choices, ", ".join(p for p in (base, label) if p), caller, scope)[0])
     return tuple(out)
-

@@ -11,8 +11,7 @@ from typing import Any
 
 from kmsguard.model import Origin
 
-from .cloudformation import default_key_policy
-from .iac_items import GrantSpec, IacItem, Variant
+from .iac_items import GrantSpec, IacItem, Variant, default_key_policy
 from .terraform import GRANT_RESOURCE, POLICY_RESOURCES
 
 _ACCOUNT_IN_ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}):")
