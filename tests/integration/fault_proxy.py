@@ -1,6 +1,7 @@
 """A small HTTP proxy on 127.0.0.1 in front of a moto server that injects the faults moto
-cannot: latency, KMS throttling, AccessDenied on GetKeyPolicy for chosen keys, and a whole
-region failing. Standard library only; it stops itself after `max_seconds`.
+cannot: latency, KMS throttling, AccessDenied on GetKeyPolicy for chosen keys (and on
+AssumeRole for chosen accounts), a whole region failing, and paged KMS list responses.
+Standard library only; it stops itself after `max_seconds`.
 
 In process (tests):   with FaultProxy(moto_url, FaultPlan(latency=0.05)) as url: ...
 As a process (bench): python fault_proxy.py --upstream URL --port N --latency 0.05
@@ -48,6 +49,7 @@ class FaultPlan:
     failing_regions: frozenset[str] = frozenset()  # every KMS call in them fails
     region_failure_status: int = 400  # 400: UnrecognizedClientException; 5xx: server error
     deny_assume_role: frozenset[str] = frozenset()  # account ids: sts:AssumeRole -> AccessDenied
+    page_size: int = 0  # > 0: split KMS list responses into pages of this size (Marker)
     seed: int = 0
 
 
@@ -69,6 +71,33 @@ def _classify(headers: dict[str, str], body: bytes) -> _Call:
         form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
         operation = form.get("Action", [""])[0]
     return _Call(service=service, region=region, operation=operation, body=body)
+
+
+#: KMS list operations and the key of their items (moto returns everything at once)
+_PAGED = {
+    "ListKeys": "Keys",
+    "ListAliases": "Aliases",
+    "ListGrants": "Grants",
+    "ListResourceTags": "Tags",
+}
+
+
+def _page(call: _Call, data: bytes, size: int) -> bytes:
+    """One page of a KMS list, as AWS pages it: `Marker` in, `NextMarker` and `Truncated`
+    out. The marker is the offset; moto ignores the Marker it is forwarded."""
+    items_key = _PAGED.get(call.operation)
+    if items_key is None:
+        return data
+    request = json.loads(call.body or b"{}")
+    start = int(request.get("Marker") or 0)
+    response = json.loads(data)
+    items = response.get(items_key, [])
+    response[items_key] = items[start : start + size]
+    response["Truncated"] = start + size < len(items)
+    response.pop("NextMarker", None)
+    if response["Truncated"]:
+        response["NextMarker"] = str(start + size)
+    return json.dumps(response).encode()
 
 
 class FaultProxy:
@@ -251,6 +280,8 @@ class FaultProxy:
                     )
                     return
                 status, resp_headers, data = self._forward(body)
+                if status == 200 and call.service == "kms" and proxy.plan.page_size > 0:
+                    data = _page(call, data, proxy.plan.page_size)
                 self._reply(status, resp_headers, data)
 
             def _stats(self) -> None:

@@ -177,3 +177,40 @@ def test_account_whose_role_cannot_be_assumed_is_reported(
     )
     assert report["summary"]["accounts"] == 3
     assert proxy.stats["assume_role_denied"] >= 1
+
+
+def test_every_page_is_followed_when_lists_are_paged(
+    aws_env: str, proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    east = kms(aws_env, "us-east-1")
+    outsiders = [f"arn:aws:iam::{n}:root" for n in ("999900000001", "999900000002")]
+    busy = create_key(
+        east,
+        root_policy(OWN),
+        alias="alias/busy",
+        grants=(
+            (f"arn:aws:iam::{OWN}:role/a", ("Decrypt",)),
+            (f"arn:aws:iam::{OWN}:role/b", ("Decrypt",)),
+            (outsiders[0], ("Encrypt",)),
+            (outsiders[1], ("Decrypt",)),
+            (f"arn:aws:iam::{OWN}:role/c", ("Decrypt",)),
+        ),
+    )
+    east.tag_resource(KeyId=busy, Tags=[{"TagKey": f"t{i}", "TagValue": "v"} for i in range(4)])
+    others = {create_key(east, root_policy(OWN), alias=f"alias/k{i}") for i in range(4)}
+    proxy.plan.page_size = 2
+    code, report, err = scan(capsys, "--region", "us-east-1")
+    assert code == 3, err
+    keys = {k["key_id"]: k for k in report["keys"]}
+    assert set(keys) == {busy, *others}  # 5 keys: ListKeys needed 3 pages
+    assert sorted(k["aliases"][0] for k in keys.values()) == [
+        "alias/busy", "alias/k0", "alias/k1", "alias/k2", "alias/k3"
+    ]  # fmt: skip
+    b = keys[busy]
+    assert b["grants_total"] == 5
+    assert sorted(g["grantee_principal"] for g in b["grant_findings"]) == outsiders
+    assert len(b["tags"]) == 5  # Owner and t0..t3, over three pages
+    assert b["owner_tag"] is True
+    calls = report["summary"]["api_calls"]
+    assert calls["ListKeys"] == 3
+    assert calls["ListGrants"] == 3 + 4  # the busy key's three pages, one for each other key
