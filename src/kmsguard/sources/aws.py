@@ -38,8 +38,8 @@ from kmsguard.sources.aws_ratelimit import RateLimits
 
 T = TypeVar("T")
 
-#: Well under KMS's lowest per-operation request quotas (ListGrants / ListResourceTags),
-#: which production workloads of the same account and region share with the scanner.
+#: Well under KMS's default per-operation request quotas for the list and describe calls
+#: the scanner makes, which production workloads of the same account and region share.
 DEFAULT_MAX_RPS = 40.0
 DEFAULT_WORKERS = 16
 DEFAULT_MAX_ATTEMPTS = 8
