@@ -206,3 +206,24 @@ def test_template_file_data_source_and_null_effect(kmsguard: Any, tmp_path: Path
     by = kmsguard("scan", "iac", tmp_path, "--format", "json").by_resource()
     assert by["aws_kms_key.legacy"]["verdict"] == "cross-account"
     assert by["aws_kms_key.null_effect"]["verdict"] == "public"
+
+
+def test_yaml_scalars_are_policy_strings(kmsguard: Any, tmp_path: Path) -> None:
+    """Unquoted YAML account ids (ints), versions (dates) and booleans are their text."""
+    (tmp_path / "t.yaml").write_text(
+        "AWSTemplateFormatVersion: 2010-09-09\n"
+        "Resources:\n"
+        "  K:\n"
+        "    Type: AWS::KMS::Key\n"
+        "    Properties:\n"
+        "      KeyPolicy:\n"
+        "        Version: 2012-10-17\n"
+        "        Statement:\n"
+        "          - Effect: Allow\n"
+        "            Principal: {AWS: 210987654321}\n"
+        "            Action: kms:Encrypt\n"
+        '            Resource: "*"\n'
+    )
+    (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
+    assert f["verdict"] == "cross-account"
+    assert f["exposures"][0]["principals"] == ["210987654321"]

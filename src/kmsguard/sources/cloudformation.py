@@ -216,11 +216,12 @@ class CfnResolver:
             return out
         if isinstance(value, list):
             return [r for r in (self.resolve(v, depth + 1) for v in value) if r is not _NOVALUE]
-        if isinstance(value, bool | int | float) or value is None:
+        if value is None or isinstance(value, str):
             return value
-        if isinstance(value, str):
-            return value
-        # dates and other YAML scalars: CloudFormation sees their text
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        # numbers (an unquoted account id in YAML), dates (`Version: 2012-10-17`) and other
+        # scalars: policy values are strings, the author meant their text
         return str(value)
 
     def _scalar(self, value: Any, depth: int, what: str) -> str:

@@ -806,11 +806,12 @@ class _Fields:
         return (
             to_str(self._get("test")),
             to_str(self._get("variable")),
-            as_list(self._get("values")),
+            [to_str(v) for v in as_list(self._get("values"))],
         )
 
     def principal(self) -> tuple[str, list[Any]]:
-        return to_str(self._get("type")), as_list(self._get("identifiers"))
+        # the provider's schema types these as strings: `[123456789012]` is an account id
+        return to_str(self._get("type")), [to_str(v) for v in as_list(self._get("identifiers"))]
 
 
 @dataclass(slots=True)
