@@ -8,15 +8,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import msgspec
+
 from .records import (
     KMS_SOURCE,
+    NO_PARAMS,
+    PARAMS_DECODER,
     KmsParams,
     Principal,
     PrincipalType,
     Record,
     arn_account,
     decode_identity,
-    decode_params,
     decode_resources,
     identity_of,
     key_arns,
@@ -112,14 +115,13 @@ class Aggregate:
         groups = self.groups
         first, last = self.first_event, self.last_event
         read = kms = 0
-        # identities and resource lists repeat: resolve each distinct raw JSON once
-        idents, resources, vias = _IDENTITY_CACHE, _RESOURCE_CACHE, _VIA_CACHE
-        if len(idents) > _CACHE_LIMIT:
-            idents.clear()
-        if len(resources) > _CACHE_LIMIT:
-            resources.clear()
+        # (identity, resources) pairs repeat: resolve each distinct pair of raw JSON once
+        callers, vias = _CALLER_CACHE, _VIA_CACHE
+        if len(callers) > _CACHE_LIMIT:
+            callers.clear()
         if len(vias) > _CACHE_LIMIT:
             vias.clear()
+        decode = PARAMS_DECODER.decode
         for rec in records:
             read += 1
             if rec.event_source != KMS_SOURCE:
@@ -134,89 +136,132 @@ class Aggregate:
                 last = t
             if rec.event_type is not None and rec.event_type != "AwsApiCall":
                 continue  # KMS's own service events (RotateKey, DeleteKey...) have no caller
-            params = decode_params(rec.request_parameters)
-            raw_res = bytes(rec.resources)
-            keys = resources.get(raw_res)
-            if keys is None:
-                keys = resources[raw_res] = _keys_with_accounts(
-                    key_arns(decode_resources(rec.resources), None, None, None)
-                )
-            if not keys:  # no key resource: requestParameters.keyId, resolved
-                keys = _keys_with_accounts(
-                    key_arns([], params.key_id, rec.aws_region, rec.recipient_account_id)
-                )
+            try:
+                params = decode(rec.request_parameters) or NO_PARAMS
+            except msgspec.ValidationError:
+                params = NO_PARAMS
+            pair = (bytes(rec.user_identity), bytes(rec.resources))
+            entry = callers.get(pair)
+            if entry is None:
+                entry = callers[pair] = _caller_entry(rec, None)
+            if entry is _BY_KEY_ID:  # no key resource: requestParameters.keyId, resolved
+                entry = _caller_entry(rec, params.key_id)
+            if not entry:
+                continue
+            refs, invoked_by, is_service, ident = entry
             if wanted:
-                keys = [k for k in keys if key_matches(k[0], wanted)]
-            if not keys:
-                continue
-            raw_ui = bytes(rec.user_identity)
-            cached = idents.get(raw_ui)
-            if cached is None:
-                ui = decode_identity(rec.user_identity)
-                cached = idents[raw_ui] = (
-                    resolve_principal(ui, keys[0][2]),
-                    ui.invoked_by if ui is not None else None,
-                    identity_of(ui),
-                )
-            principal, invoked_by, ident = cached
-            if principal is None:
-                continue
-            name, ptype, account, pid = principal
+                refs = [r for r in refs if key_matches(r[0], wanted)]
+                if not refs:
+                    continue
             via: str | None = None
-            if ptype is not PrincipalType.SERVICE:
+            if not is_service:
                 via_key = (invoked_by, rec.source_ip, rec.aws_region)
                 if via_key in vias:
                     via = vias[via_key]
                 else:
                     via = vias[via_key] = via_service(*via_key)
             action = rec.event_name or "?"
-            n_keys = len(keys)
-            for i, (key, key_account, _) in enumerate(keys):
-                owner_copy = rec.recipient_account_id in (None, key_account)
-                if ident is not None and account != key_account and not owner_copy:
+            recipient = rec.recipient_account_id
+            if action == "ReEncrypt":
+                self._add_reencrypt(refs, params, t, via, rec, ident)
+                continue
+            ec = params.encryption_context
+            context = ec if type(ec) is dict and ec else None
+            ctx_keys = (
+                (tuple(sorted(context)) if len(context) > 1 else tuple(context)) if context else ()
+            )
+            vpce, error = rec.vpc_endpoint_id, rec.error_code
+            for key, key_account, name, ptype, account, pid in refs:
+                owner_copy = recipient is None or recipient == key_account
+                if ident is not None and not owner_copy and account != key_account:
                     self.identities.setdefault(ident[0], ident[1])
-                if action == "ReEncrypt":
-                    act, context = _action_and_context(action, params, i, n_keys)
-                else:
-                    act = (action,)
-                    ec = params.encryption_context
-                    context = ec if isinstance(ec, dict) else {}
-                ctx_keys = tuple(sorted(context)) if len(context) > 1 else tuple(context)
-                for a in act:
-                    gk: GroupKey = (
-                        key, name, ptype, account, pid, a, via, rec.vpc_endpoint_id,
-                        rec.error_code, owner_copy, ctx_keys,
-                    )
-                    stats = groups.get(gk)
-                    if stats is None:
-                        stats = groups[gk] = GroupStats(0, t, t)
-                    stats.count += 1
-                    if t < stats.first:
-                        stats.first = t
-                    elif t > stats.last:
-                        stats.last = t
-                    if context:
-                        cv = stats.context_values
-                        for ck, cval in context.items():
-                            values = cv.get(ck)
-                            if values is None:
-                                cv[ck] = {cval if isinstance(cval, str) else str(cval)}
-                            elif len(values) <= MAX_CONTEXT_VALUES:
-                                values.add(cval if isinstance(cval, str) else str(cval))
+                gk: GroupKey = (
+                    key, name, ptype, account, pid, action, via, vpce, error, owner_copy,
+                    ctx_keys,
+                )
+                stats = groups.get(gk)
+                if stats is None:
+                    stats = groups[gk] = GroupStats(0, t, t)
+                stats.count += 1
+                if t < stats.first:
+                    stats.first = t
+                elif t > stats.last:
+                    stats.last = t
+                if context:
+                    cv = stats.context_values
+                    for ck, cval in context.items():
+                        values = cv.get(ck)
+                        if values is None:
+                            cv[ck] = {cval if isinstance(cval, str) else str(cval)}
+                        elif len(values) <= MAX_CONTEXT_VALUES:
+                            values.add(cval if isinstance(cval, str) else str(cval))
         self.events_read += read
         self.kms_events += kms
         self.first_event, self.last_event = first, last
 
 
+    def _add_reencrypt(
+        self,
+        refs: list[KeyCaller],
+        params: KmsParams,
+        t: str,
+        via: str | None,
+        rec: Record,
+        ident: tuple[str, Principal] | None,
+    ) -> None:
+        """kms:ReEncryptFrom on the source key, kms:ReEncryptTo on the destination key, each
+        with its own encryption context."""
+        recipient = rec.recipient_account_id
+        for i, (key, key_account, name, ptype, account, pid) in enumerate(refs):
+            owner_copy = recipient is None or recipient == key_account
+            if ident is not None and not owner_copy and account != key_account:
+                self.identities.setdefault(ident[0], ident[1])
+            acts, context = _action_and_context("ReEncrypt", params, i, len(refs))
+            for a in acts:
+                gk: GroupKey = (
+                    key, name, ptype, account, pid, a, via, rec.vpc_endpoint_id,
+                    rec.error_code, owner_copy, tuple(sorted(context)),
+                )
+                one = GroupStats(1, t, t)
+                if context:
+                    one.add_context(context)
+                mine = self.groups.get(gk)
+                if mine is None:
+                    self.groups[gk] = one
+                else:
+                    mine.merge(one)
+
+
+# per key of a record: key ARN, key account, principal, type, account, unique id
+KeyCaller = tuple[str, str | None, str, PrincipalType, str | None, str | None]
+# (keys with the caller, invokedBy, caller is a service principal, identity for the join)
+CallerEntry = tuple[list[KeyCaller], str | None, bool, tuple[str, Principal] | None]
+_BY_KEY_ID: CallerEntry = ([], None, False, None)  # resolve per record from keyId
+
+
+def _caller_entry(rec: Record, key_id: object) -> CallerEntry | None:
+    """Normalize a record's identity and keys (once per distinct raw pair, see the cache;
+    so the key filter is applied by the caller)."""
+    if key_id is None:
+        arns = key_arns(decode_resources(rec.resources), None, None, None)
+        if not arns:
+            return _BY_KEY_ID
+    else:
+        arns = key_arns([], key_id, rec.aws_region, rec.recipient_account_id)
+    if not arns:
+        return None
+    ui = decode_identity(rec.user_identity)
+    principal = resolve_principal(ui, arns[0].split(":", 2)[1])
+    if principal is None or ui is None:
+        return None
+    name, ptype, account, pid = principal
+    refs = [(a, arn_account(a), name, ptype, account, pid) for a in arns]
+    return refs, ui.invoked_by, ptype is PrincipalType.SERVICE, identity_of(ui)
+
+
 _CACHE_LIMIT = 50_000
-KeyRef = tuple[str, str | None, str]  # key ARN, its account, its partition
-_IDENTITY_CACHE: dict[bytes, tuple[Principal | None, str | None, tuple[str, Principal] | None]] = {}
-_RESOURCE_CACHE: dict[bytes, list[KeyRef]] = {}
+_CALLER_CACHE: dict[tuple[bytes, bytes], CallerEntry | None] = {}
 _VIA_CACHE: dict[tuple[str | None, str | None, str | None], str | None] = {}
-
-
-def _keys_with_accounts(arns: list[str]) -> list[KeyRef]:
-    return [(k, arn_account(k), k.split(":", 2)[1]) for k in arns]
 
 
 def _action_and_context(

@@ -101,10 +101,10 @@ class KmsParams(msgspec.Struct, frozen=True, gc=False):
     )
 
 
-_NO_PARAMS = KmsParams()
+NO_PARAMS = KmsParams()
 _identity_decoder = msgspec.json.Decoder(UserIdentity | None)
 _resources_decoder = msgspec.json.Decoder(list[Resource] | None)
-_params_decoder = msgspec.json.Decoder(KmsParams | None)
+PARAMS_DECODER = msgspec.json.Decoder(KmsParams | None)
 
 
 def decode_identity(raw: msgspec.Raw) -> UserIdentity | None:
@@ -123,9 +123,9 @@ def decode_resources(raw: msgspec.Raw) -> list[Resource]:
 
 def decode_params(raw: msgspec.Raw) -> KmsParams:
     try:
-        return _params_decoder.decode(raw) or _NO_PARAMS
+        return PARAMS_DECODER.decode(raw) or NO_PARAMS
     except msgspec.ValidationError:  # e.g. requestParameters is a list
-        return _NO_PARAMS
+        return NO_PARAMS
 
 
 # ---------------------------------------------------------------------------------------------
