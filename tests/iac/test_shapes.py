@@ -227,3 +227,84 @@ def test_yaml_scalars_are_policy_strings(kmsguard: Any, tmp_path: Path) -> None:
     (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
     assert f["verdict"] == "cross-account"
     assert f["exposures"][0]["principals"] == ["210987654321"]
+
+
+FOREACH = """
+Transform: AWS::LanguageExtensions
+Parameters:
+  Teams:
+    Type: CommaDelimitedList
+    Default: "payments,vendor"
+  Unknown:
+    Type: CommaDelimitedList
+Resources:
+  Fn::ForEach::TeamKeys:
+    - Team
+    - !Ref Teams
+    - ${Team}Key:
+        Type: AWS::KMS::Key
+        Properties:
+          KeyPolicy:
+            Version: "2012-10-17"
+            Statement:
+              - Sid: !Sub "Use-${Team}"
+                Effect: Allow
+                Principal: !If [IsOpen, "*", {AWS: !Sub "arn:aws:iam::${AWS::AccountId}:root"}]
+                Action: kms:Decrypt
+                Resource: "*"
+  Fn::ForEach::Others:
+    - Name
+    - !Ref Unknown
+    - ${Name}Key:
+        Type: AWS::KMS::Key
+"""
+
+
+def test_foreach_loops_are_unrolled(kmsguard: Any, tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(FOREACH)
+    by = kmsguard("scan", "iac", tmp_path, "--format", "json").by_resource()
+    assert set(by) == {"paymentsKey", "vendorKey", "${Name}Key"}
+    assert by["paymentsKey"]["verdict"] == "public"
+    assert by["paymentsKey"]["line"] == 10  # the loop's line
+    assert by["${Name}Key"]["verdict"] == "unresolved"
+
+
+SERVERLESS = """
+service: billing
+provider:
+  name: aws
+  stage: ${opt:stage, 'dev'}
+custom:
+  partner: "111122223333"
+resources:
+  Resources:
+    InvoiceKey:
+      Type: AWS::KMS::Key
+      Properties:
+        KeyPolicy:
+          Version: "2012-10-17"
+          Statement:
+            - Effect: Allow
+              Principal:
+                AWS: arn:aws:iam::${aws:accountId}:root
+              Action: kms:*
+              Resource: "*"
+            - Effect: Allow
+              Principal:
+                AWS: arn:aws:iam::${self:custom.partner}:role/${self:service}-${sls:stage}
+              Action: kms:Decrypt
+              Resource: "*"
+            - Effect: Allow
+              Principal:
+                AWS: arn:aws:iam::${aws:accountId}:role/${env:ROLE_NAME}
+              Action: kms:Encrypt
+              Resource: "*"
+"""
+
+
+def test_serverless_framework_resources(kmsguard: Any, tmp_path: Path) -> None:
+    (tmp_path / "serverless.yml").write_text(SERVERLESS)
+    (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
+    assert (f["resource"], f["line"], f["verdict"]) == ("InvoiceKey", 10, "cross-account")
+    assert [e["principals"] for e in f["exposures"]] == [["111122223333"]]
+    assert any("ROLE_NAME" in n for n in f["notes"])

@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -171,7 +172,15 @@ class CfnResolver:
     """Resolves intrinsic functions to JSON values. `choices` picks each `Fn::If` branch
     by condition name (true by default); `used` records the names met."""
 
-    def __init__(self, template: dict[str, Any], account: str, choices: dict[str, int]) -> None:
+    def __init__(
+        self,
+        template: dict[str, Any],
+        account: str,
+        choices: dict[str, int],
+        *,
+        serverless: dict[str, Any] | None = None,
+    ) -> None:
+        self.serverless = serverless  # a Serverless Framework file: its `${...}` variables
         params = template.get("Parameters")
         self.params: dict[str, Any] = params if isinstance(params, dict) else {}
         mappings = template.get("Mappings")
@@ -195,6 +204,56 @@ class CfnResolver:
                 self.unknowns.append(exc.reason)
             return MARKER
 
+    def _serverless_vars(self, text: str) -> Any:
+        """Serverless Framework variables: `${aws:accountId}` is the own account,
+        `${self:a.b}` a value of the file, `${opt:x, 'default'}` its default; others are
+        known only at deployment."""
+        whole = re.fullmatch(r"\$\{([^{}]+)\}", text)
+
+        def value_of(expr: str) -> Any:
+            source, _, default = expr.partition(",")
+            source = source.strip()
+            found = self._serverless_source(source)
+            if found is not None:
+                return found
+            if default.strip():
+                return default.strip().strip("'\"")
+            if source in ("opt:stage", "sls:stage", "provider:stage"):
+                return "dev"  # the framework's default stage
+            raise Unresolved(f"the Serverless variable `${{{source}}}` is set at deployment")
+
+        if whole is not None:
+            return value_of(whole.group(1))
+
+        def repl(m: re.Match[str]) -> str:
+            try:
+                value = value_of(m.group(1))
+            except Unresolved as exc:
+                if exc.reason not in self.unknowns:
+                    self.unknowns.append(exc.reason)
+                return MARKER
+            return value if isinstance(value, str) else json.dumps(value)
+
+        return re.sub(r"\$\{([^{}]+)\}", repl, text)
+
+    def _serverless_source(self, source: str) -> Any:
+        match source:
+            case "aws:accountId":
+                return self.account
+            case "aws:partition":
+                return "aws"
+            case "aws:region" | "opt:region" | "sls:region" | "provider:region":
+                self.notes.add(f"`{source}` taken as {PLACEHOLDER_REGION}")
+                return PLACEHOLDER_REGION
+        if source.startswith("self:") and self.serverless is not None:
+            node: Any = self.serverless
+            for part in source[5:].split("."):
+                if not isinstance(node, dict) or part not in node:
+                    return None
+                node = node[part]
+            return None if isinstance(node, dict | list) else self.resolve(node)
+        return None
+
     def _choose(self, key: str, options: tuple[str, ...]) -> int:
         self.used.setdefault(key, options)
         return self.choices.get(key, 0)
@@ -216,6 +275,8 @@ class CfnResolver:
             return out
         if isinstance(value, list):
             return [r for r in (self.resolve(v, depth + 1) for v in value) if r is not _NOVALUE]
+        if isinstance(value, str) and self.serverless is not None and "${" in value:
+            return self._serverless_vars(value)
         if value is None or isinstance(value, str):
             return value
         if isinstance(value, bool):
@@ -413,10 +474,15 @@ class CfnResolver:
         return self.resolve(node, depth + 1)
 
 
-def _variants(template: dict[str, Any], value: Any, account: str) -> tuple[Variant, ...]:
+def _variants(
+    template: dict[str, Any],
+    value: Any,
+    account: str,
+    serverless: dict[str, Any] | None = None,
+) -> tuple[Variant, ...]:
     """Resolve once; if `Fn::If` conditions or parameters with allowed values but no
     default were met, resolve every combination of them (up to 32)."""
-    first = CfnResolver(template, account, {})
+    first = CfnResolver(template, account, {}, serverless=serverless)
     try:
         policy = first.resolve(value)
         unresolved = None
@@ -431,7 +497,7 @@ def _variants(template: dict[str, Any], value: Any, account: str) -> tuple[Varia
     out: list[Variant] = []
     for combo in combos:
         choices = dict(zip(keys, combo, strict=True))
-        resolver = CfnResolver(template, account, choices)
+        resolver = CfnResolver(template, account, choices, serverless=serverless)
         label = ", ".join(f"{k}={first.used[k][i]}" for k, i in choices.items())
         try:
             resolved = resolver.resolve(value)
@@ -448,45 +514,133 @@ def _json_key_line(text: str, key: str, start: int = 0) -> tuple[int, int] | Non
     return text.count("\n", 0, m.start()) + 1, m.end()
 
 
+def _foreach_substitute(value: Any, ident: str, item: str) -> Any:
+    """`Fn::ForEach` replaces `${Id}` / `&{Id}` in strings and `Ref: Id` by the item."""
+    if isinstance(value, str):
+        alnum = re.sub(r"[^A-Za-z0-9]", "", item)
+        return value.replace("${" + ident + "}", item).replace("&{" + ident + "}", alnum)
+    if isinstance(value, list):
+        return [_foreach_substitute(v, ident, item) for v in value]
+    if isinstance(value, dict):
+        if len(value) == 1 and value.get("Ref") == ident:
+            return item
+        out = LineDict()
+        if isinstance(value, LineDict):
+            out.line, out.end_line = value.line, value.end_line
+        for k, v in value.items():
+            out[_foreach_substitute(k, ident, item)] = _foreach_substitute(v, ident, item)
+        return out
+    return value
+
+
+def _expand_resources(
+    template: dict[str, Any], resources: dict[str, Any], account: str
+) -> list[tuple[str, str, Any]]:
+    """(logical id, id whose line to report, definition) of every resource, with
+    `Fn::ForEach::` loops (AWS::LanguageExtensions) unrolled. A loop over values that are
+    not known yields its body with the reason, so its keys are not passed silently."""
+    out: list[tuple[str, str, Any]] = []
+
+    def walk(entries: dict[str, Any], line_key: str | None, depth: int) -> None:
+        for logical, res in entries.items():
+            key = line_key or str(logical)
+            if not str(logical).startswith("Fn::ForEach::"):
+                out.append((str(logical), key, res))
+                continue
+            if depth > 5 or not isinstance(res, list) or len(res) != 3:
+                continue
+            ident, collection, body = res
+            if not isinstance(ident, str) or not isinstance(body, dict):
+                continue
+            reason = "`Fn::ForEach` collection is not a list"
+            try:
+                items = CfnResolver(template, account, {}).resolve(collection)
+            except Unresolved as exc:
+                items, reason = None, exc.reason
+            if not isinstance(items, list):
+                for inner, definition in body.items():
+                    out.append((str(inner), key, _Unexpandable(definition, reason)))
+                continue
+            for item in items:
+                walk(
+                    {
+                        _foreach_substitute(k, ident, str(item)): _foreach_substitute(
+                            v, ident, str(item)
+                        )
+                        for k, v in body.items()
+                    },
+                    key,
+                    depth + 1,
+                )
+
+    walk(resources, None, 0)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Unexpandable:
+    definition: Any
+    reason: str
+
+
 def scan_template(text: str, display: str, *, is_json: bool, account: str) -> list[IacItem]:
-    """Every KMS key of one template; a template that cannot be read is one error item."""
+    """Every KMS key of one template; a template that cannot be read is one error item.
+    Serverless Framework files (`resources.Resources`) are read too."""
     try:
         doc = load_template(text, is_json=is_json)
     except CfnParseError as exc:
         return [IacItem(origin=Origin(display, exc.line), error=exc.message)]
-    if not isinstance(doc, dict) or not isinstance(doc.get("Resources"), dict):
+    if not isinstance(doc, dict):
         return []
-    resources: dict[str, Any] = doc["Resources"]
+    template: dict[str, Any] = doc
+    serverless: dict[str, Any] | None = None
+    if not isinstance(doc.get("Resources"), dict):
+        nested = doc.get("resources")
+        if not (isinstance(nested, dict) and isinstance(nested.get("Resources"), dict)):
+            return []
+        template, serverless = nested, doc
+    resources: dict[str, Any] = template["Resources"]
     res_start = _json_key_line(text, "Resources") if is_json else None
     items: list[IacItem] = []
-    for logical, res in resources.items():
-        if not isinstance(res, dict) or res.get("Type") not in KEY_TYPES:
+    for logical, line_key, res in _expand_resources(template, resources, account):
+        definition = res.definition if isinstance(res, _Unexpandable) else res
+        if not isinstance(definition, dict) or definition.get("Type") not in KEY_TYPES:
             continue
         line: int | None
         end_line: int | None = None
         if isinstance(resources, LineDict):
-            line = resources.key_lines.get(str(logical))
-            end_line = res.end_line if isinstance(res, LineDict) else None
+            line = resources.key_lines.get(line_key)
+            end_line = definition.end_line if isinstance(definition, LineDict) else None
         else:
-            found = _json_key_line(text, str(logical), res_start[1] if res_start else 0)
+            found = _json_key_line(text, line_key, res_start[1] if res_start else 0)
             line = found[0] if found else None
-        origin = Origin(display, line, str(logical))
-        props = res.get("Properties")
-        notes: tuple[str, ...] = ()
-        if props is not None and not isinstance(props, dict):
-            items.append(IacItem(origin, end_line, error="`Properties` is not a mapping"))
+        origin = Origin(display, line, logical)
+        if isinstance(res, _Unexpandable):
+            items.append(IacItem(origin, end_line, variants=(Variant(unresolved=res.reason),)))
             continue
-        if props is None or "KeyPolicy" not in props:
-            if res.get("Type") == "AWS::KMS::ReplicaKey":
-                items.append(IacItem(origin, end_line, error="`KeyPolicy` is required"))
-                continue
-            variants: tuple[Variant, ...] = (Variant(policy=default_key_policy(account)),)
-            notes = ("no `KeyPolicy`: the default key policy applies",)
-        else:
-            variants = _variants(doc, props["KeyPolicy"], account)
-        meta = res.get("Metadata")
-        kmsguard_meta = meta.get("kmsguard") if isinstance(meta, dict) else None
-        items.append(
-            IacItem(origin, end_line, variants=variants, notes=notes, metadata=kmsguard_meta)
-        )
+        items.append(_key_item(template, definition, origin, end_line, account, serverless))
     return items
+
+
+def _key_item(
+    template: dict[str, Any],
+    res: dict[str, Any],
+    origin: Origin,
+    end_line: int | None,
+    account: str,
+    serverless: dict[str, Any] | None,
+) -> IacItem:
+    props = res.get("Properties")
+    notes: tuple[str, ...] = ()
+    if props is not None and not isinstance(props, dict):
+        return IacItem(origin, end_line, error="`Properties` is not a mapping")
+    if props is None or "KeyPolicy" not in props:
+        if res.get("Type") == "AWS::KMS::ReplicaKey":
+            return IacItem(origin, end_line, error="`KeyPolicy` is required")
+        variants: tuple[Variant, ...] = (Variant(policy=default_key_policy(account)),)
+        notes = ("no `KeyPolicy`: the default key policy applies",)
+    else:
+        variants = _variants(template, props["KeyPolicy"], account, serverless)
+    meta = res.get("Metadata")
+    kmsguard_meta = meta.get("kmsguard") if isinstance(meta, dict) else None
+    return IacItem(origin, end_line, variants=variants, notes=notes, metadata=kmsguard_meta)
