@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kmsguard.fix.apply import Applied, Skipped, SkipReason, apply_plan
+from kmsguard.fix.apply import Applied, Skipped, SkipReason, apply_plan, rollback
 from kmsguard.fix.kms import KeyPolicyClient
 from kmsguard.fix.planning import make_offer
 from kmsguard.model import TrustZone
@@ -93,3 +93,38 @@ def test_apply_reads_back_and_rejudges(tmp_path: Path) -> None:
     assert str(result.verdict_after) == "private"
     assert fake.policy == plan.new_policy
     assert result.to_json()["status"] == "applied"
+
+
+class CrashAfterPut(FakeKms):
+    """PutKeyPolicy succeeds, then the process dies before reading the policy back."""
+
+    def get_key_policy(self, KeyId: str, PolicyName: str) -> dict[str, Any]:  # noqa: N803
+        if self.puts:
+            raise KeyboardInterrupt
+        return super().get_key_policy(KeyId, PolicyName)
+
+
+def test_rollback_after_a_crash_between_write_and_read_back(tmp_path: Path) -> None:
+    healthy = FakeKms(OLD)
+    kms, store, plan = _setup(tmp_path, healthy)
+    backups = tmp_path / "b"
+    # an earlier apply and rollback leave "applied" and "rolled-back" rows behind
+    assert isinstance(apply_plan(kms, store, plan, key=KEY, confirm=True, backup_dir=backups),
+                      Applied)
+    assert isinstance(rollback(kms, store, key=KEY, to_version=None, confirm=True,
+                               backup_dir=backups), Applied)
+    assert healthy.policy == OLD
+
+    crashing = CrashAfterPut(OLD)
+    with pytest.raises(KeyboardInterrupt):
+        apply_plan(KeyPolicyClient(crashing), store, plan, key=KEY,  # type: ignore[arg-type]
+                   confirm=True, backup_dir=backups)
+    assert crashing.policy == plan.new_policy  # written, but never read back or recorded
+    assert store.versions(KEY)[-1].reason is VersionReason.BEFORE_APPLY
+
+    # a later run recognizes the live policy as the one kmsguard was writing
+    after = FakeKms(crashing.policy)
+    result = rollback(KeyPolicyClient(after), store, key=KEY,  # type: ignore[arg-type]
+                      to_version=None, confirm=True, backup_dir=backups)
+    assert isinstance(result, Applied), result
+    assert after.policy == OLD

@@ -120,7 +120,9 @@ def _write(
     note: str | None = None,
 ) -> Applied:
     backup = write_backup(backup_dir, key_arn, live, str(before))
-    saved = store.save(key_arn, live, before, backup_path=str(backup))
+    saved = store.save(
+        key_arn, live, before, backup_path=str(backup), next_sha256=sha256_text(target)
+    )
     kms.write(key_arn, target, saved=f"version {saved.id} (backup file `{backup}`)")
     readback = kms.read(key_arn)
     written = store.save(key_arn, readback, after, note=note)
@@ -200,6 +202,19 @@ def apply_plan(
     )
 
 
+def _last_written(store: PolicyVersionStore, key_arn: str) -> set[str]:
+    """Hashes the live policy may have if nobody but kmsguard changed it: the policy it last
+    read back after a write, or (if it was interrupted before reading back) the one it was
+    writing."""
+    versions = store.versions(key_arn)
+    if not versions:
+        return set()
+    last = versions[-1]
+    if last.reason in (VersionReason.APPLIED, VersionReason.ROLLED_BACK):
+        return {last.sha256}
+    return {last.sha256} | ({last.next_sha256} if last.next_sha256 else set())
+
+
 def _rollback_target(
     store: PolicyVersionStore, key_arn: str, to_version: int | None, backup_file: Path | None
 ) -> tuple[str, str]:
@@ -252,13 +267,13 @@ def rollback(
     diff = policy_diff(live, target, key_arn)
     if live == target:
         return Skipped(key_arn, SkipReason.UNCHANGED, f"the live policy already is {name}")
-    last_written = store.latest(key_arn, (VersionReason.APPLIED, VersionReason.ROLLED_BACK))
-    if last_written is not None and sha256_text(live) != last_written.sha256 and not force:
+    written = _last_written(store, key_arn)
+    if written and sha256_text(live) not in written and not force:
         return Skipped(
             key_arn,
             SkipReason.STALE,
-            f"the live policy changed since kmsguard wrote version {last_written.id}; "
-            "rolling back would discard that change (pass --force to do it anyway)",
+            "the live policy is not one kmsguard wrote: it changed since; rolling back "
+            "would discard that change (pass --force to do it anyway)",
             diff,
         )
     try:

@@ -33,6 +33,8 @@ class PolicyVersionRow(Base):
     reason: Mapped[str] = mapped_column(String(32))
     backup_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: for a policy saved before a write: the hash of the policy about to be written
+    next_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ class PolicyVersion:
     reason: VersionReason
     backup_path: str | None = None
     note: str | None = None
+    next_sha256: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -57,6 +60,7 @@ class PolicyVersion:
             "reason": str(self.reason),
             "backup_path": self.backup_path,
             "note": self.note,
+            "next_sha256": self.next_sha256,
         }
 
 
@@ -75,6 +79,7 @@ def _to_value(row: PolicyVersionRow) -> PolicyVersion:
         reason=VersionReason(row.reason),
         backup_path=row.backup_path,
         note=row.note,
+        next_sha256=row.next_sha256,
     )
 
 
@@ -92,6 +97,7 @@ class PolicyVersionStore:
         *,
         backup_path: str | None = None,
         note: str | None = None,
+        next_sha256: str | None = None,
     ) -> PolicyVersion:
         """Commit one version (durably, before returning)."""
         row = PolicyVersionRow(
@@ -102,6 +108,7 @@ class PolicyVersionStore:
             reason=str(reason),
             backup_path=backup_path,
             note=note,
+            next_sha256=next_sha256,
         )
         try:
             with Session(self._engine) as session, session.begin():
