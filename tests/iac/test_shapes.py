@@ -308,3 +308,52 @@ def test_serverless_framework_resources(kmsguard: Any, tmp_path: Path) -> None:
     assert (f["resource"], f["line"], f["verdict"]) == ("InvoiceKey", 10, "cross-account")
     assert [e["principals"] for e in f["exposures"]] == [["111122223333"]]
     assert any("ROLE_NAME" in n for n in f["notes"])
+
+
+TFVARS_MAIN = """
+variable "reader_account" {
+  type = string
+}
+variable "admin_role" {
+  type    = string
+  default = "admin"
+}
+data "aws_caller_identity" "c" {}
+resource "aws_kms_key" "shared" {
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Effect    = "Allow"
+        Principal = {
+          AWS = "arn:aws:iam::${data.aws_caller_identity.c.account_id}:role/${var.admin_role}"
+        }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::${var.reader_account}:root" }
+        Action    = "kms:Decrypt"
+        Resource  = "*"
+      },
+    ]
+  })
+}
+"""
+
+
+def test_tfvars_files_set_variables(kmsguard: Any, tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_text(TFVARS_MAIN)
+    # without a value: the reader's account is unknown
+    (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
+    assert f["verdict"] == "unresolved"
+    (tmp_path / "terraform.tfvars").write_text('reader_account = "111122223333"\n')
+    (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
+    assert f["verdict"] == "cross-account"
+    assert f["exposures"][0]["principals"] == ["111122223333"]
+    assert any("terraform.tfvars" in n for n in f["notes"])
+    # *.auto.tfvars.json is read after terraform.tfvars and wins
+    (tmp_path / "zz.auto.tfvars.json").write_text('{"reader_account": "444455556666"}')
+    (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
+    assert f["exposures"][0]["principals"] == ["444455556666"]

@@ -489,7 +489,14 @@ def _variants(
     except Unresolved as exc:
         policy, unresolved = None, exc.reason
     if not first.used:
-        return (Variant(policy=policy, unresolved=unresolved, unknowns=tuple(first.unknowns)),)
+        return (
+            Variant(
+                policy=policy,
+                unresolved=unresolved,
+                unknowns=tuple(first.unknowns),
+                notes=tuple(sorted(first.notes)),
+            ),
+        )
     keys = list(first.used)[:MAX_BRANCH_CHOICES]
     combos = itertools.islice(
         itertools.product(*(range(len(first.used[k])) for k in keys)), 2**MAX_BRANCH_CHOICES
@@ -501,7 +508,14 @@ def _variants(
         label = ", ".join(f"{k}={first.used[k][i]}" for k, i in choices.items())
         try:
             resolved = resolver.resolve(value)
-            out.append(Variant(label=label, policy=resolved, unknowns=tuple(resolver.unknowns)))
+            out.append(
+                Variant(
+                    label=label,
+                    policy=resolved,
+                    unknowns=tuple(resolver.unknowns),
+                    notes=tuple(sorted(resolver.notes)),
+                )
+            )
         except Unresolved as exc:
             out.append(Variant(label=label, unresolved=exc.reason))
     return tuple(out)

@@ -311,7 +311,7 @@ def judge(item: IacItem, zone: TrustZone) -> Finding:
         return Finding(item.origin, rules.UNREADABLE, a)
     judged = [(v, _judge_variant(v, zone)) for v in item.variants]
     variant, worst = max(judged, key=lambda p: (_VERDICT_RANK[p[1].verdict], p[1].severity.rank))
-    notes = list(item.notes) + list(worst.notes)
+    notes = list(item.notes) + list(variant.notes) + list(worst.notes)
     if len(judged) > 1:
         summary = ", ".join(f"{v.label}: {a.verdict}" for v, a in judged)
         notes.append(f"judged {len(judged)} variants, reporting the worst ({summary})")

@@ -34,6 +34,7 @@ class Variant:
     unresolved: str | None = None
     #: why parts of strings were not known (they hold `unknowns.MARKER`)
     unknowns: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # where values came from (tfvars, placeholder region...)
 
 
 @dataclass(frozen=True, slots=True)

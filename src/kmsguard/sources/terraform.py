@@ -96,6 +96,8 @@ class Module:
     pending: list[TfFile] = field(default_factory=list)
     errors: list[IacItem] = field(default_factory=list)
     calls: dict[str, Block] = field(default_factory=dict)
+    #: values of `terraform.tfvars` / `*.auto.tfvars` (expression or JSON value, file)
+    tfvars: dict[str, tuple[Tree[Token] | None, Any, str]] = field(default_factory=dict)
 
     def load(self, f: TfFile) -> None:
         try:
@@ -457,6 +459,12 @@ class Evaluator:
                 self.used.extend(k for k in parent.used if k not in self.used)
                 self.unknowns.extend(r for r in parent.unknowns if r not in self.unknowns)
                 self.referenced |= parent.referenced
+        if name in self.module.tfvars:
+            expr, constant, source = self.module.tfvars[name]
+            self.notes.add(f"`var.{name}` from {source}")
+            if expr is None:
+                return constant
+            return self._in_file(block, lambda: self.eval(expr, depth), f"var.{name}")
         if "default" not in block.attrs:
             raise Unresolved(f"variable `{name}` has no default")
         return self._in_file(block, lambda: self.eval(block.attrs["default"], depth), f"var.{name}")
@@ -910,6 +918,7 @@ def scan_module(
     """Every KMS policy and grant of one module (one folder of `.tf` files). With
     `callers`, variables take the values the calling `module` blocks pass."""
     module = Module(folder, display_folder)
+    load_tfvars(module, max_file_bytes)
     items: list[IacItem] = []
     for f in files:
         if MARKER in f.text:
@@ -977,6 +986,37 @@ def _grant(ev: Evaluator, block: Block) -> Variant:
 
 
 _LOCAL_SOURCE = re.compile(r'source\s*=\s*"\.\.?/')
+
+
+def load_tfvars(module: Module, max_file_bytes: int) -> None:
+    """The variable files Terraform reads by itself in a root module, in its order:
+    `terraform.tfvars`, `terraform.tfvars.json`, then `*.auto.tfvars(.json)` by name."""
+    folder = module.folder
+    auto = sorted(
+        p for p in folder.glob("*.auto.tfvars*") if p.name.endswith((".tfvars", ".tfvars.json"))
+    )
+    for path in [folder / "terraform.tfvars", folder / "terraform.tfvars.json", *auto]:
+        if not path.is_file():
+            continue
+        display = str(path)
+        try:
+            if path.stat().st_size > max_file_bytes:
+                raise ValueError("over the file size limit")
+            text = read_text(path)
+            if path.name.endswith(".json"):
+                values = json.loads(text)
+                if not isinstance(values, dict):
+                    raise ValueError("not an object")
+                for k, v in values.items():
+                    module.tfvars[str(k)] = (None, v, display)
+            else:
+                attrs, _ = parse_body(trees(parse_hcl(text))[0], path, display)
+                for k, expr in attrs.items():
+                    module.tfvars[k] = (expr, None, display)
+        except HclParseError as exc:
+            module.errors.append(IacItem(Origin(display, exc.line), error=exc.message))
+        except (OSError, ValueError) as exc:
+            module.errors.append(IacItem(Origin(display), error=f"cannot read: {exc}"))
 
 
 def find_callers(modules: dict[Path, list[TfFile]]) -> dict[Path, list[ModuleCall]]:
@@ -1052,7 +1092,13 @@ def _variants(
             ev._scopes.append(scope)
         try:
             v = build(ev, block)
-            v = Variant(label=label, policy=v.policy, grant=v.grant, unknowns=tuple(ev.unknowns))
+            v = Variant(
+                label=label,
+                policy=v.policy,
+                grant=v.grant,
+                unknowns=tuple(ev.unknowns),
+                notes=tuple(sorted(ev.notes)),
+            )
         except Unresolved as exc:
             v = Variant(label=label, unresolved=exc.reason)
         except RecursionError:
