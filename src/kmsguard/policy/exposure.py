@@ -42,7 +42,7 @@ from .shortcuts import (
     statement_pinned,
     vpc_conditions,
 )
-from .solver import LOCK, Found, PolicyEncoding, Stage, UndecidedError, policy_constants
+from .solver import Found, PolicyEncoding, Stage, UndecidedError, policy_constants
 
 _MAX_NAMED = 10
 _PUBLIC_OPEN = Stage(fresh_identity=True, open_network=True)
@@ -189,12 +189,17 @@ class _Analysis:
     def _judge_class(
         self, actions: tuple[str, ...], allow: list[int], deny: list[int]
     ) -> _ClassResult | None:
-        action = actions[0]  # the catalog lists the most dangerous first
         if self.shortcuts:
             stmts = [s for s in self.allows if s.index in allow]
             decided, shortcut = self._shortcut(actions, stmts, deny)
             if decided:
                 return shortcut
+        return self._solve_class(actions, allow, deny)
+
+    def _solve_class(
+        self, actions: tuple[str, ...], allow: list[int], deny: list[int]
+    ) -> _ClassResult | None:
+        action = actions[0]  # the catalog lists the most dangerous first
         enc = self._encoder()
         # the weakest question first: its `unsat` proves the class private in one query
         outsider = self._solve(enc, action, allow, deny, _CROSS_ACCOUNT, [])
@@ -339,10 +344,9 @@ class _Analysis:
 
     def _encoder(self) -> PolicyEncoding:
         if self._encoding is None:
-            with LOCK:
-                self._encoding = PolicyEncoding(
-                    self.policy, [*self.allows, *self.denies], self.zone, self.key_account
-                )
+            self._encoding = PolicyEncoding(
+                self.policy, [*self.allows, *self.denies], self.zone, self.key_account
+            )
         return self._encoding
 
     def _solve(
@@ -357,8 +361,7 @@ class _Analysis:
         def confirm(r: Request) -> bool:
             return bool(self._allowed(r).allowed)
 
-        with LOCK:
-            found = enc.solve(action, allow, deny, stage, blocks, confirm)
+        found = enc.solve(action, allow, deny, stage, blocks, confirm)
         if found is not None and not self._allowed(found.request).allowed:
             raise UndecidedError(
                 f"internal: the solver's request for {action} is not confirmed by the evaluator"
@@ -500,10 +503,12 @@ def _describe(enc: PolicyEncoding, found: Found) -> tuple[str, Any]:
     if found.account_named or not found.org_named:
         if found.userid_token and not found.account_named:
             return f"userid:{found.userid_token}", z3.Not(
-                z3.PrefixOf(z3.StringVal(found.userid_token), enc.U)
+                z3.PrefixOf(z3.StringVal(found.userid_token, enc.ctx), enc.U)
             )
-        return r.account or "", z3.StringVal(r.account or "") != enc.A
-    return r.org_id or "", z3.Or(z3.Not(enc.has_org), z3.StringVal(r.org_id or "") != enc.O)
+        return r.account or "", z3.StringVal(r.account or "", enc.ctx) != enc.A
+    return r.org_id or "", z3.Or(
+        z3.Not(enc.has_org), z3.StringVal(r.org_id or "", enc.ctx) != enc.O
+    )
 
 
 def infer_owner_account(policy: Policy) -> str | None:

@@ -8,14 +8,13 @@ absent as SPEC-exposure.md rule 8 says. `unsat` is a proof that no such request 
 `sat` yields a model that becomes a concrete `Request`, which the concrete evaluator must
 confirm before it is reported.
 
-Z3's default context is not thread-safe, so all solving is serialised by a lock.
+Each policy gets its own Z3 context, so threads may analyse different policies at once.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,7 +36,6 @@ from .keys import (
 from .principals import read_aws_principal
 from .values import Lit, Var, Wild, tokens
 
-LOCK = threading.Lock()
 TIMEOUT_MS = 10_000
 
 #: keys whose real values are always lower-case (organization ids and OU paths)
@@ -93,17 +91,20 @@ class PolicyEncoding:
         zone: TrustZone,
         key_account: str,
     ) -> None:
+        # one Z3 context per policy: contexts are independent, so threads may analyse
+        # different policies at once (one shared context crashes when two threads use it)
+        self.ctx = z3.Context()
         self.policy = policy
         self.zone = zone
         self.key_account = key_account
         self.mentioned_accounts, self.mentioned_orgs, self.cidrs = policy_constants(policy)
         self.userid_tokens = _userid_tokens(policy)
         self._n = 0
-        S = z3.StringVal
-        self.A = z3.String("account")
-        self.R = z3.String("principal_resource")
-        self.N = z3.String("federated_name")
-        self.t = z3.Int("principal_type")
+        S = self._s
+        self.A = z3.String("account", self.ctx)
+        self.R = z3.String("principal_resource", self.ctx)
+        self.N = z3.String("federated_name", self.ctx)
+        self.t = z3.Int("principal_type", self.ctx)
         self.P = z3.If(
             self.t == 3,
             z3.Concat(S("arn:aws:sts::"), self.A, S(":federated-user/"), self.N),
@@ -114,13 +115,13 @@ class PolicyEncoding:
             S("Account"),
             z3.If(self.t == 1, S("User"), z3.If(self.t == 2, S("AssumedRole"), S("FederatedUser"))),
         )
-        self.has_org = z3.Bool("has_org")
-        self.O = z3.String("org_id")
-        self.path_rest = z3.String("org_path_rest")
-        self.path = z3.Concat(self.O, z3.StringVal("/"), self.path_rest)
-        self.U = z3.String("userid")
-        self.username = z3.String("username")
-        self.via_vpce = z3.Bool("via_vpce")
+        self.has_org = z3.Bool("has_org", self.ctx)
+        self.O = z3.String("org_id", self.ctx)
+        self.path_rest = z3.String("org_path_rest", self.ctx)
+        self.path = z3.Concat(self.O, z3.StringVal("/", self.ctx), self.path_rest)
+        self.U = z3.String("userid", self.ctx)
+        self.username = z3.String("username", self.ctx)
+        self.via_vpce = z3.Bool("via_vpce", self.ctx)
         self.base: list[Any] = [
             z3.Length(self.A) == 12,
             self.t >= 0,
@@ -144,8 +145,11 @@ class PolicyEncoding:
             # an org id has no "/" (its OU path starts with "<id>/"); letters are lower-case,
             # which _atom uses for the IgnoreCase operators
             self.base.append(
-                z3.Implies(self.has_org, z3.Not(z3.Contains(self.O, z3.StringVal("/"))))
+                z3.Implies(self.has_org, z3.Not(z3.Contains(self.O, z3.StringVal("/", self.ctx))))
             )
+
+    def _s(self, value: str) -> Any:
+        return z3.StringVal(value, self.ctx)
 
     # --- symbolic request ---------------------------------------------------------------
 
@@ -153,17 +157,17 @@ class PolicyEncoding:
         self._n += 1
         name = f"{prefix}_{self._n}"
         if sort == "bool":
-            return z3.Bool(name)
+            return z3.Bool(name, self.ctx)
         if sort == "real":
-            return z3.Real(name)
+            return z3.Real(name, self.ctx)
         if sort == "bv":
-            return z3.BitVec(name, 128)
-        return z3.String(name)
+            return z3.BitVec(name, 128, self.ctx)
+        return z3.String(name, self.ctx)
 
     def key_slots(self, key: str) -> list[tuple[Any, Any]]:
         if key in self.slots:
             return self.slots[key]
-        T, F, S = z3.BoolVal(True), z3.BoolVal(False), z3.StringVal
+        T, F, S = z3.BoolVal(True, self.ctx), z3.BoolVal(False, self.ctx), self._s
         slots: list[tuple[Any, Any]]
         match key:
             case "aws:principalaccount" | "kms:calleraccount":
@@ -205,9 +209,9 @@ class PolicyEncoding:
             var = self._fresh(f"{key}_{kind}", "bv" if kind == "ip" else "real")
             store[(key, i)] = var
             if kind == "date" and key == "aws:currenttime":
-                self.base.append(var >= z3.RealVal(int(datetime.now(UTC).timestamp())))
+                self.base.append(var >= z3.RealVal(int(datetime.now(UTC).timestamp()), self.ctx))
             if kind == "num" and key == "aws:epochtime":
-                self.base.append(var >= z3.RealVal(int(datetime.now(UTC).timestamp())))
+                self.base.append(var >= z3.RealVal(int(datetime.now(UTC).timestamp()), self.ctx))
         return store[(key, i)]
 
     # --- statements -----------------------------------------------------------------------
@@ -219,39 +223,41 @@ class PolicyEncoding:
 
     def _principal(self, s: Statement) -> Any:
         if s.not_principal:
-            return z3.Not(z3.Or(*[self._listed(e) for e in s.principals], z3.BoolVal(False)))
-        return z3.Or(*[self._entry(e) for e in s.principals], z3.BoolVal(False))
+            return z3.Not(
+                z3.Or(*[self._listed(e) for e in s.principals], z3.BoolVal(False, self.ctx))
+            )
+        return z3.Or(*[self._entry(e) for e in s.principals], z3.BoolVal(False, self.ctx))
 
     def _entry(self, e: PrincipalEntry) -> Any:
         if e.kind == "*":
-            return z3.BoolVal(True)
+            return z3.BoolVal(True, self.ctx)
         if e.kind != "AWS":
-            return z3.BoolVal(False)  # service / federated principals are not IAM callers
+            return z3.BoolVal(False, self.ctx)  # service / federated principals are not IAM callers
         p = read_aws_principal(e.value)
         if p.kind == "any":
-            return z3.BoolVal(True)
+            return z3.BoolVal(True, self.ctx)
         if p.kind == "account":
-            return z3.StringVal(p.account or "") == self.A
+            return z3.StringVal(p.account or "", self.ctx) == self.A
         if p.kind == "arn":
             return self._arn_is_caller(p.arn or "", p.account or "", p.session_of)
-        return z3.BoolVal(False)
+        return z3.BoolVal(False, self.ctx)
 
     def _listed(self, e: PrincipalEntry) -> Any:
         if e.kind == "*":
-            return z3.BoolVal(True)
+            return z3.BoolVal(True, self.ctx)
         if e.kind != "AWS":
-            return z3.BoolVal(False)
+            return z3.BoolVal(False, self.ctx)
         p = read_aws_principal(e.value)
         if p.kind == "any":
-            return z3.BoolVal(True)
+            return z3.BoolVal(True, self.ctx)
         if p.kind == "account":
-            return z3.And(self.t == 0, z3.StringVal(p.account or "") == self.A)
+            return z3.And(self.t == 0, z3.StringVal(p.account or "", self.ctx) == self.A)
         if p.kind == "arn":
             return self._arn_is_caller(p.arn or "", p.account or "", p.session_of)
-        return z3.BoolVal(False)
+        return z3.BoolVal(False, self.ctx)
 
     def _arn_is_caller(self, arn: str, account: str, session_of: str | None) -> Any:
-        exact = z3.StringVal(arn) == self.P
+        exact = z3.StringVal(arn, self.ctx) == self.P
         if session_of is None:
             return exact
         # a session ARN names a session of role `session_of` in `account`
@@ -259,8 +265,8 @@ class PolicyEncoding:
             exact,
             z3.And(
                 self.t == 2,
-                z3.StringVal(account) == self.A,
-                z3.SuffixOf(z3.StringVal("/" + session_of), self.R),
+                z3.StringVal(account, self.ctx) == self.A,
+                z3.SuffixOf(z3.StringVal("/" + session_of, self.ctx), self.R),
             ),
         )
 
@@ -298,11 +304,11 @@ class PolicyEncoding:
         else:
             on_present = matches[0]
         if c.if_exists or c.qualifier is Qualifier.FOR_ALL_VALUES:
-            on_absent = z3.BoolVal(True)
+            on_absent = z3.BoolVal(True, self.ctx)
         elif c.qualifier is Qualifier.FOR_ANY_VALUE:
-            on_absent = z3.BoolVal(False)
+            on_absent = z3.BoolVal(False, self.ctx)
         else:
-            on_absent = z3.BoolVal(c.negated)
+            on_absent = z3.BoolVal(c.negated, self.ctx)
         return z3.If(present, on_present, on_absent)
 
     def _atom(self, c: Condition, key: str, i: int, v: Any, const: str) -> Any:
@@ -317,31 +323,31 @@ class PolicyEncoding:
                 if by_segment is not None:
                     return by_segment
             if comp is Comparator.EQ:
-                return v == z3.StringVal(_lit(toks))
+                return v == z3.StringVal(_lit(toks), self.ctx)
             if key == "aws:principalorgpaths" and comp is not Comparator.ARN:
                 by_part = self._org_path_atom(_lit(toks), comp)
                 if by_part is not None:
                     return by_part
             if comp is Comparator.EQ_CI and key in _LOWER_CASE_KEYS:
-                return v == z3.StringVal(_lit(toks).lower())
+                return v == z3.StringVal(_lit(toks).lower(), self.ctx)
             if comp is Comparator.EQ_CI:
-                return z3.InRe(v, _ci_literal(_lit(toks)))
-            return z3.InRe(v, _glob_re(toks, arn=comp is Comparator.ARN))
+                return z3.InRe(v, _ci_literal(_lit(toks), self.ctx))
+            return z3.InRe(v, _glob_re(toks, arn=comp is Comparator.ARN, ctx=self.ctx))
         if comp is Comparator.BOOL:
-            return z3.InRe(v, _ci_literal(const.strip()))
+            return z3.InRe(v, _ci_literal(const.strip(), self.ctx))
         if comp is Comparator.BINARY:
-            return v == z3.StringVal(const)
+            return v == z3.StringVal(const, self.ctx)
         if comp is Comparator.IP:
             return self._ip_atom(self._view(key, i, "ip"), const)
         if comp.value.startswith("num_"):
             n = parse_number(const)
             if n is None:
-                return z3.BoolVal(False)
+                return z3.BoolVal(False, self.ctx)
             return _cmp(comp.value[4:], self._view(key, i, "num"), n)
         if comp.value.startswith("date_"):
             d = parse_date(const)
             if d is None:
-                return z3.BoolVal(False)
+                return z3.BoolVal(False, self.ctx)
             return _cmp(comp.value[5:], self._view(key, i, "date"), d)
         self.unknown_atoms = True
         return self._fresh("unknown_atom", "bool")
@@ -362,22 +368,22 @@ class PolicyEncoding:
 
         def sym(pat: str, var: Any) -> Any:
             if not glob:
-                return var == z3.StringVal(pat)
-            return z3.InRe(var, _glob_re(tokens(pat, True), arn=False))
+                return var == z3.StringVal(pat, self.ctx)
+            return z3.InRe(var, _glob_re(tokens(pat, True), arn=False, ctx=self.ctx))
 
         if not fixed(parts[0], "arn") or not fixed(parts[3], ""):
-            return z3.BoolVal(False)
+            return z3.BoolVal(False, self.ctx)
         partitions = [p for p in ("aws",) if fixed(parts[1], p)]
         if not partitions:
-            return z3.BoolVal(False)
+            return z3.BoolVal(False, self.ctx)
         account = sym(parts[4], self.A)
         options = []
         if fixed(parts[2], "iam"):
             options.append(z3.And(self.t != 3, sym(parts[5], self.R)))
         if fixed(parts[2], "sts"):
-            fed = z3.Concat(z3.StringVal("federated-user/"), self.N)
+            fed = z3.Concat(z3.StringVal("federated-user/", self.ctx), self.N)
             options.append(z3.And(self.t == 3, sym(parts[5], fed)))
-        return z3.And(account, z3.Or(*options, z3.BoolVal(False)))
+        return z3.And(account, z3.Or(*options, z3.BoolVal(False, self.ctx)))
 
     def _org_path_atom(self, pattern: str, comp: Comparator) -> Any:
         """An OU path is `<org id>/<rest>`: when the pattern's org part is literal, compare
@@ -388,18 +394,22 @@ class PolicyEncoding:
             return None
         if comp is Comparator.EQ_CI:
             head, tail = head.lower(), tail.lower()
-        same_org = self.O == z3.StringVal(head)
+        same_org = self.O == z3.StringVal(head, self.ctx)
         if glob:
             return z3.And(
-                same_org, z3.InRe(self.path_rest, _glob_re(tokens(tail, True), arn=False))
+                same_org,
+                z3.InRe(self.path_rest, _glob_re(tokens(tail, True), arn=False, ctx=self.ctx)),
             )
-        return z3.And(same_org, self.path_rest == z3.StringVal(tail))
+        return z3.And(same_org, self.path_rest == z3.StringVal(tail, self.ctx))
 
     def _trusted_path(self, prefix: str) -> Any:
         head, sep, tail = prefix.partition("/")
         if not sep:
-            return z3.PrefixOf(z3.StringVal(prefix), self.O)
-        return z3.And(self.O == z3.StringVal(head), z3.PrefixOf(z3.StringVal(tail), self.path_rest))
+            return z3.PrefixOf(z3.StringVal(prefix, self.ctx), self.O)
+        return z3.And(
+            self.O == z3.StringVal(head, self.ctx),
+            z3.PrefixOf(z3.StringVal(tail, self.ctx), self.path_rest),
+        )
 
     def _with_variables(self, comp: Comparator, v: Any, toks: tuple[Lit | Wild | Var, ...]) -> Any:
         if comp is not Comparator.EQ or any(isinstance(t, Wild) for t in toks):
@@ -419,25 +429,25 @@ class PolicyEncoding:
                     guards.append(b)
                     parts.append(val)
                 else:
-                    parts.append(z3.If(b, val, z3.StringVal(t.default)))
+                    parts.append(z3.If(b, val, z3.StringVal(t.default, self.ctx)))
             else:
                 assert isinstance(t, Lit)
-                parts.append(z3.StringVal(t.text))
+                parts.append(z3.StringVal(t.text, self.ctx))
         rhs = parts[0] if len(parts) == 1 else z3.Concat(*parts)
         return z3.And(*guards, v == rhs)
 
     def _ip_atom(self, ip: Any, cidr: str) -> Any:
         net = _network128(cidr)
         if net is None:
-            return z3.BoolVal(False)
+            return z3.BoolVal(False, self.ctx)
         base, prefix = net
         mask = ((1 << prefix) - 1) << (128 - prefix) if prefix else 0
-        return (ip & z3.BitVecVal(mask, 128)) == z3.BitVecVal(base & mask, 128)
+        return (ip & z3.BitVecVal(mask, 128, self.ctx)) == z3.BitVecVal(base & mask, 128, self.ctx)
 
     # --- queries --------------------------------------------------------------------------
 
     def stage_constraints(self, stage: Stage) -> list[Any]:
-        S = z3.StringVal
+        S = self._s
         out: list[Any] = [S(a) != self.A for a in sorted(self.zone.accounts)]
         out += [z3.Implies(self.has_org, S(o) != self.O) for o in sorted(self.zone.trusted_orgs)]
         out += [
@@ -474,7 +484,7 @@ class PolicyEncoding:
         Account ids are 12 digits; asking Z3 for that up front costs ~100 ms a query, so the
         model's account is first repaired digit by digit and re-checked concretely (`confirm`),
         and only if that fails is the digit constraint handed to the solver."""
-        solver = z3.Solver()
+        solver = z3.Solver(ctx=self.ctx)
         solver.set("timeout", TIMEOUT_MS)
         solver.add(*self.base)
         solver.add(z3.Or(*[self.statement_exprs[i] for i in allow]))
@@ -492,7 +502,7 @@ class PolicyEncoding:
                 repaired = self._repair(found, digit, stage)
                 if repaired is not None and confirm(repaired.request):
                     return _prettier(repaired, confirm)
-            solver.add(z3.InRe(self.A, z3.Loop(z3.Range("0", "9"), 12, 12)))
+            solver.add(z3.InRe(self.A, z3.Loop(z3.Range("0", "9", self.ctx), 12, 12)))
             result = solver.check()
             if result == z3.sat:
                 return _prettier(self._found(solver.model(), action), confirm)
@@ -650,39 +660,42 @@ def _lit(toks: tuple[Lit | Wild | Var, ...]) -> str:
     )
 
 
-def _ci_literal(text: str) -> Any:
+def _ci_literal(text: str, ctx: Any) -> Any:
     parts = []
     for ch in text:
         lo, up = ch.lower(), ch.upper()
-        parts.append(z3.Re(ch) if lo == up else z3.Union(z3.Re(lo), z3.Re(up)))
+        parts.append(z3.Re(ch, ctx) if lo == up else z3.Union(z3.Re(lo, ctx), z3.Re(up, ctx)))
     if not parts:
-        return z3.Re("")
+        return z3.Re("", ctx)
     return parts[0] if len(parts) == 1 else z3.Concat(*parts)
 
 
-def _any_char() -> Any:
-    return z3.AllChar(z3.ReSort(z3.StringSort()))
+def _any_char(ctx: Any) -> Any:
+    return z3.AllChar(z3.ReSort(z3.StringSort(ctx)))
 
 
 # IAM values here are printable ASCII; a small alphabet keeps regex reasoning fast
 z3.set_param("encoding", "ascii")
+
+
 # [^:] as two ranges around ":" (0x3A)
-_NOT_COLON = z3.Union(z3.Range(" ", "9"), z3.Range(";", "~"))
+def _not_colon(ctx: Any) -> Any:
+    return z3.Union(z3.Range(" ", "9", ctx), z3.Range(";", "~", ctx))
 
 
-def _glob_re(toks: tuple[Lit | Wild | Var, ...], *, arn: bool) -> Any:
+def _glob_re(toks: tuple[Lit | Wild | Var, ...], *, arn: bool, ctx: Any) -> Any:
     parts: list[Any] = []
     colons = 0
-    not_colon = _NOT_COLON if arn else None
+    not_colon = _not_colon(ctx) if arn else None
     for t in toks:
         if isinstance(t, Lit):
-            parts.append(z3.Re(t.text))
+            parts.append(z3.Re(t.text, ctx))
             colons += t.text.count(":")
         elif isinstance(t, Wild):
-            one = not_colon if (arn and colons < 5) else _any_char()
+            one = not_colon if (arn and colons < 5) else _any_char(ctx)
             parts.append(z3.Star(one) if t.char == "*" else one)
     if not parts:
-        return z3.Re("")
+        return z3.Re("", ctx)
     return parts[0] if len(parts) == 1 else z3.Concat(*parts)
 
 
@@ -692,7 +705,7 @@ def _py_glob(pattern: str, *, colon: bool) -> str:
 
 
 def _cmp(op: str, var: Any, value: float) -> Any:
-    c = z3.RealVal(str(Fraction(value).limit_denominator(10**9)))
+    c = z3.RealVal(str(Fraction(value).limit_denominator(10**9)), var.ctx)
     match op:
         case "eq":
             return var == c
@@ -704,7 +717,7 @@ def _cmp(op: str, var: Any, value: float) -> Any:
             return var > c
         case "ge":
             return var >= c
-    return z3.BoolVal(False)
+    return z3.BoolVal(False, var.ctx)
 
 
 def _network128(cidr: str) -> tuple[int, int] | None:

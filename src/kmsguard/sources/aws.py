@@ -6,7 +6,6 @@ Work flows account -> (account, region) -> key; every step that fails is kept as
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -81,28 +80,26 @@ class PolicyJudge:
     reuse a handful of policies across thousands of keys. The key's ARN is part of the
     question only when some statement names a resource other than `*`.
 
-    The engine's solver (z3's global context) is not thread-safe, so worker threads
-    judge one at a time under a lock; they spend their time waiting on the network anyway.
+    The engine is thread-safe (one solver context per policy). Two threads that meet the
+    same new policy at once may both analyse it; the caches only save repeated work.
     """
 
     def __init__(self) -> None:
         self._parsed: dict[str, Policy | Assessment] = {}
         self._cache: dict[tuple[str, TrustZone, str | None], Assessment] = {}
-        self._lock = threading.Lock()
 
     def policy(self, text: str, zone: TrustZone, key_arn: str | None = None) -> Assessment:
-        with self._lock:
-            parsed = self._parsed.get(text)
-            if parsed is None:
-                parsed = self._parsed[text] = _parse(text)
-            if isinstance(parsed, Assessment):
-                return parsed
-            arn = key_arn if _names_resources(parsed) else None
-            key = (text, zone, arn)
-            found = self._cache.get(key)
-            if found is None:
-                found = self._cache[key] = analyze_policy(parsed, zone, key_arn=arn)
-            return found
+        parsed = self._parsed.get(text)
+        if parsed is None:
+            parsed = self._parsed[text] = _parse(text)
+        if isinstance(parsed, Assessment):
+            return parsed
+        arn = key_arn if _names_resources(parsed) else None
+        key = (text, zone, arn)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = analyze_policy(parsed, zone, key_arn=arn)
+        return found
 
     def grant(self, raw: dict[str, Any], zone: TrustZone) -> Assessment:
         grant = Grant(
@@ -114,8 +111,7 @@ class PolicyJudge:
             name=raw.get("Name"),
             issuing_account=raw.get("IssuingAccount"),
         )
-        with self._lock:
-            return judge_grant(grant, zone)
+        return judge_grant(grant, zone)
 
 
 def _parse(text: str) -> Policy | Assessment:
