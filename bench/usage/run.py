@@ -167,6 +167,11 @@ def main() -> None:
         all_runs = " ".join(f"{w:.2f}" for w, _, _ in rs)
         print(f"{name:<16} {best:>7.2f} {all_runs:>18} {counts['kms_events'] / best:>10,.0f} "
               f"{gz_mb / best:>8.1f} {cpu:>6.1f} {rss:>12.0f} {zcat_best / best:>7.2f}x")
+    pairs = list(zip(runs["zcat"], runs["kmsguard usage"], strict=True))
+    wins = sum(1 for (z, _, _), (k, _, _) in pairs if k < z)
+    ratios = " ".join(f"{z / k:.2f}x" for (z, _, _), (k, _, _) in pairs)
+    print(f"\nkmsguard usage vs the zcat run just before it: {ratios} "
+          f"(faster in {wins} of {len(pairs)})")
 
 
 if __name__ == "__main__":
