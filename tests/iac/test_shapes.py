@@ -357,3 +357,24 @@ def test_tfvars_files_set_variables(kmsguard: Any, tmp_path: Path) -> None:
     (tmp_path / "zz.auto.tfvars.json").write_text('{"reader_account": "444455556666"}')
     (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
     assert f["exposures"][0]["principals"] == ["444455556666"]
+
+
+def test_custom_resource_values_are_unknown(kmsguard: Any, tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "Resources:\n"
+        "  Lookup:\n"
+        "    Type: Custom::AccountLookup\n"
+        "    Properties: {ServiceToken: arn:aws:lambda:us-east-1:123456789012:function:x}\n"
+        "  K:\n"
+        "    Type: AWS::KMS::Key\n"
+        "    Properties:\n"
+        "      KeyPolicy:\n"
+        "        Statement:\n"
+        "          - Effect: Allow\n"
+        "            Principal: {AWS: !GetAtt Lookup.ConsumerArn}\n"
+        "            Action: kms:Decrypt\n"
+        '            Resource: "*"\n'
+    )
+    (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
+    assert f["verdict"] == "unresolved"
+    assert "custom resource" in f["errors"][0]

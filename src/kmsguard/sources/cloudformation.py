@@ -156,6 +156,12 @@ def load_template(text: str, *, is_json: bool) -> Any:
 _NOVALUE = object()
 
 
+def _is_custom(res: Any) -> bool:
+    """Custom resources return what their Lambda decides: nothing is known before."""
+    rtype = str(res.get("Type", "")) if isinstance(res, dict) else ""
+    return rtype.startswith("Custom::") or rtype == "AWS::CloudFormation::CustomResource"
+
+
 def _arn_for(rtype: str, logical: str, props: Any, account: str) -> str:
     parts = rtype.split("::")
     service = parts[1].lower() if len(parts) > 2 else "unknown"
@@ -382,6 +388,8 @@ class CfnResolver:
         if name in self.params:
             return self._param(name, self.params[name])
         if name in self.resources:
+            if _is_custom(self.resources[name]):
+                raise Unresolved(f"`Ref {name}` is computed by a custom resource")
             return name  # a physical id of the own stack: its name is not known yet
         raise Unresolved(f"`Ref {name}` names no parameter or resource of the template")
 
@@ -416,6 +424,8 @@ class CfnResolver:
         res = self.resources.get(logical)
         if not isinstance(res, dict):
             raise Unresolved(f"`Fn::GetAtt {logical}.{attr}` names no resource of the template")
+        if _is_custom(res):
+            raise Unresolved(f"`Fn::GetAtt {logical}.{attr}` is computed by a custom resource")
         if attr == "Arn":
             return _arn_for(str(res.get("Type", "")), logical, res.get("Properties"), self.account)
         return f"{logical}.{attr}"
