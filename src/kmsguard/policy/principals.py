@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from dataclasses import dataclass
 
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -24,6 +25,7 @@ class AwsPrincipal:
     session_of: str | None = None  # for sts assumed-role ARNs, the role name
 
 
+@cache
 def read_aws_principal(value: str) -> AwsPrincipal:
     if value == "*" or "*" in value or "?" in value:
         return AwsPrincipal("any")
