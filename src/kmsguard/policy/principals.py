@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from functools import cache
 from dataclasses import dataclass
+from functools import cache
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _IAM_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):(.+)$")
