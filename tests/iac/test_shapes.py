@@ -378,3 +378,45 @@ def test_custom_resource_values_are_unknown(kmsguard: Any, tmp_path: Path) -> No
     (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
     assert f["verdict"] == "unresolved"
     assert "custom resource" in f["errors"][0]
+
+
+def test_outputs_of_local_modules(kmsguard: Any, tmp_path: Path) -> None:
+    (tmp_path / "roles").mkdir()
+    (tmp_path / "partner").mkdir()
+    (tmp_path / "main.tf").write_text(
+        'module "roles" {\n  source = "./roles"\n  name   = "app"\n}\n'
+        'module "partner" {\n  source = "./partner"\n}\n'
+        'module "remote" {\n  source = "terraform-aws-modules/iam/aws"\n}\n'
+        'resource "aws_kms_key" "k" {\n'
+        "  policy = jsonencode({\n"
+        '    Version = "2012-10-17"\n'
+        "    Statement = [\n"
+        '      { Effect = "Allow", Principal = { AWS = module.roles.arn },'
+        ' Action = "kms:*", Resource = "*" },\n'
+        '      { Effect = "Allow", Principal = { AWS = module.partner.reader },'
+        ' Action = "kms:Decrypt", Resource = "*" },\n'
+        "    ]\n"
+        "  })\n"
+        "}\n"
+        'resource "aws_kms_key" "remote" {\n'
+        "  policy = jsonencode({\n"
+        '    Statement = [{ Effect = "Allow", Principal = { AWS = module.remote.arn },'
+        ' Action = "kms:*", Resource = "*" }]\n'
+        "  })\n"
+        "}\n"
+    )
+    (tmp_path / "roles" / "main.tf").write_text(
+        'variable "name" {}\n'
+        'resource "aws_iam_role" "r" {\n  name = var.name\n}\n'
+        'output "arn" {\n  value = aws_iam_role.r.arn\n}\n'
+    )
+    (tmp_path / "partner" / "outputs.tf").write_text(
+        'output "reader" {\n  value = "arn:aws:iam::111122223333:role/reader"\n}\n'
+    )
+    by = kmsguard("scan", "iac", tmp_path, "--format", "json").by_resource()
+    k = by["aws_kms_key.k"]
+    assert k["verdict"] == "cross-account"
+    assert [e["principals"] for e in k["exposures"]] == [["111122223333"]]
+    remote = by["aws_kms_key.remote"]
+    assert remote["verdict"] == "unresolved"
+    assert "terraform-aws-modules/iam/aws" in remote["errors"][0]

@@ -105,6 +105,9 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
                 tf_files.append(terraform.TfFile(c.path, c.display, text))
         modules[folder] = tf_files
     callers = terraform.find_callers(modules)
+    library = terraform.ModuleLibrary(
+        {folder.resolve(): (folder, tf_files) for folder, tf_files in modules.items()}
+    )
     for folder, tf_files in modules.items():
         if not any(terraform.MARKER in f.text for f in tf_files):
             continue
@@ -115,6 +118,7 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
             account=account,
             max_file_bytes=options.max_file_bytes,
             callers=callers.get(folder.resolve(), ()),
+            library=library,
         )
         referenced |= refs
         by_file: dict[str, list[IacItem]] = defaultdict(list)

@@ -98,6 +98,8 @@ class Module:
     calls: dict[str, Block] = field(default_factory=dict)
     #: values of `terraform.tfvars` / `*.auto.tfvars` (expression or JSON value, file)
     tfvars: dict[str, tuple[Tree[Token] | None, Any, str]] = field(default_factory=dict)
+    outputs: dict[str, Block] = field(default_factory=dict)
+    library: ModuleLibrary | None = None  # the other scanned modules, for module outputs
 
     def load(self, f: TfFile) -> None:
         try:
@@ -139,6 +141,16 @@ class Module:
             self.load_matching(name)
         return self.resources.get((rtype, name))
 
+    def call(self, name: str) -> Block | None:
+        if name not in self.calls:
+            self.load_matching(name)
+        return self.calls.get(name)
+
+    def output(self, name: str) -> Block | None:
+        if name not in self.outputs:
+            self.load_matching(name)
+        return self.outputs.get(name)
+
     def add(self, block: Block) -> None:
         match block.type:
             case "variable" if block.labels:
@@ -153,8 +165,29 @@ class Module:
                 self.resource_order.append(block)
             case "module" if block.labels:
                 self.calls[block.labels[0]] = block
+            case "output" if block.labels:
+                self.outputs[block.labels[0]] = block
             case _:
                 pass
+
+
+@dataclass(slots=True)
+class ModuleLibrary:
+    """The scanned modules by resolved folder: a module's outputs are read from here,
+    each module parsed lazily and at most once."""
+
+    files: dict[Path, tuple[Path, list[TfFile]]]
+    cache: dict[Path, Module] = field(default_factory=dict)
+
+    def get(self, folder: Path) -> Module | None:
+        if folder in self.cache:
+            return self.cache[folder]
+        entry = self.files.get(folder)
+        if entry is None:
+            return None
+        module = Module(entry[0], str(entry[0]), pending=list(entry[1]), library=self)
+        self.cache[folder] = module
+        return module
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,9 +466,8 @@ class Evaluator:
                 return self._data(attrs[0], attrs[1], _after_name(steps, 2), depth)
             case "each" | "count" | "self":
                 raise Unresolved(f"`{root}.` values are known only during plan")
-            case "module":
-                name = attrs[0] if attrs else "?"
-                raise Unresolved(f"output of module `{name}` is not evaluated")
+            case "module" if len(attrs) >= 2:
+                return self._module_output(attrs[0], attrs[1], _after_name(steps, 2), depth)
             case _ if root.startswith(("aws_", "awscc_")) and attrs:
                 return self._resource_attr(root, attrs[0], _after_name(steps, 1), depth)
         raise Unresolved(f"reference `{_render_ref(root, steps)}` is not known before plan")
@@ -468,6 +500,45 @@ class Evaluator:
         if "default" not in block.attrs:
             raise Unresolved(f"variable `{name}` has no default")
         return self._in_file(block, lambda: self.eval(block.attrs["default"], depth), f"var.{name}")
+
+    def _module_output(
+        self, name: str, output: str, rest: list[tuple[str, Any]], depth: int
+    ) -> Any:
+        """`module.NAME.OUTPUT` of a local module that was scanned too: the output's value,
+        evaluated in that module with the arguments this call passes."""
+        call = self.module.call(name)
+        if call is None:
+            raise Unresolved(f"module `{name}` is not called in this module")
+        source = self.eval(call.attrs["source"], depth) if "source" in call.attrs else None
+        if not isinstance(source, str) or not source.startswith(("./", "../")):
+            raise Unresolved(f"output of module `{name}` (source `{source}`) is not evaluated")
+        library = self.module.library
+        child = library.get((self.module.folder / source).resolve()) if library else None
+        if child is None:
+            raise Unresolved(f"module `{name}` (source `{source}`) is not among the scanned paths")
+        block = child.output(output)
+        if block is None or "value" not in block.attrs:
+            raise Unresolved(f"module `{name}` has no output `{output}`")
+        label = f"module.{name}.{output}"
+        if label in self._stack or len(self._stack) > 16:
+            raise Unresolved(f"`{label}` refers to itself")
+        ev = Evaluator(
+            child,
+            self.account,
+            self.choices,
+            max_file_bytes=self.max_file_bytes,
+            caller=ModuleCall(self.module, call),
+        )
+        ev._stack = [*self._stack, label]
+        ev.files.append(block.display)
+        try:
+            value = ev.eval(block.attrs["value"], depth)
+        finally:
+            self.used.extend(k for k in ev.used if k not in self.used)
+            self.unknowns.extend(r for r in ev.unknowns if r not in self.unknowns)
+            self.notes |= ev.notes
+            self.referenced |= ev.referenced
+        return self._apply(value, rest, depth)
 
     def _local(self, name: str, depth: int) -> Any:
         entry = self.module.local(name)
@@ -914,10 +985,11 @@ def scan_module(
     account: str,
     max_file_bytes: int = _MAX_FILE_BYTES,
     callers: Sequence[ModuleCall] = (),
+    library: ModuleLibrary | None = None,
 ) -> tuple[list[IacItem], set[Path]]:
     """Every KMS policy and grant of one module (one folder of `.tf` files). With
     `callers`, variables take the values the calling `module` blocks pass."""
-    module = Module(folder, display_folder)
+    module = Module(folder, display_folder, library=library)
     load_tfvars(module, max_file_bytes)
     items: list[IacItem] = []
     for f in files:
