@@ -305,14 +305,14 @@ class LogTree:
         record_keys = [] if key_id_only is not None else keys
         cross = actor.account is not None and actor.account != owner
         shared = self._uuid() if cross else None
-        if cross and actor_name != "stranger":
+        if cross and actor.account is not None and actor_name != "stranger":
             # the caller's own copy (its account's trail is part of the org trail)
             self._add(
-                actor.account,  # type: ignore[arg-type]
+                actor.account,
                 REGION,
                 when,
                 self._record(
-                    actor.identity, actor, action, record_keys, when, actor.account or "",
+                    actor.identity, actor, action, record_keys, when, actor.account,
                     error=error, vpce=vpce, params=params, shared=shared,
                 ),
             )

@@ -247,7 +247,7 @@ def identity_of(ui: UserIdentity | None) -> tuple[str, Principal] | None:
 
 
 def is_key_arn(arn: str | None) -> bool:
-    return bool(arn) and ":kms:" in arn and ":key/" in arn  # type: ignore[operator]
+    return arn is not None and ":kms:" in arn and ":key/" in arn
 
 
 def key_arns(
@@ -258,8 +258,9 @@ def key_arns(
     region and receiving account. Aliases cannot be resolved from a record and are dropped."""
     found: list[str] = []
     for r in resources:
-        if is_key_arn(r.arn) and r.arn not in found:
-            found.append(r.arn)  # type: ignore[arg-type]
+        arn = r.arn
+        if arn is not None and is_key_arn(arn) and arn not in found:
+            found.append(arn)
     if found:
         return found
     if not isinstance(key_id, str) or not key_id:

@@ -156,11 +156,13 @@ class S3LogSource:
         dirs: list[str] = []
         objs: list[LogRef] = []
         paginator = self.client.get_paginator("list_objects_v2")
-        kwargs = {"Bucket": self.bucket, "Prefix": prefix}
-        if delimiter:
-            kwargs["Delimiter"] = "/"
         try:
-            for page in paginator.paginate(**kwargs):  # type: ignore[arg-type]
+            pages = (
+                paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/")
+                if delimiter
+                else paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+            )
+            for page in pages:
                 self.list_calls += 1
                 dirs.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
                 for o in page.get("Contents", []):
