@@ -54,7 +54,7 @@ AGG_COLUMNS = ("n", "first_seen", "last_seen", "ctx_samples", "sctx_samples", "d
 
 def _ctx(path: str, samples_as_json: bool) -> tuple[str, str]:
     extract = f"json_extract(requestparameters, '$.{path}')"
-    keys = f"array_join(array_sort(map_keys(CAST({extract} AS MAP(VARCHAR, VARCHAR)))), ',')"
+    keys = f"array_join(array_sort(map_keys(TRY_CAST({extract} AS MAP(VARCHAR, VARCHAR)))), ',')"
     samples = f"slice(array_agg(DISTINCT json_format({extract})), 1, {CONTEXT_SAMPLES})"
     if samples_as_json:
         # Athena returns every value as text, and `[a, b]` of JSON objects cannot be split
