@@ -420,3 +420,30 @@ def test_outputs_of_local_modules(kmsguard: Any, tmp_path: Path) -> None:
     remote = by["aws_kms_key.remote"]
     assert remote["verdict"] == "unresolved"
     assert "terraform-aws-modules/iam/aws" in remote["errors"][0]
+
+
+def test_module_called_with_for_each(kmsguard: Any, tmp_path: Path) -> None:
+    (tmp_path / "kms").mkdir()
+    (tmp_path / "main.tf").write_text(
+        'module "keys" {\n'
+        '  source   = "./kms"\n'
+        "  for_each = {\n"
+        '    internal = "arn:aws:iam::123456789012:role/app"\n'
+        '    vendor   = "arn:aws:iam::999900001111:role/vendor"\n'
+        "  }\n"
+        "  reader = each.value\n"
+        "}\n"
+    )
+    (tmp_path / "kms" / "main.tf").write_text(
+        'variable "reader" {}\n'
+        'resource "aws_kms_key" "this" {\n'
+        "  policy = jsonencode({\n"
+        '    Statement = [{ Effect = "Allow", Principal = { AWS = var.reader },'
+        ' Action = "kms:Decrypt", Resource = "*" }]\n'
+        "  })\n"
+        "}\n"
+    )
+    run = kmsguard("scan", "iac", tmp_path, "--account", "123456789012", "--format", "json")
+    (f,) = run.json()
+    assert f["verdict"] == "cross-account"
+    assert f["details"]["branch"].startswith('module.keys["vendor"]')

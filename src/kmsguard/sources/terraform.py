@@ -197,10 +197,13 @@ class ModuleCall:
 
     parent: Module
     block: Block
+    instance: str = ""  # `[key]` of a `for_each` / `count` module block
+    scope: dict[str, Any] | None = None  # its `each` / `count` values
 
     @property
     def label(self) -> str:
-        return f"module.{self.block.labels[0]} ({self.block.display}:{self.block.line})"
+        name = f"module.{self.block.labels[0]}{self.instance}"
+        return f"{name} ({self.block.display}:{self.block.line})"
 
 
 class Evaluator:
@@ -485,6 +488,8 @@ class Evaluator:
                 max_file_bytes=self.max_file_bytes,
             )
             parent.files.append(self.caller.block.display)
+            if self.caller.scope is not None:
+                parent._scopes.append(self.caller.scope)
             try:
                 return parent.eval(self.caller.block.attrs[name], depth)
             finally:
@@ -1113,7 +1118,8 @@ def find_callers(modules: dict[Path, list[TfFile]]) -> dict[Path, list[ModuleCal
                 continue
             if isinstance(value, str) and value.startswith(("./", "../")):
                 child = (folder / value).resolve()
-                out.setdefault(child, []).append(ModuleCall(parent, block))
+                for suffix, scope in _instances(Evaluator(parent, SELF, {}), block):
+                    out.setdefault(child, []).append(ModuleCall(parent, block, suffix, scope))
     return out
 
 
