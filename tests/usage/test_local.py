@@ -184,3 +184,17 @@ def test_missing_source_is_an_input_error(tmp_path: Path) -> None:
         analyze_usage([tmp_path / "nope"])
     with pytest.raises(InputError, match="not before"):
         analyze_usage([tmp_path], since="2025-05-20", until="2025-05-01")
+
+
+def test_key_filter_keeps_reencrypt_direction(scenario: LogTree, log_tree: Path) -> None:
+    """ReEncrypt is From on its first key and To on its second, whichever keys are asked."""
+    app = "arn:aws:iam::111122223333:role/service-role/orders-app"
+    for key in (KEY_A, KEY_B):
+        report = analyze_usage([log_tree], jobs=1, keys=[key])
+        assert [k.key_arn for k in report.keys] == [key]
+        assert observed(report)[key] == scenario.expected()[key]
+        usage = report.key(key)
+        assert usage is not None
+        actions = {c.principal: dict(c.actions) for c in usage.callers}[app]
+        assert ("ReEncryptFrom" in actions) == (key == KEY_A)
+        assert ("ReEncryptTo" in actions) == (key == KEY_B)

@@ -19,7 +19,7 @@ from kmsguard.usage.athena import AthenaTarget, analyze_with_athena, groups_sql,
 from kmsguard.usage.engine_duckdb import analyze_files, create_view, to_duckdb
 from kmsguard.usage.sources import S3LogSource
 
-from .generator import LogTree
+from .generator import KEY_A, KEY_B, LogTree
 from .helpers import comparable, observed
 
 pytestmark = pytest.mark.integration
@@ -274,3 +274,10 @@ def test_athena_through_cli(
     report = UsageReport.from_json(capsys.readouterr().out)
     assert report.engine == "athena"
     assert observed(report) == scenario.expected()
+
+
+def test_athena_sql_key_filter(scenario: LogTree, tmp_path: Path) -> None:
+    files = [str(f) for f in scenario.write(tmp_path)]
+    for key in (KEY_A, KEY_B):
+        report = analyze_files(files, opts=ScanOptions(keys=frozenset({key})))
+        assert observed(report) == {key: scenario.expected()[key]}

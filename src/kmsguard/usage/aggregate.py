@@ -149,6 +149,8 @@ class Aggregate:
             if not entry:
                 continue
             refs, invoked_by, is_service, ident = entry
+            # ReEncrypt's source/destination roles come from the position among all its keys
+            all_refs = refs
             if wanted:
                 refs = [r for r in refs if key_matches(r[0], wanted)]
                 if not refs:
@@ -163,7 +165,7 @@ class Aggregate:
             action = rec.event_name or "?"
             recipient = rec.recipient_account_id
             if action == "ReEncrypt":
-                self._add_reencrypt(refs, params, t, via, rec, ident)
+                self._add_reencrypt(all_refs, wanted, params, t, via, rec, ident)
                 continue
             ec = params.encryption_context
             context = ec if type(ec) is dict and ec else None
@@ -203,6 +205,7 @@ class Aggregate:
     def _add_reencrypt(
         self,
         refs: list[KeyCaller],
+        wanted: frozenset[str],
         params: KmsParams,
         t: str,
         via: str | None,
@@ -213,6 +216,8 @@ class Aggregate:
         with its own encryption context."""
         recipient = rec.recipient_account_id
         for i, (key, key_account, name, ptype, account, pid) in enumerate(refs):
+            if wanted and not key_matches(key, wanted):
+                continue
             owner_copy = recipient is None or recipient == key_account
             if ident is not None and not owner_copy and account != key_account:
                 self.identities.setdefault(ident[0], ident[1])

@@ -202,9 +202,7 @@ def rows_to_aggregate(rows: Iterable[Mapping[str, Any]], opts: ScanOptions) -> A
     for row in rows:
         res = [Resource(arn=row[c]) for c in ("res_key1", "res_key2") if row[c]]
         keys = key_arns(res, row["req_key_id"], row["awsregion"], row["recipientaccountid"])
-        if opts.keys:
-            keys = [k for k in keys if key_matches(k, opts.keys)]
-        if not keys:
+        if not keys or (opts.keys and not any(key_matches(k, opts.keys) for k in keys)):
             continue
         ui = _identity(row)
         principal = resolve_principal(ui, keys[0].split(":", 2)[1])
@@ -223,7 +221,9 @@ def rows_to_aggregate(rows: Iterable[Mapping[str, Any]], opts: ScanOptions) -> A
         }
         params = {k: v[0] for k, v in samples.items() if v}
         count, first, last = int(row["n"]), str(row["first_seen"]), str(row["last_seen"])
-        for i, key in enumerate(keys):
+        for i, key in enumerate(keys):  # position matters: ReEncrypt's source/destination
+            if opts.keys and not key_matches(key, opts.keys):
+                continue
             key_account = arn_account(key)
             owner_copy = row["recipientaccountid"] in (None, key_account)
             if account is not None and account != key_account and not owner_copy:
