@@ -143,7 +143,7 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
             )
         elif c.kind is FileKind.JSON and '"format_version"' in text:
             keep(c.display, text, _scan_plan(c, text, account))
-        elif c.kind is FileKind.JSON and '"Statement"' in text:
+        elif c.kind is FileKind.JSON and ('"Statement"' in text or '"Policy"' in text):
             policies.append((c, text))
     for c, text in policies:
         if c.path.resolve() in referenced:
