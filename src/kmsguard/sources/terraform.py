@@ -685,7 +685,8 @@ class Evaluator:
                 raise Unresolved(f"`{path_value}` is over the file size limit")
             text = read_text(path)
         except (OSError, ValueError) as exc:
-            raise Unresolved(f"cannot read `{path_value}`: {exc}") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise Unresolved(f"cannot read `{path_value}`: {reason}") from None
         self.referenced.add(path.resolve())
         return path, text
 
