@@ -69,7 +69,7 @@ def render_text(findings: Sequence[Finding], files_scanned: int) -> str:
         lines.extend(f"    error: {err}" for err in a.errors)
         lines.extend(f"    note: {n}" for n in a.notes)
         lines.extend(f"    {k.replace('_', ' ')}: {v}" for k, v in f.extra)
-        if f.rule_id and f.suppressed is None and a.verdict not in (Verdict.PRIVATE, Verdict.ERROR):
+        if f.rule_id and f.suppressed is None and a.verdict is not Verdict.ERROR:
             lines.append(f"    fix: {rules.rule(f.rule_id).remediation}")
     counts = Counter(str(f.verdict) for f in findings if f.origin.resource or f.rule_id)
     summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "none found"
