@@ -129,8 +129,17 @@ def scan_iac(
     """Judge key policies in CloudFormation, Terraform and plan JSON before deployment.
 
     \b
+    PATH is a folder (searched recursively; .terraform, node_modules and .git are
+    skipped) or a file: CloudFormation YAML/JSON, Terraform .tf / .tf.json (each folder
+    one module), plan JSON (`terraform show -json`), or a key policy JSON file.
+
+    \b
     Exit codes: 0 nothing at or above --fail-on, 2 usage or input error,
     3 findings at or above --fail-on, 4 something could not be read or resolved.
+
+    \b
+    Example:
+      kmsguard scan iac . --account 123456789012 --format sarif -o kmsguard.sarif
     """
     from kmsguard.sources.iac import ScanOptions, collect, judge_all
     from kmsguard.suppressions import Config, apply, load_config
