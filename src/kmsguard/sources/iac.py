@@ -109,7 +109,12 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
         {folder.resolve(): (folder, tf_files) for folder, tf_files in modules.items()}
     )
     for folder, tf_files in modules.items():
+        installed = terraform.scan_installed_modules(
+            folder, tf_files, account=account, max_file_bytes=options.max_file_bytes
+        )
         if not any(terraform.MARKER in f.text for f in tf_files):
+            for f in tf_files:
+                keep(f.display, f.text, [i for i in installed if i.origin.source == f.display])
             continue
         new, refs = terraform.scan_module(
             folder,
@@ -122,7 +127,7 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
         )
         referenced |= refs
         by_file: dict[str, list[IacItem]] = defaultdict(list)
-        for it in new:
+        for it in [*new, *installed]:
             by_file[it.origin.source].append(_json_line(it, json_texts))
         for f in tf_files:
             keep(f.display, json_texts.get(f.display, f.text), by_file.get(f.display, []))

@@ -909,7 +909,7 @@ class _ScopedBlock(Block):
         blocks = [_ScopedBlock.wrap(b, b.type, scope) for b in block.blocks]
         return _ScopedBlock(
             type=kind,
-            labels=(),
+            labels=block.labels if kind == block.type else (),  # nested `dynamic "x"` keep x
             attrs=block.attrs,
             blocks=list(blocks),
             file=block.file,
@@ -1106,6 +1106,7 @@ def find_callers(modules: dict[Path, list[TfFile]]) -> dict[Path, list[ModuleCal
         if not calling:
             continue
         parent = Module(folder, str(folder))
+        load_tfvars(parent, _MAX_FILE_BYTES)
         parent.pending = [f for f in files if f not in calling]
         for f in calling:
             parent.load(f)
@@ -1205,3 +1206,87 @@ def _variants(
                 )
                 out.append(run(choices, ", ".join(p for p in (base, label) if p), caller, scope)[0])
     return tuple(out)
+
+
+# -- modules installed by `terraform init` (registry, git) ------------------------------
+
+
+def _read_module_files(folder: Path, max_file_bytes: int) -> list[TfFile]:
+    files: list[TfFile] = []
+    for path in sorted(folder.glob("*.tf")):
+        try:
+            if not path.is_file() or path.stat().st_size > max_file_bytes:
+                continue
+            files.append(TfFile(path, str(path), read_text(path)))
+        except (OSError, ValueError):
+            continue
+    return files
+
+
+def scan_installed_modules(
+    folder: Path,
+    files: list[TfFile],
+    *,
+    account: str,
+    max_file_bytes: int = _MAX_FILE_BYTES,
+) -> list[IacItem]:
+    """KMS resources of the modules a root module calls from the registry or git, when
+    `terraform init` installed them (`.terraform/modules/modules.json`). Each is judged
+    with the arguments of its `module` block and reported at that block, as
+    `module.NAME.TYPE.NAME`."""
+    manifest = folder / ".terraform" / "modules" / "modules.json"
+    try:
+        entries = json.loads(read_text(manifest)).get("Modules") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    parent: Module | None = None
+    items: list[IacItem] = []
+    for entry in entries:
+        key = entry.get("Key") if isinstance(entry, dict) else None
+        rel = entry.get("Dir") if isinstance(entry, dict) else None
+        if not isinstance(key, str) or not key or "." in key or not isinstance(rel, str):
+            continue  # the root itself, nested modules, or a malformed entry
+        if rel.startswith(("./", "../")) or rel in (".", ".."):
+            continue  # local modules are scanned as folders of their own
+        child_dir = (folder / rel).resolve()
+        if not child_dir.is_dir() or folder.resolve() not in child_dir.parents:
+            continue
+        child_files = _read_module_files(child_dir, max_file_bytes)
+        if not any(MARKER in f.text for f in child_files):
+            continue
+        if parent is None:
+            parent = Module(folder, str(folder), pending=list(files))
+            load_tfvars(parent, max_file_bytes)
+        call = parent.call(key)
+        if call is None:
+            continue
+        calls = [
+            ModuleCall(parent, call, suffix, scope)
+            for suffix, scope in _instances(Evaluator(parent, SELF, {}), call)
+        ]
+        found, _ = scan_module(
+            child_dir,
+            str(child_dir),
+            child_files,
+            account=account,
+            max_file_bytes=max_file_bytes,
+            callers=calls,
+        )
+        for it in found:
+            if it.error is not None:
+                continue  # the installed copy is not the user's to fix
+            origin = Origin(
+                call.display, call.line, f"module.{key}.{it.origin.resource}", it.origin.account
+            )
+            items.append(
+                IacItem(
+                    origin,
+                    call.end_line,
+                    variants=it.variants,
+                    notes=(
+                        *it.notes,
+                        f"judged from the installed module {entry.get('Source') or rel}",
+                    ),
+                )
+            )
+    return items
