@@ -314,8 +314,9 @@ def judge(item: IacItem, zone: TrustZone) -> Finding:
     if item.origin.account and zone.account == SELF_ACCOUNT:
         zone = replace(zone, account=item.origin.account)
     zone = replace(zone, trusted_orgs=zone.trusted_orgs | {terraform.SELF_ORG})
-    if item.error is not None:
-        errors = (item.error,) if item.hint is None else (item.error, f"hint: {item.hint}")
+    if item.error is not None or not item.variants:
+        message = item.error or "nothing could be read for this resource"
+        errors = (message,) if item.hint is None else (message, f"hint: {item.hint}")
         a = Assessment(Verdict.ERROR, Severity.NONE, errors=errors, notes=item.notes)
         return Finding(item.origin, rules.UNREADABLE, a)
     judged = [(v, _judge_variant(v, zone)) for v in item.variants]
