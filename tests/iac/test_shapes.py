@@ -447,3 +447,34 @@ def test_module_called_with_for_each(kmsguard: Any, tmp_path: Path) -> None:
     (f,) = run.json()
     assert f["verdict"] == "cross-account"
     assert f["details"]["branch"].startswith('module.keys["vendor"]')
+
+
+def test_for_each_policy_documents_by_key(kmsguard: Any, tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_text(
+        'variable "keys" {\n'
+        "  default = {\n"
+        '    internal = "arn:aws:iam::123456789012:role/app"\n'
+        '    shared   = "*"\n'
+        "  }\n"
+        "}\n"
+        'data "aws_iam_policy_document" "p" {\n'
+        "  for_each = var.keys\n"
+        "  statement {\n"
+        '    actions   = ["kms:Decrypt"]\n'
+        '    resources = ["*"]\n'
+        "    principals {\n"
+        '      type        = "AWS"\n'
+        "      identifiers = [each.value]\n"
+        "    }\n"
+        "  }\n"
+        "}\n"
+        'resource "aws_kms_key" "k" {\n'
+        "  for_each = var.keys\n"
+        "  policy   = data.aws_iam_policy_document.p[each.key].json\n"
+        "}\n"
+    )
+    run = kmsguard("scan", "iac", tmp_path, "--account", "123456789012", "--format", "json")
+    (f,) = run.json()
+    assert f["verdict"] == "public"
+    assert f["details"]["branch"] == 'instance ["shared"]'
+    assert any('instance ["internal"]: private' in n for n in f["notes"])

@@ -466,7 +466,8 @@ class Evaluator:
             case "terraform" if attrs[:1] == ["workspace"]:
                 return "default"
             case "data" if len(attrs) >= 2:
-                return self._data(attrs[0], attrs[1], _after_name(steps, 2), depth)
+                instance = self._instance_key(steps, depth)
+                return self._data(attrs[0], attrs[1], _after_name(steps, 2), depth, instance)
             case "each" | "count" | "self":
                 raise Unresolved(f"`{root}.` values are known only during plan")
             case "module" if len(attrs) >= 2:
@@ -566,7 +567,47 @@ class Evaluator:
             self._stack.pop()
             self.files.pop()
 
-    def _data(self, dtype: str, name: str, rest: list[tuple[str, Any]], depth: int) -> Any:
+    def _instance_key(self, steps: list[tuple[str, Any]], depth: int) -> Any:
+        """The `[key]` right after `data.TYPE.NAME`, when it can be known."""
+        attr_steps = [i for i, (k, _) in enumerate(steps) if k == "attr"]
+        if len(attr_steps) < 2:
+            return None
+        after = attr_steps[1] + 1
+        if after >= len(steps) or steps[after][0] != "index":
+            return None
+        try:
+            return self._index_value(steps[after][1], depth)
+        except Unresolved:
+            return None
+
+    def _instance_scope(self, block: Block, key: Any, depth: int) -> dict[str, Any] | None:
+        """`each` / `count` of one instance of a data source with `for_each` / `count`."""
+        if key is None:
+            return None
+        if "for_each" in block.attrs:
+            coll = self.eval(block.attrs["for_each"], depth)
+            if isinstance(coll, dict) and key in coll:
+                return {"each": {"key": key, "value": coll[key]}}
+            if isinstance(coll, list) and key in coll:
+                return {"each": {"key": key, "value": key}}
+            raise Unresolved(f"instance `{key}` of a `for_each` data source is not known")
+        if "count" in block.attrs and isinstance(key, int):
+            return {"count": {"index": key}}
+        return None
+
+    def _scoped_document(self, block: Block, key: Any, depth: int) -> dict[str, Any]:
+        scope = self._instance_scope(block, key, depth)
+        if scope is not None:
+            self._scopes.append(scope)
+        try:
+            return self.policy_document(block, depth)
+        finally:
+            if scope is not None:
+                self._scopes.pop()
+
+    def _data(
+        self, dtype: str, name: str, rest: list[tuple[str, Any]], depth: int, instance: Any = None
+    ) -> Any:
         attrs = [a for k, a in rest if k == "attr"]
         attr = attrs[0] if attrs else None
         after = _after_name(rest, 1) if attr else []
@@ -590,7 +631,7 @@ class Evaluator:
                     raise Unresolved(f"`data.{dtype}.{name}` is not defined in the module")
                 doc = self._in_file(
                     doc_block,
-                    lambda: self.policy_document(doc_block, depth),
+                    lambda: self._scoped_document(doc_block, instance, depth),
                     f"data.{dtype}.{name}",
                 )
                 return self._apply(json.dumps(doc, indent=2), after, depth)
