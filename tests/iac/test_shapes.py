@@ -478,3 +478,21 @@ def test_for_each_policy_documents_by_key(kmsguard: Any, tmp_path: Path) -> None
     assert f["verdict"] == "public"
     assert f["details"]["branch"] == 'instance ["shared"]'
     assert any('instance ["internal"]: private' in n for n in f["notes"])
+
+
+def test_a_tf_file_named_alone_reads_its_module(kmsguard: Any, tmp_path: Path) -> None:
+    """pre-commit passes changed files: the variables in a sibling file still count, and
+    the sibling's own keys are not reported."""
+    (tmp_path / "variables.tf").write_text('variable "partner" {\n  default = "111122223333"\n}\n')
+    (tmp_path / "other.tf").write_text('resource "aws_kms_key" "other" {}\n')
+    (tmp_path / "kms.tf").write_text(
+        'resource "aws_kms_key" "k" {\n'
+        "  policy = jsonencode({\n"
+        '    Statement = [{ Effect = "Allow", Principal = { AWS = var.partner },'
+        ' Action = "kms:Decrypt", Resource = "*" }]\n'
+        "  })\n"
+        "}\n"
+    )
+    run = kmsguard("scan", "iac", tmp_path / "kms.tf", "--format", "json")
+    (f,) = run.json()
+    assert (f["resource"], f["verdict"]) == ("aws_kms_key.k", "cross-account")

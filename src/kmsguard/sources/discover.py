@@ -53,6 +53,7 @@ class Candidate:
     path: Path  # the path to open
     display: str  # the path as reported (relative to the scanned PATH's parent where given)
     kind: FileKind
+    explicit: bool = False  # named as a PATH itself, not found in a folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +98,14 @@ def discover(
     for root in paths:
         for item in _walk(root, problems, exclude, explicit=True):
             path, kind = item
+            explicit = path == root
             problem = _check_file(path, max_bytes, seen_files)
             if problem is True:
                 continue
             if isinstance(problem, tuple):
                 problems.append(FileProblem(_display(path), problem[0], problem[1]))
                 continue
-            candidates.append(Candidate(path, _display(path), kind))
+            candidates.append(Candidate(path, _display(path), kind, explicit))
     return Discovery(tuple(candidates), tuple(problems))
 
 

@@ -89,8 +89,22 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
             others.append(c)
     modules: dict[Path, list[terraform.TfFile]] = {}
     json_texts: dict[str, str] = {}  # Terraform JSON files: display -> original text
+    context_only: set[str] = set()  # siblings read for context, not reported
     for folder, cands in folders.items():
         tf_files: list[terraform.TfFile] = []
+        if any(c.explicit for c in cands):
+            # a .tf file named on its own: its module's other files give the context
+            named = {c.path.resolve() for c in cands}
+            for sibling in sorted(folder.glob("*.tf")):
+                if sibling.resolve() in named or not sibling.is_file():
+                    continue
+                if sibling.stat().st_size > options.max_file_bytes:
+                    continue
+                extra = Candidate(sibling, str(sibling), FileKind.TERRAFORM)
+                text, err = _read(extra)
+                if text is not None:
+                    tf_files.append(terraform.TfFile(sibling, extra.display, text))
+                    context_only.add(extra.display)
         for c in cands:
             text, err = _read(c)
             if err is None and text is not None and c.path.name.lower().endswith(".json"):
@@ -128,6 +142,8 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
         referenced |= refs
         by_file: dict[str, list[IacItem]] = defaultdict(list)
         for it in [*new, *installed]:
+            if it.origin.source in context_only:
+                continue
             by_file[it.origin.source].append(_json_line(it, json_texts))
         for f in tf_files:
             keep(f.display, json_texts.get(f.display, f.text), by_file.get(f.display, []))
