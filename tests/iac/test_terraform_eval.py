@@ -125,3 +125,18 @@ def test_template_directives() -> None:
 def test_unclosed_directive_is_unresolved() -> None:
     with pytest.raises(Unresolved, match="endif"):
         _eval("<<EOT\n%{ if true }x\nEOT", "")
+
+
+def test_quoted_string_directives(tmp_path: Path) -> None:
+    text = (
+        'variable "ids" {\n  default = ["1", "2"]\n}\n'
+        'resource "aws_kms_key" "k" {\n'
+        '  description = "ids:%{ for i in var.ids }[${i}]%{ endfor }\\"%{ if true }y%{ endif }"\n'
+        "}\n"
+    )
+    module = Module(tmp_path, str(tmp_path))
+    module.load(TfFile(tmp_path / "a.tf", "a.tf", text))
+    ev = Evaluator(module, "123456789012", {})
+    ev.files.append("a.tf")
+    block = module.resources[("aws_kms_key", "k")]
+    assert ev.eval(block.attrs["description"]) == 'ids:[1][2]"y'

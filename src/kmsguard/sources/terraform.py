@@ -99,6 +99,7 @@ class Module:
     #: values of `terraform.tfvars` / `*.auto.tfvars` (expression or JSON value, file)
     tfvars: dict[str, tuple[Tree[Token] | None, Any, str]] = field(default_factory=dict)
     outputs: dict[str, Block] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)  # loaded files, by display path
     library: ModuleLibrary | None = None  # the other scanned modules, for module outputs
 
     def load(self, f: TfFile) -> None:
@@ -107,6 +108,7 @@ class Module:
         except HclParseError as exc:
             self.errors.append(IacItem(origin=Origin(f.display, exc.line), error=exc.message))
             return
+        self.texts[f.display] = f.text
         _, blocks = parse_body(trees(tree)[0], f.path, f.display)
         for b in blocks:
             self.add(b)
@@ -260,20 +262,22 @@ class Evaluator:
         self._render(nodes, out, depth + 1)
         return "".join(out)
 
-    def _render(self, nodes: list[Any], out: list[str], depth: int) -> None:
+    def _render(
+        self, nodes: list[Any], out: list[str], depth: int, *, quoted: bool = False
+    ) -> None:
         if depth > _MAX_DEPTH:
             raise Unresolved("template nested too deeply")
         for node in nodes:
             kind = node[0]
             if kind == "lit":
-                out.append(node[1])
+                out.append(unescape(node[1]) if quoted else node[1])
             elif kind == "expr":
                 out.append(to_str(self._embedded(parse_expression(node[1]), depth)))
             elif kind == "if":
                 cond = self.eval(parse_expression(node[1]), depth)
                 if not isinstance(cond, bool):
                     raise Unresolved("a template `%{ if }` condition is not a boolean")
-                self._render(node[2] if cond else node[3], out, depth + 1)
+                self._render(node[2] if cond else node[3], out, depth + 1, quoted=quoted)
             else:  # for
                 names, coll_src, body = node[1], node[2], node[3]
                 coll = self.eval(parse_expression(coll_src), depth)
@@ -287,7 +291,7 @@ class Evaluator:
                     scope = {names[0]: v} if len(names) == 1 else {names[0]: k, names[1]: v}
                     self._scopes.append(scope)
                     try:
-                        self._render(body, out, depth + 1)
+                        self._render(body, out, depth + 1, quoted=quoted)
                     finally:
                         self._scopes.pop()
 
@@ -326,10 +330,23 @@ class Evaluator:
                 else:
                     parts.append(self.eval(trees(child)[0], depth))
             else:
-                raise Unresolved("template directives (`%{ if }` / `%{ for }`) are not evaluated")
+                return self._quoted_template(node, depth)
         if len(parts) == 1 and not isinstance(parts[0], str):
             return parts[0]  # "${x}" keeps the type of x
         return "".join(to_str(p) for p in parts)
+
+    def _quoted_template(self, node: Tree[Token], depth: int) -> Any:
+        """A quoted string with `%{ if }` / `%{ for }` directives: rendered from its source
+        text, as heredocs are (the grammar gives the directives as flat pieces)."""
+        text = self.module.texts.get(self.files[-1]) if self.files else None
+        start, end = getattr(node.meta, "start_pos", None), getattr(node.meta, "end_pos", None)
+        if text is None or start is None or end is None or text[start:end][:1] != '"':
+            raise Unresolved("template directives in this string are not evaluated")
+        if text[end - 1 : end] != '"':
+            raise Unresolved("template directives in this string are not evaluated")
+        out: list[str] = []
+        self._render(template_nodes(text[start + 1 : end - 1]), out, depth + 1, quoted=True)
+        return "".join(out)
 
     def _literal(self, node: Tree[Token], depth: int) -> Any:
         text = str(node.children[0])
