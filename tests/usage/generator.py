@@ -300,7 +300,10 @@ class LogTree:
             params["keyId"] = key_id_only
         elif keys:
             params["keyId"] = keys[0]
-        if context:
+        if context and action == "ReEncrypt":  # each key is used with its own context
+            params["sourceEncryptionContext"] = context
+            params["destinationEncryptionContext"] = context
+        elif context:
             params["encryptionContext"] = context
         record_keys = [] if key_id_only is not None else keys
         cross = actor.account is not None and actor.account != owner
@@ -334,6 +337,8 @@ class LogTree:
                 ),
             )
         self.times.append(_t(when))
+        if cross and error and actor_name == "stranger":
+            return  # denied cross-account: only in the stranger's own trail, which is not ours
         if not counted:
             return
         target_keys = keys

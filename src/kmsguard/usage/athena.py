@@ -110,7 +110,9 @@ def groups_sql(
         f"CASE WHEN {issuer}.arn IS NULL THEN useridentity.arn END",
         "useridentity.accountid",
         "useridentity.invokedby",
-        "split_part(useridentity.principalid, ':', 1)",
+        # the unique id behind a session (see records.unique_id)
+        "CASE WHEN regexp_like(split_part(useridentity.principalid, ':', 1), '^[0-9]+$') "
+        "THEN useridentity.principalid ELSE split_part(useridentity.principalid, ':', 1) END",
         f"{issuer}.type",
         f"{issuer}.arn",
         f"{issuer}.principalid",

@@ -152,10 +152,12 @@ def arn_account(arn: str | None) -> str | None:
 
 
 def unique_id(principal_id: str | None) -> str | None:
-    """`AROA...:session` -> `AROA...`: the stable id of the role or user behind a session."""
+    """`AROA...:session` -> `AROA...`: the stable id of the role or user behind a session.
+    A federated user's `<account>:<name>` stays whole (the account alone is the root's)."""
     if not principal_id:
         return None
-    return principal_id.split(":", 1)[0]
+    head = principal_id.split(":", 1)[0]
+    return principal_id if head.isdigit() else head
 
 
 def _role_from_session(arn: str) -> str:

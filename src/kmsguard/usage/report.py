@@ -289,7 +289,7 @@ def _resolve(gk: GroupKey, identities: dict[str, Any]) -> Collapsed:
     key, name, ptype, account, pid, action, via, vpce, err, _owner, ctx = gk
     if ptype is PrincipalType.ACCOUNT and pid is not None and pid in identities:
         # joined with the caller's own copy of a cross-account call (same principalId)
-        name, ptype, account, _ = identities[pid]
+        name, ptype, account, pid = identities[pid]
     return (key, name, ptype, account, pid, action, via, vpce, err, ctx)
 
 
