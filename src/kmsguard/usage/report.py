@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kmsguard.errors import InputError
-from kmsguard.model import TrustZone
+from kmsguard.model import SELF_ACCOUNT, TrustZone
 
 from .aggregate import MAX_CONTEXT_VALUES, Aggregate, GroupKey, GroupStats
 from .records import DENIAL_CODES, PrincipalType, arn_account
@@ -349,7 +349,8 @@ def build_report(
         ),
         skipped=tuple(SkippedFile(n, r) for n, r in sorted(agg.skipped)),
         engine=engine,
-        zone_accounts=tuple(sorted(zone.accounts)),
+        # plus, for each key, its own account
+        zone_accounts=tuple(sorted(zone.accounts - {SELF_ACCOUNT})),
     )
 
 
