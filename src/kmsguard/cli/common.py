@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from kmsguard.errors import ExitCode
+from kmsguard.errors import ExitCode, InputError
 from kmsguard.model import SELF_ACCOUNT, Severity, TrustZone
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -128,12 +128,19 @@ def output_option(f: F) -> F:
 
 
 def write_output(text: str, output: Path | None) -> None:
+    """The report to standard output, or to `output` (a clear input error if it cannot)."""
+    if not text.endswith("\n"):
+        text += "\n"
     if output is None:
         sys.stdout.write(text)
-        if not text.endswith("\n"):
-            sys.stdout.write("\n")
-    else:
-        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the report to `{output}`: {exc.strerror}",
+            hint="check that the folder exists and is writable",
+        ) from None
 
 
 def exit_code_for(

@@ -197,13 +197,7 @@ def scan_iac(
             text = render_junit(findings, fail_on=Severity(fail_on))
         case _:
             assert_never(format_)
-    try:
-        write_output(text, output)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write the report to `{output}`: {exc.strerror or exc}",
-            hint="give --output a file in an existing, writable folder",
-        ) from None
+    write_output(text, output)
 
     active = [f for f in findings if f.suppressed is None]
     incomplete = any(f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED) for f in active)
