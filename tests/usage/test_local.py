@@ -198,3 +198,22 @@ def test_key_filter_keeps_reencrypt_direction(scenario: LogTree, log_tree: Path)
         actions = {c.principal: dict(c.actions) for c in usage.callers}[app]
         assert ("ReEncryptFrom" in actions) == (key == KEY_A)
         assert ("ReEncryptTo" in actions) == (key == KEY_B)
+
+
+def _junk(root: Path) -> None:
+    """Other services' logs in the same tree, and a folder beside AWSLogs: never read."""
+    for rel in ("AWSLogs/111122223333/vpcflowlogs/us-east-1/2025/05/19/flow.json.gz",
+                "AWSLogs/o-exampleorg1/111122223333/elasticloadbalancing/x.json.gz",
+                "AWSLogs/o-exampleorg1/notanaccount/CloudTrail/x.json.gz",
+                "exports/report.json"):
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"not json")
+
+
+def test_only_cloudtrail_folders_are_read(scenario: LogTree, tmp_path: Path) -> None:
+    scenario.write(tmp_path)
+    _junk(tmp_path)
+    report = analyze_usage([tmp_path], jobs=1)
+    assert report.skipped == ()
+    assert observed(report) == scenario.expected()

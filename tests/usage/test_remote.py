@@ -46,13 +46,19 @@ def test_s3_source_equals_local(aws_env: str, scenario: LogTree, log_tree: Path)
 
 def test_s3_lists_only_window_days(aws_env: str, log_tree: Path) -> None:
     _upload(log_tree, "trail-bucket", "")
+    s3 = boto3.client("s3")
+    for junk in ("AWSLogs/o-exampleorg1/111122223333/vpcflowlogs/us-east-1/2025/05/19/f.json.gz",
+                 "other/2025/05/19/x.json.gz"):
+        s3.put_object(Bucket="trail-bucket", Key=junk, Body=b"not json")
     src = S3LogSource("s3://trail-bucket", boto3.client("s3"))
     report = analyze_usage([src], jobs=1, since="2025-05-19", until="2025-05-19")
     local = analyze_usage([log_tree], jobs=1, since="2025-05-19", until="2025-05-19")
     assert comparable(report)["keys"] == comparable(local)["keys"]
+    assert report.skipped == ()  # neither the flow logs nor `other/` were read
     assert report.files < analyze_usage([log_tree], jobs=1).files
     # one listing per level (root, AWSLogs/, the org, 2 accounts, their CloudTrail/ folders),
-    # then only the day folders 05-18..05-20 of each region: never CloudTrail-Digest
+    # then only the day folders 05-18..05-20 of each region: never CloudTrail-Digest, other
+    # services' logs or folders beside AWSLogs/
     assert src.list_calls == 1 + 1 + 1 + 2 + 2 + 2 * 3
 
 

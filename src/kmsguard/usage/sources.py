@@ -92,15 +92,35 @@ def _date_part(parts: list[str]) -> tuple[int, list[int]] | None:
     return None
 
 
+def _in_layout(parts: list[str]) -> bool:
+    """Below `AWSLogs/`, only `[o-org/]<account>/CloudTrail/` is CloudTrail's: the same tree
+    holds other services' logs (VPC flow logs, ELB, Config...) that must not be read."""
+    if "AWSLogs" not in parts:
+        return True
+    below = parts[len(parts) - 1 - parts[::-1].index("AWSLogs") + 1 :]
+    if below and below[0].startswith("o-"):
+        below = below[1:]
+    if below and not (below[0].isdigit() and len(below[0]) == 12):
+        return False
+    return len(below) < 2 or below[1] == "CloudTrail"
+
+
 def keep_dir(parts: list[str], dates: DateRange) -> bool:
     """Whether to descend into a folder whose path components are `parts`."""
     if parts and parts[-1] in _SKIPPED_DIRS:
+        return False
+    if not _in_layout(parts):
         return False
     found = _date_part(parts)
     if found is None or not found[1]:
         return True
     _, nums = found
     return dates.keeps(nums[0], *(nums[1:3]))
+
+
+def _only_awslogs(names: list[str]) -> list[str]:
+    """Beside an `AWSLogs` folder, other folders are not CloudTrail's delivery tree."""
+    return ["AWSLogs"] if "AWSLogs" in names else names
 
 
 class LocalLogSource:
@@ -120,7 +140,7 @@ class LocalLogSource:
         for dirpath, dirnames, filenames in os.walk(root):
             base = Path(dirpath)
             parts = list(base.parts)
-            dirnames[:] = sorted(d for d in dirnames if keep_dir([*parts, d], dates))
+            dirnames[:] = sorted(d for d in _only_awslogs(dirnames) if keep_dir([*parts, d], dates))
             for f in sorted(filenames):
                 if _is_log_name(f):
                     p = base / f
@@ -209,7 +229,8 @@ class S3LogSource:
             return
         dirs, objs = self._list(prefix, delimiter=True)
         out.extend(objs)
-        for sub in dirs:
+        names = {d.rstrip("/").rsplit("/", 1)[-1]: d for d in dirs}
+        for sub in (names[n] for n in _only_awslogs(list(names))):
             if keep_dir([p for p in sub.split("/") if p], dates):
                 self._walk(sub, dates, out)
 
