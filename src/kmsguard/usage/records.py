@@ -121,13 +121,6 @@ def decode_resources(raw: msgspec.Raw) -> list[Resource]:
         return []
 
 
-def decode_params(raw: msgspec.Raw) -> KmsParams:
-    try:
-        return PARAMS_DECODER.decode(raw) or NO_PARAMS
-    except msgspec.ValidationError:  # e.g. requestParameters is a list
-        return NO_PARAMS
-
-
 # ---------------------------------------------------------------------------------------------
 # principals
 
