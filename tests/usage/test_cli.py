@@ -126,3 +126,11 @@ def test_all_keys_lists_live_keys_as_unused(
     by_arn = {k["key_arn"]: k for k in json.loads(out)["keys"]}
     assert by_arn[fresh]["unused"] is True
     assert by_arn[KEY_A]["unused"] is False
+
+
+def test_unwritable_output_is_an_input_error(
+    log_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run([str(log_tree), "-o", str(tmp_path / "missing" / "u.json")], capsys)
+    assert code == 2
+    assert "cannot write" in err

@@ -142,7 +142,10 @@ def usage(
             listed = [a for a in listed if a in resolved or a.rsplit("/", 1)[-1] in resolved]
         report = report.with_known_keys(listed)
     _warn_skipped(report)
-    write_output(render(report, UsageFormat(fmt)), output)
+    try:
+        write_output(render(report, UsageFormat(fmt)), output)
+    except OSError as exc:
+        raise InputError(f"cannot write `{output}`: {exc.strerror or exc}") from None
     return int(ExitCode.INCOMPLETE if report.incomplete else ExitCode.OK)
 
 
