@@ -217,3 +217,23 @@ def test_only_cloudtrail_folders_are_read(scenario: LogTree, tmp_path: Path) -> 
     report = analyze_usage([tmp_path], jobs=1)
     assert report.skipped == ()
     assert observed(report) == scenario.expected()
+
+
+def test_memory_follows_groups_not_records(scenario: LogTree, log_tree: Path) -> None:
+    """Reading the same logs ten times multiplies the counts, not the groups."""
+    from kmsguard.usage.aggregate import Aggregate, ScanOptions
+    from kmsguard.usage.decode import read_records
+
+    files = sorted(log_tree.rglob("CloudTrail/*/*/*/*/*.json.gz"))
+    once, many = Aggregate(), Aggregate()
+    for f in files:
+        once.add_records(read_records(f.read_bytes()), ScanOptions())
+    for _ in range(10):
+        for f in files:
+            many.add_records(read_records(f.read_bytes()), ScanOptions())
+    assert len(many.groups) == len(once.groups)
+    assert len(many.identities) == len(once.identities)
+    assert {k: v.count * 10 for k, v in once.groups.items()} == {
+        k: v.count for k, v in many.groups.items()
+    }
+    assert all(len(vs) <= 6 for g in many.groups.values() for vs in g.context_values.values())
