@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from kmsguard.errors import PolicyParseError
-from kmsguard.model import SELF_ACCOUNT, Assessment, Finding, Origin, Severity, TrustZone, Verdict
-from kmsguard.policy import analyze_policy, infer_owner_account, parse_policy
+from kmsguard.model import Assessment, Finding, Origin, Severity, TrustZone, Verdict
+from kmsguard.policy import analyze_inferring_owner, parse_policy
 from kmsguard.rules import UNREADABLE, rule_for_verdict
 
 from .common import (
@@ -40,7 +39,8 @@ def judge_inputs(paths: tuple[str, ...], zone: TrustZone) -> tuple[list[Finding]
         assessment = seen.get(item.text)
         if assessment is None:
             try:
-                assessment = _judge(item.text, zone)
+                # without --account the owner is read from the administrator statement
+                assessment = analyze_inferring_owner(parse_policy(item.text), zone)
             except PolicyParseError as exc:
                 message = f"`{item.source}`: {exc.message}"
                 problems.append(message)
@@ -49,22 +49,6 @@ def judge_inputs(paths: tuple[str, ...], zone: TrustZone) -> tuple[list[Finding]
             seen[item.text] = assessment
         findings.append(Finding(origin, rule_for_verdict(assessment.verdict), assessment))
     return findings, problems
-
-
-def _judge(text: str, zone: TrustZone) -> Assessment:
-    """Without `--account`, the owner is read from the policy's administrator statement."""
-    policy = parse_policy(text)
-    if zone.account != SELF_ACCOUNT:
-        return analyze_policy(policy, zone)
-    owner = infer_owner_account(policy)
-    if owner is None:
-        return analyze_policy(policy, zone)
-    assessment = analyze_policy(policy, replace(zone, account=owner))
-    note = (
-        f"owner account {owner} read from the policy's administrator statement; "
-        "pass --account to set it"
-    )
-    return replace(assessment, notes=(*assessment.notes, note))
 
 
 def _error_finding(origin: Origin, message: str) -> Finding:

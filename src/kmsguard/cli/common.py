@@ -143,6 +143,19 @@ def write_output(text: str, output: Path | None) -> None:
         ) from None
 
 
+def aws_session(profile: str | None) -> Any:
+    """A boto3 session for `--profile` (or the default chain); it honours AWS_ENDPOINT_URL."""
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        return boto3.Session(profile_name=profile)
+    except ProfileNotFound:
+        raise InputError(
+            f"no AWS profile `{profile}`", hint="list profiles with `aws configure list-profiles`"
+        ) from None
+
+
 def exit_code_for(
     severities: Iterable[Severity], fail_on: str, *, input_errors: bool, incomplete: bool = False
 ) -> ExitCode:

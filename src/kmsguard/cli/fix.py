@@ -14,7 +14,15 @@ from kmsguard.errors import InputError
 from kmsguard.policy.remediation import Strategy
 from kmsguard.policy.verify import ReplayOutcome
 
-from .common import _account, build_zone, echo_warning, output_option, write_output, zone_options
+from .common import (
+    _account,
+    aws_session,
+    build_zone,
+    echo_warning,
+    output_option,
+    write_output,
+    zone_options,
+)
 
 if TYPE_CHECKING:
     from kmsguard.fix.apply import Applied, Skipped
@@ -115,17 +123,9 @@ def _format_option(f: F) -> F:
 
 
 def _kms(key: str, profile: str | None, region: str | None) -> KeyPolicyClient:
-    import boto3
-    from botocore.exceptions import ProfileNotFound
-
     from kmsguard.fix.kms import KeyPolicyClient, region_of
 
-    try:
-        session = boto3.Session(profile_name=profile)
-    except ProfileNotFound as exc:
-        raise InputError(
-            f"no AWS profile `{profile}`", hint="list profiles with `aws configure list-profiles`"
-        ) from exc
+    session = aws_session(profile)
     return KeyPolicyClient(session.client("kms", region_name=region or region_of(key)))
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from kmsguard.errors import ExitCode, InputError
+from kmsguard.errors import ExitCode
 from kmsguard.scan_result import ScanResult
 from kmsguard.sources.aws import (
     DEFAULT_MAX_ATTEMPTS,
@@ -26,6 +26,7 @@ from kmsguard.sources.aws_accounts import DEFAULT_ROLE
 from .common import (
     _account,
     _org,
+    aws_session,
     echo_warning,
     exit_code_for,
     fail_on_option,
@@ -240,16 +241,8 @@ def scan_aws(
 
 
 def _run(options: ScanOptions, profile: str | None) -> ScanResult:
-    import boto3
-    from botocore.exceptions import ProfileNotFound
-
     from kmsguard.sources.aws import AwsScanner
 
-    try:
-        session = boto3.Session(profile_name=profile)
-    except ProfileNotFound as exc:
-        raise InputError(
-            f"no AWS profile `{profile}`", hint="list profiles with `aws configure list-profiles`"
-        ) from exc
+    session = aws_session(profile)
     with _progress(sys.stderr.isatty()) as progress:
         return AwsScanner(session, options, progress=progress).scan()

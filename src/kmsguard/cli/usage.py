@@ -142,10 +142,7 @@ def usage(
             listed = [a for a in listed if a in resolved or a.rsplit("/", 1)[-1] in resolved]
         report = report.with_known_keys(listed)
     _warn_skipped(report)
-    try:
-        write_output(render(report, UsageFormat(fmt)), output)
-    except OSError as exc:
-        raise InputError(f"cannot write `{output}`: {exc.strerror or exc}") from None
+    write_output(render(report, UsageFormat(fmt)), output)
     return int(ExitCode.INCOMPLETE if report.incomplete else ExitCode.OK)
 
 

@@ -8,7 +8,7 @@ from kmsguard.errors import PolicyParseError
 from .actions import KMS_ACTIONS, action_severity, expand_action_patterns
 from .document import Condition, Effect, Policy, PrincipalEntry, Statement, parse_policy
 from .evaluator import Decision, Request, evaluate
-from .exposure import analyze_policy, infer_owner_account
+from .exposure import analyze_inferring_owner, analyze_policy, infer_owner_account
 from .grants import Grant, judge_grant
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "Request",
     "Statement",
     "action_severity",
+    "analyze_inferring_owner",
     "analyze_policy",
     "evaluate",
     "expand_action_patterns",

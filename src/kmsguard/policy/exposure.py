@@ -21,6 +21,7 @@ from typing import Any
 import z3
 
 from kmsguard.model import (
+    SELF_ACCOUNT,
     Assessment,
     Exposure,
     ExposureKind,
@@ -509,6 +510,23 @@ def _describe(enc: PolicyEncoding, found: Found) -> tuple[str, Any]:
     return r.org_id or "", z3.Or(
         z3.Not(enc.has_org), z3.StringVal(r.org_id or "", enc.ctx) != enc.O
     )
+
+
+def analyze_inferring_owner(policy: Policy, zone: TrustZone) -> Assessment:
+    """`analyze_policy` for a policy whose owner was not given (`zone.account` is the
+    symbolic SELF_ACCOUNT) and that does not name the symbolic account itself: the owner is
+    read from the administrator statement, and the assessment says so."""
+    if zone.account != SELF_ACCOUNT or SELF_ACCOUNT in policy_constants(policy)[0]:
+        return analyze_policy(policy, zone)
+    owner = infer_owner_account(policy)
+    if owner is None:
+        return analyze_policy(policy, zone)
+    a = analyze_policy(policy, replace(zone, account=owner))
+    note = (
+        f"owner account {owner} read from the policy's administrator statement; "
+        "pass --account to set it"
+    )
+    return replace(a, notes=(*a.notes, note))
 
 
 def infer_owner_account(policy: Policy) -> str | None:

@@ -294,23 +294,12 @@ def _judge_variant(variant: Variant, zone: TrustZone) -> Assessment:
 
 
 def _analyze(raw: Any, zone: TrustZone) -> Assessment:
-    from kmsguard.policy import analyze_policy, infer_owner_account, parse_policy
+    from kmsguard.policy import analyze_inferring_owner, parse_policy
 
     try:
-        policy = parse_policy(raw)
-        if zone.account != SELF_ACCOUNT or SELF_ACCOUNT in json.dumps(raw):
-            return analyze_policy(policy, zone)
-        # The template names its own account literally, not as AWS::AccountId /
-        # aws_caller_identity: read it from the administrator statement, as `check` does.
-        owner = infer_owner_account(policy)
-        if owner is None:
-            return analyze_policy(policy, zone)
-        a = analyze_policy(policy, replace(zone, account=owner))
-        note = (
-            f"owner account {owner} read from the policy's administrator statement; "
-            "pass --account to set it"
-        )
-        return replace(a, notes=(*a.notes, note))
+        # a template that names its own account literally (not as AWS::AccountId /
+        # aws_caller_identity) has its owner read from the administrator statement
+        return analyze_inferring_owner(parse_policy(raw), zone)
     except PolicyParseError as exc:
         return Assessment(Verdict.ERROR, Severity.NONE, errors=(exc.message,))
 
