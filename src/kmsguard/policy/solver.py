@@ -141,6 +141,17 @@ class PolicyEncoding:
         self.ip_views: dict[tuple[str, int], Any] = {}
         self.unknown_atoms = False
         self.statement_exprs: dict[int, Any] = {s.index: self._statement(s) for s in statements}
+        if "aws:userid" in self.slots:
+            # its shape by principal type (AIDA... for users, AROA...:<session> for role
+            # sessions, <account>:<name> for federated users); costly, so only when asked
+            self.base += [
+                z3.Implies(self.t == 1, z3.PrefixOf(self._s("AIDA"), self.U)),
+                z3.Implies(
+                    self.t == 2,
+                    z3.And(z3.PrefixOf(self._s("AROA"), self.U), z3.Contains(self.U, self._s(":"))),
+                ),
+                z3.Implies(self.t == 3, self.U == z3.Concat(self.A, self._s(":"), self.N)),
+            ]
         if "aws:principalorgid" in self.slots or "aws:principalorgpaths" in self.slots:
             # an org id has no "/" (its OU path starts with "<id>/"); letters are lower-case,
             # which _atom uses for the IgnoreCase operators
