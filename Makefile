@@ -13,7 +13,7 @@ $(BIN)/kmsguard: pyproject.toml
 
 venv: $(BIN)/kmsguard
 
-## demo: install, then judge the bundled example key policies (no AWS account needed)
+## demo: install, then run the main job on bundled examples (no AWS account needed)
 demo: venv
 	$(BIN)/kmsguard demo
 

@@ -1,11 +1,26 @@
-"""`kmsguard demo`: the main job on bundled examples, no AWS account needed."""
+"""`kmsguard demo`: the main job on bundled examples, no AWS account needed.
+
+Four parts, each run through the same code as the command it stands for:
+
+1. key policies (`kmsguard check`) on `demo/policies/`;
+2. infrastructure as code (`kmsguard scan iac`) on `demo/iac/`;
+3. who uses the quick-fix key (`kmsguard usage`) on the CloudTrail tree `demo/cloudtrail/`
+   (written by `demo/make_cloudtrail.py`);
+4. a verified fix (`kmsguard fix plan --policy ... --usage ...`) for that key.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,8 +29,134 @@ from kmsguard.errors import ExitCode
 from .check import judge_inputs, render
 from .common import build_zone
 
+if TYPE_CHECKING:
+    from kmsguard.fix.planning import Offer
+    from kmsguard.model import Finding
+    from kmsguard.usage import UsageReport
+
 DEMO_ACCOUNT = "111122223333"
 DEMO_ORG = "o-a1b2c3d4e5"
+#: the policy of the key whose CloudTrail usage is bundled
+QUICK_FIX = "02-quick-fix-wildcard.json"
+
+#: the command lines each part stands for, run from the demo folder
+COMMANDS = {
+    "policies": (f"kmsguard check --account {DEMO_ACCOUNT} --org-id {DEMO_ORG} policies/",),
+    "iac": (f"kmsguard scan iac iac/ --account {DEMO_ACCOUNT}",),
+    "usage": (f"kmsguard usage cloudtrail/ --account {DEMO_ACCOUNT}",),
+    "fix": (
+        f"kmsguard usage cloudtrail/ --account {DEMO_ACCOUNT} --format json -o usage.json",
+        f"kmsguard fix plan --policy policies/{QUICK_FIX} --usage usage.json "
+        f"--account {DEMO_ACCOUNT}",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoRun:
+    policies: list[Finding]
+    iac: list[Finding]
+    iac_files: int
+    usage: UsageReport
+    fix: Offer
+
+
+@contextmanager
+def _cwd(path: Path) -> Iterator[None]:
+    """Report the examples' own names, not the install location."""
+    here = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(here)
+
+
+def run_demo(base: Path) -> DemoRun:
+    """The four parts on the demo folder `base` (policies/, iac/, cloudtrail/)."""
+    from kmsguard.usage import analyze_usage
+
+    from .fix import _make_offer
+    from .scan_iac import scan_paths
+
+    account_zone = build_zone(DEMO_ACCOUNT, None)
+    with _cwd(base / "policies"):
+        policies, _ = judge_inputs((".",), build_zone(DEMO_ACCOUNT, DEMO_ORG))
+    with _cwd(base):
+        iac, iac_files = scan_paths([Path("iac")], account_zone)
+        # one process: a few small files are read faster than a pool starts
+        usage = analyze_usage(["cloudtrail"], zone=account_zone, jobs=1)
+        with tempfile.TemporaryDirectory(prefix="kmsguard-demo-") as tmp:
+            usage_file = Path(tmp) / "usage.json"
+            usage_file.write_text(usage.to_json(), encoding="utf-8")
+            offer = _make_offer(
+                key=None,
+                kms=None,
+                policy_file=Path("policies") / QUICK_FIX,
+                usage_file=usage_file,
+                cloudtrail=(),
+                since=None,
+                until=None,
+                usage_key=None,
+                strategy="principals",
+                keep_external=(),
+                account=DEMO_ACCOUNT,
+                org_id=None,
+                trusted_accounts=(),
+                trusted_orgs=(),
+                trusted_ou_paths=(),
+            )
+    return DemoRun(policies, iac, iac_files, usage, offer)
+
+
+def _part(number: int, title: str, commands: tuple[str, ...], body: str) -> str:
+    lines = [f"== {number}. {title} ==", *(f"$ {c}" for c in commands), "", body.strip("\n")]
+    return "\n".join(lines)
+
+
+def render_demo_text(run: DemoRun, base: Path, *, color: bool) -> str:
+    from kmsguard.usage.render import render_text as render_usage
+
+    from .fix import render_offer
+    from .scan_iac import render_text as render_iac
+
+    policies = (
+        f"judging {len(run.policies)} example key policies of account {DEMO_ACCOUNT} "
+        f"(organization {DEMO_ORG})\n\n" + render(run.policies, "text", color=color)
+    )
+    parts = [
+        f"kmsguard demo: the main job on bundled data of account {DEMO_ACCOUNT}, "
+        f"no AWS account or network needed\n(the commands below run in {base})",
+        _part(1, "Key policies", COMMANDS["policies"], policies),
+        _part(2, "Infrastructure as code", COMMANDS["iac"], render_iac(run.iac, run.iac_files)),
+        _part(
+            3,
+            f"Who uses the key of {QUICK_FIX} (CloudTrail)",
+            COMMANDS["usage"],
+            render_usage(run.usage),
+        ),
+        _part(4, "A verified fix, planned from that usage", COMMANDS["fix"], render_offer(run.fix)),
+        "Next: `kmsguard check --account ID --org-id ORG POLICY.json`, "
+        "`kmsguard scan iac .`, `kmsguard scan aws`, `kmsguard usage LOGS/`, "
+        "`kmsguard fix plan --help`.",
+    ]
+    return "\n\n".join(parts)
+
+
+def render_demo_json(run: DemoRun) -> str:
+    from kmsguard.report.json_report import finding_to_json
+
+    from .scan_iac import finding_json
+
+    out: dict[str, Any] = {
+        "account": DEMO_ACCOUNT,
+        "org_id": DEMO_ORG,
+        "policies": [finding_to_json(f) for f in run.policies],
+        "iac": {"files_scanned": run.iac_files, "findings": [finding_json(f) for f in run.iac]},
+        "usage": run.usage.to_dict(),
+        "fix": run.fix.to_json(),
+    }
+    return json.dumps(out, indent=2)
 
 
 @click.command()
@@ -23,29 +164,29 @@ DEMO_ORG = "o-a1b2c3d4e5"
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def demo(fmt: str) -> int:
-    """Judge the bundled example key policies (account 111122223333, org o-a1b2c3d4e5).
+    """Run the main job on bundled examples (account 111122223333, org o-a1b2c3d4e5).
 
-    Runs what `kmsguard check` would on real policies; exits 0 whatever it finds.
+    \b
+    1. key policies: what `kmsguard check` says about 8 example policies;
+    2. infrastructure as code: `kmsguard scan iac` on a CloudFormation template and a
+       Terraform module;
+    3. who uses the key of the quick-fix policy: `kmsguard usage` on a bundled
+       CloudTrail log tree;
+    4. a verified fix: `kmsguard fix plan --policy ... --usage ...` for that key.
+
+    No AWS account and no network are needed; exits 0 whatever it finds.
+
+    \b
+    --format json prints one object: `policies` (as `kmsguard check --format json`),
+    `iac` (`files_scanned`, `findings` as `kmsguard scan iac --format json`), `usage`
+    (as `kmsguard usage --format json`) and `fix` (as `kmsguard fix plan --format json`).
     """
-    folder = resources.files("kmsguard").joinpath("demo/policies")
-    with resources.as_file(folder) as path:
-        zone = build_zone(DEMO_ACCOUNT, DEMO_ORG)
-        here = Path.cwd()
-        os.chdir(path)  # report the example names, not the install location
-        try:
-            findings, _ = judge_inputs((".",), zone)
-        finally:
-            os.chdir(here)
-    if fmt == "text":
-        click.echo(
-            f"kmsguard demo: judging {len(findings)} example key policies of account "
-            f"{DEMO_ACCOUNT} (organization {DEMO_ORG})\n"
-        )
-    click.echo(render(findings, fmt, color=sys.stdout.isatty()))
-    if fmt == "text":
-        click.echo(
-            "Next: `kmsguard check --account ID --org-id ORG POLICY.json`, "
-            "`kmsguard scan iac .`, `kmsguard scan aws`, `kmsguard usage LOGS/`, "
-            "`kmsguard fix plan --help`."
-        )
+    folder = resources.files("kmsguard").joinpath("demo")
+    with resources.as_file(folder) as base:
+        run = run_demo(base)
+        if fmt == "json":
+            text = render_demo_json(run)
+        else:
+            text = render_demo_text(run, base, color=sys.stdout.isatty())
+    click.echo(text)
     return ExitCode.OK

@@ -9,16 +9,19 @@ from collections import Counter
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 import click
 
 from kmsguard import rules
 from kmsguard.errors import InputError
-from kmsguard.model import Finding, Severity, Verdict
+from kmsguard.model import Finding, Severity, TrustZone, Verdict
 
 from .common import build_zone, exit_code_for, fail_on_option, output_option, write_output
 from .common import zone_options as _zone_options
+
+if TYPE_CHECKING:
+    from kmsguard.suppressions import Config
 
 
 class IacFormat(StrEnum):
@@ -81,6 +84,44 @@ def render_text(findings: Sequence[Finding], files_scanned: int) -> str:
     return "\n".join(lines)
 
 
+def scan_paths(
+    paths: Sequence[Path],
+    zone: TrustZone,
+    *,
+    config: Config | None = None,
+    exclude: Sequence[str] = (),
+    max_file_bytes: int = 5 * 1024 * 1024,
+) -> tuple[list[Finding], int]:
+    """What `kmsguard scan iac` does before rendering: collect the key policies and grants
+    under `paths`, judge them against `zone`, apply the suppressions (inline, metadata and
+    `config`). Returns the findings and the number of files scanned."""
+    from kmsguard.sources.iac import ScanOptions, collect, judge_all
+    from kmsguard.suppressions import Config, apply
+
+    config = config if config is not None else Config()
+    options = ScanOptions(
+        zone=zone, max_file_bytes=max_file_bytes, exclude=(*exclude, *config.exclude)
+    )
+    collected = collect(paths, options)
+    findings = judge_all(collected.items, zone)
+    end_lines = {
+        (i.origin.source, i.origin.line, i.origin.resource): i.end_line for i in collected.items
+    }
+    findings = apply(
+        findings,
+        config=config.suppressions,
+        texts=collected.texts,
+        end_lines=end_lines,
+        today=dt.date.today(),
+        metadata={
+            (i.origin.source, i.origin.line, i.origin.resource): i.metadata
+            for i in collected.items
+            if i.metadata is not None
+        },
+    )
+    return findings, collected.files_scanned
+
+
 @click.command(name="iac")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_zone_options
@@ -141,8 +182,7 @@ def scan_iac(
     Example:
       kmsguard scan iac . --account 123456789012 --format sarif -o kmsguard.sarif
     """
-    from kmsguard.sources.iac import ScanOptions, collect, judge_all
-    from kmsguard.suppressions import Config, apply, load_config
+    from kmsguard.suppressions import Config, load_config
 
     missing = [p for p in paths if not p.exists() and not p.is_symlink()]
     if missing:
@@ -158,33 +198,18 @@ def scan_iac(
         (*trusted_orgs, *config.trusted_orgs),
         trusted_ou_paths,
     )
-    options = ScanOptions(
-        zone=zone,
+    findings, files_scanned = scan_paths(
+        paths,
+        zone,
+        config=config,
+        exclude=exclude,
         max_file_bytes=int(max_file_size * 1024 * 1024),
-        exclude=(*exclude, *config.exclude),
-    )
-    collected = collect(paths, options)
-    findings = judge_all(collected.items, zone)
-    end_lines = {
-        (i.origin.source, i.origin.line, i.origin.resource): i.end_line for i in collected.items
-    }
-    findings = apply(
-        findings,
-        config=config.suppressions,
-        texts=collected.texts,
-        end_lines=end_lines,
-        today=dt.date.today(),
-        metadata={
-            (i.origin.source, i.origin.line, i.origin.resource): i.metadata
-            for i in collected.items
-            if i.metadata is not None
-        },
     )
 
     format_ = IacFormat(fmt)
     match format_:
         case IacFormat.TEXT:
-            text = render_text(findings, collected.files_scanned)
+            text = render_text(findings, files_scanned)
         case IacFormat.JSON:
             text = json.dumps([finding_json(f) for f in findings], indent=2)
         case IacFormat.SARIF:
