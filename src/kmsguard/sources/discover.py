@@ -12,7 +12,18 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
-SKIP_DIRS = frozenset({".terraform", "node_modules", ".git", ".terragrunt-cache", "cdk.out.tmp"})
+SKIP_DIRS = frozenset(
+    {
+        ".terraform",
+        "node_modules",
+        ".git",
+        ".terragrunt-cache",
+        "cdk.out.tmp",
+        "site-packages",
+        ".tox",
+        "__pycache__",
+    }
+)
 #: Well-known files that are never templates (lock files can be many megabytes).
 SKIP_NAMES = frozenset(
     {
@@ -160,8 +171,8 @@ def _walk(
                     problems.append(_os_problem(path, exc))
                 continue
             if stat.S_ISDIR(est.st_mode):
-                if entry.name in SKIP_DIRS:
-                    continue
+                if entry.name in SKIP_DIRS or (Path(entry.path) / "pyvenv.cfg").exists():
+                    continue  # tool caches, dependencies, Python virtual environments
                 key = (est.st_dev, est.st_ino)
                 if key in visited:
                     if entry.is_symlink():
