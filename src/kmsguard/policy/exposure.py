@@ -44,6 +44,7 @@ from .shortcuts import (
     vpc_conditions,
 )
 from .solver import Found, PolicyEncoding, Stage, UndecidedError, policy_constants
+from .values import Var, tokens
 
 _MAX_NAMED = 10
 _PUBLIC_OPEN = Stage(fresh_identity=True, open_network=True)
@@ -111,6 +112,7 @@ class _Analysis:
         ]
         self._encoding: PolicyEncoding | None = None
         self.constants = policy_constants(policy)
+        self.mentioned_keys = _mentioned_keys(policy)
 
     # --- driver ---------------------------------------------------------------------------
 
@@ -387,7 +389,7 @@ class _Analysis:
             network_restricted=restricted,
             principals=principals,
             statements=decision.allowing,
-            witness=_witness(request),
+            witness=_witness(request, self.mentioned_keys),
             network_conditions=(),
         )
 
@@ -481,12 +483,19 @@ def _merge(results: list[_ClassResult]) -> list[Exposure]:
     return out
 
 
-def _witness(r: Request) -> Witness:
-    ctx = tuple(
-        sorted(
-            (k.lower(), tuple(v)) for k, v in r.context.items() if k.lower() != "aws:userid" or v
-        )
-    )
+def _mentioned_keys(policy: Policy) -> frozenset[str]:
+    """Condition keys the policy tests, and those its `${...}` variables read."""
+    keys = {c.key for s in policy.statements for c in s.conditions}
+    for s in policy.statements:
+        for c in s.conditions:
+            for v in c.values:
+                keys.update(t.key for t in tokens(v, False) if isinstance(t, Var))
+    return frozenset(keys)
+
+
+def _witness(r: Request, keys: frozenset[str]) -> Witness:
+    """The request as evidence: only the condition keys the policy asks about are shown."""
+    ctx = tuple(sorted((k.lower(), tuple(v)) for k, v in r.context.items() if k.lower() in keys))
     return Witness(
         principal=r.principal,
         account=r.account or "",
