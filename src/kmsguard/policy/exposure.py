@@ -460,9 +460,15 @@ def _merge(results: list[_ClassResult]) -> list[Exposure]:
         if restricted:
             severity = severity.lowered()
         best = max(rs, key=lambda r: kms_actions.action_severity(r.actions[0]).rank)
-        notes: tuple[str, ...] = ()
+        notes: list[str] = []
         if restricted:
-            notes = ("allowed only from particular networks; the identity perimeter stays open",)
+            notes.append("allowed only from particular networks; the identity perimeter stays open")
+        own_only = [a for a in actions if a not in kms_actions.CROSS_ACCOUNT_CALLABLE]
+        if own_only:
+            notes.append(
+                "KMS itself refuses these from other accounts, whatever the policy says: "
+                + ", ".join(a.removeprefix("kms:") for a in own_only)
+            )
         out.append(
             Exposure(
                 kind=kind,
@@ -475,7 +481,7 @@ def _merge(results: list[_ClassResult]) -> list[Exposure]:
                 network_conditions=tuple(
                     dict.fromkeys(c for r in rs for c in r.network_conditions)
                 ),
-                notes=notes,
+                notes=tuple(notes),
             )
         )
     order = {ExposureKind.PUBLIC: 0, ExposureKind.CROSS_ACCOUNT: 1}

@@ -53,20 +53,6 @@ ALWAYS_PRESENT_FREE: frozenset[str] = frozenset(
     {"aws:securetransport", "aws:currenttime", "aws:epochtime", "aws:requestedregion"}
 )
 
-#: Keys whose fixed values pin callers to an identity (SPEC "What restricts the caller").
-CALLER_IDENTIFYING: frozenset[str] = frozenset(
-    {
-        "kms:calleraccount",
-        "aws:principalaccount",
-        "aws:principalarn",
-        "aws:principalorgid",
-        "aws:principalorgpaths",
-        "aws:userid",
-        "aws:sourceaccount",
-        "aws:sourcearn",
-    }
-)
-
 #: Keys the request carries for reasons this engine models; anything else is "unknown"
 #: and assumed attacker-controlled (reported as a note).
 KNOWN_PREFIXES: tuple[str, ...] = (

@@ -53,7 +53,3 @@ def role_name(arn: str) -> str | None:
     if not m or not m.group(3).startswith("role/"):
         return None
     return m.group(3).rsplit("/", 1)[-1]
-
-
-def is_account_id(value: str) -> bool:
-    return bool(_ACCOUNT.match(value))

@@ -81,10 +81,6 @@ def _merge(toks: list[Token]) -> tuple[Token, ...]:
     return tuple(merged)
 
 
-def has_variables(value: str) -> bool:
-    return any(isinstance(t, Var) for t in tokens(value, False))
-
-
 def resolve(
     toks: Sequence[Token], context: Mapping[str, Sequence[str]]
 ) -> tuple[Lit | Wild, ...] | None:
