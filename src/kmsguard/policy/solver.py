@@ -99,6 +99,7 @@ class PolicyEncoding:
         self.key_account = key_account
         self.mentioned_accounts, self.mentioned_orgs, self.cidrs = policy_constants(policy)
         self.userid_tokens = _userid_tokens(policy)
+        self.partition = _partition(policy)
         self._n = 0
         S = self._s
         self.A = z3.String("account", self.ctx)
@@ -107,8 +108,8 @@ class PolicyEncoding:
         self.t = z3.Int("principal_type", self.ctx)
         self.P = z3.If(
             self.t == 3,
-            z3.Concat(S("arn:aws:sts::"), self.A, S(":federated-user/"), self.N),
-            z3.Concat(S("arn:aws:iam::"), self.A, S(":"), self.R),
+            z3.Concat(S(f"arn:{self.partition}:sts::"), self.A, S(":federated-user/"), self.N),
+            z3.Concat(S(f"arn:{self.partition}:iam::"), self.A, S(":"), self.R),
         )
         self.type_str = z3.If(
             self.t == 0,
@@ -384,8 +385,7 @@ class PolicyEncoding:
 
         if not fixed(parts[0], "arn") or not fixed(parts[3], ""):
             return z3.BoolVal(False, self.ctx)
-        partitions = [p for p in ("aws",) if fixed(parts[1], p)]
-        if not partitions:
+        if not fixed(parts[1], self.partition):
             return z3.BoolVal(False, self.ctx)
         account = sym(parts[4], self.A)
         options = []
@@ -648,6 +648,16 @@ def _prettier(found: Found, confirm: Callable[[Request], bool]) -> Found:
     if best is r:
         return found
     return Found(best, found.account_named, found.org_named, found.userid_token)
+
+
+def _partition(policy: Policy) -> str:
+    """The AWS partition the policy's ARNs live in (callers' ARNs are in the same one)."""
+    texts = [e.value for s in policy.statements for e in s.principals]
+    texts += [v for s in policy.statements for c in s.conditions for v in c.values]
+    for partition in ("aws-cn", "aws-us-gov"):
+        if any(t.startswith(f"arn:{partition}:") for t in texts):
+            return partition
+    return "aws"
 
 
 def _userid_tokens(policy: Policy) -> tuple[str, ...]:
