@@ -159,6 +159,11 @@ _STATEMENT_KEYS = {
 
 def parse_policy(raw: str | bytes | Mapping[str, Any] | Any) -> Policy:
     """Parse a key policy (text, bytes or decoded JSON) into a `Policy`."""
+    return _parse_document(load_document(raw))
+
+
+def load_document(raw: str | bytes | Mapping[str, Any] | Any) -> Mapping[str, Any]:
+    """The policy's JSON object: decoded, and unwrapped from `get-key-policy` output."""
     doc: Any = raw
     if isinstance(raw, bytes):
         try:
@@ -175,7 +180,7 @@ def parse_policy(raw: str | bytes | Mapping[str, Any] | Any) -> Policy:
             f"expected a policy object, found {_kind(doc)}",
             hint="a key policy is a JSON object with a `Statement` element",
         )
-    return _parse_document(doc)
+    return doc
 
 
 def _loads(text: str, path: str) -> Any:
@@ -260,10 +265,11 @@ def _literal_variables(
     )
 
 
-def _field(stmt: Mapping[str, Any], name: str) -> tuple[str, Any] | None:
-    """Statement element names are matched case-insensitively, as IAM does."""
+def element(stmt: Mapping[str, Any], name: str) -> tuple[str, Any] | None:
+    """A statement element as (name as written, value); names are matched
+    case-insensitively, as IAM does."""
     for k, v in stmt.items():
-        if k.lower() == name:
+        if isinstance(k, str) and k.lower() == name.lower():
             return k, v
     return None
 
@@ -274,13 +280,13 @@ def _parse_statement(stmt: Any, index: int, path: str, warnings: list[str]) -> S
     for k in stmt:
         if not isinstance(k, str) or k.lower() not in _STATEMENT_KEYS:
             raise PolicyParseError(f"unknown statement element `{k}`", path=f"{path}.{k}")
-    sid_f = _field(stmt, "sid")
+    sid_f = element(stmt, "sid")
     sid = None
     if sid_f is not None:
         if not isinstance(sid_f[1], str | int):
             raise PolicyParseError("`Sid` must be a string", path=f"{path}.Sid")
         sid = str(sid_f[1])
-    effect_f = _field(stmt, "effect")
+    effect_f = element(stmt, "effect")
     if effect_f is None:
         raise PolicyParseError("missing `Effect`", path=path)
     effect_raw = effect_f[1]
@@ -290,7 +296,7 @@ def _parse_statement(stmt: Any, index: int, path: str, warnings: list[str]) -> S
         )
     effect = Effect(effect_raw)
 
-    principal_f, not_principal_f = _field(stmt, "principal"), _field(stmt, "notprincipal")
+    principal_f, not_principal_f = element(stmt, "principal"), element(stmt, "notprincipal")
     if (principal_f is None) == (not_principal_f is None):
         raise PolicyParseError(
             "a key policy statement needs exactly one of `Principal` and `NotPrincipal`", path=path
@@ -299,7 +305,7 @@ def _parse_statement(stmt: Any, index: int, path: str, warnings: list[str]) -> S
     assert pf is not None
     principals = _parse_principal(pf[1], f"{path}.{pf[0]}", warnings)
 
-    action_f, not_action_f = _field(stmt, "action"), _field(stmt, "notaction")
+    action_f, not_action_f = element(stmt, "action"), element(stmt, "notaction")
     if (action_f is None) == (not_action_f is None):
         raise PolicyParseError(
             "a statement needs exactly one of `Action` and `NotAction`", path=path
@@ -308,7 +314,7 @@ def _parse_statement(stmt: Any, index: int, path: str, warnings: list[str]) -> S
     assert af is not None
     actions = _strings(af[1], f"{path}.{af[0]}")
 
-    resource_f, not_resource_f = _field(stmt, "resource"), _field(stmt, "notresource")
+    resource_f, not_resource_f = element(stmt, "resource"), element(stmt, "notresource")
     if resource_f is not None and not_resource_f is not None:
         raise PolicyParseError(
             "a statement cannot have both `Resource` and `NotResource`", path=path
@@ -320,7 +326,7 @@ def _parse_statement(stmt: Any, index: int, path: str, warnings: list[str]) -> S
     else:
         resources = _strings(rf[1], f"{path}.{rf[0]}")
 
-    cond_f = _field(stmt, "condition")
+    cond_f = element(stmt, "condition")
     conditions = (
         () if cond_f is None else _parse_conditions(cond_f[1], f"{path}.Condition", warnings)
     )

@@ -13,14 +13,13 @@ from typing import Any
 from kmsguard.errors import InputError
 from kmsguard.model import ExposureKind, TrustZone
 
-from .document import Policy, parse_policy
+from .document import Policy, element, parse_policy
 from .exposure import analyze_policy
 from .verify import (
     ObservedCaller,
     account_of_principal,
     allows,
     caller_trusted,
-    field,
     parsed,
     policy_document,
     principal_values,
@@ -322,7 +321,7 @@ def _change(
 
 
 def _is_allow(stmt: Mapping[str, Any]) -> bool:
-    effect = field(stmt, "Effect")
+    effect = element(stmt, "Effect")
     return effect is not None and effect[1] == "Allow"
 
 
@@ -344,9 +343,9 @@ def _remnant(
 ) -> dict[str, Any] | None:
     """The statement restricted to the principals it names explicitly inside the zone of
     trust (or in a kept account), and its service principals; None if nothing is left."""
-    if field(stmt, "NotPrincipal") is not None:
+    if element(stmt, "NotPrincipal") is not None:
         return None
-    found = field(stmt, "Principal")
+    found = element(stmt, "Principal")
     if found is None or not isinstance(found[1], Mapping):
         return None
     kept: dict[str, Any] = {}
@@ -371,7 +370,7 @@ def _remnant(
 
 
 def _has_wildcard_principal(stmt: Mapping[str, Any]) -> bool:
-    if field(stmt, "NotPrincipal") is not None:
+    if element(stmt, "NotPrincipal") is not None:
         return True
     return any(k == "*" or v == "*" or "*" in v for k, v in principal_values(stmt))
 
@@ -450,7 +449,7 @@ def _with_condition(
     """The statement with one more ANDed condition; None when it can no longer match
     (the same operator and key already pinned to values with nothing in common)."""
     out = copy.deepcopy(dict(stmt))
-    found = field(out, "Condition")
+    found = element(out, "Condition")
     cond_key = found[0] if found else "Condition"
     cond: dict[str, Any] = dict(found[1]) if found and isinstance(found[1], Mapping) else {}
     op_key = next((k for k in cond if k.lower() == operator.lower()), operator)
@@ -511,7 +510,7 @@ def _explicit_statements(
         else:
             aws_groups.setdefault(actions, set()).add(caller.principal)
 
-    sid = field(stmt, "Sid")
+    sid = element(stmt, "Sid")
     base_sid = str(sid[1]) if sid and sid[1] not in (None, "") else None
     out: list[dict[str, Any]] = []
 
@@ -524,13 +523,13 @@ def _explicit_statements(
         new["Effect"] = "Allow"
         new["Principal"] = principal
         new["Action"] = _one_or_list(list(actions))
-        for element in ("Resource", "NotResource"):
-            found = field(stmt, element)
+        for resource_element in ("Resource", "NotResource"):
+            found = element(stmt, resource_element)
             if found is not None:
                 new[found[0]] = copy.deepcopy(found[1])
-        if field(stmt, "Resource") is None and field(stmt, "NotResource") is None:
+        if element(stmt, "Resource") is None and element(stmt, "NotResource") is None:
             new["Resource"] = "*"
-        found = field(stmt, "Condition")
+        found = element(stmt, "Condition")
         if found is not None:
             new[found[0]] = copy.deepcopy(found[1])
         return new

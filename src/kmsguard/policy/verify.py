@@ -8,7 +8,6 @@ text, the observed callers and the zone of trust, and judges from those alone.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,9 +18,10 @@ from kmsguard.errors import PolicyParseError
 from kmsguard.model import Assessment, Severity, TrustZone, Verdict
 
 from .actions import canonical_action
-from .document import Policy, parse_policy
+from .document import Policy, element, load_document, parse_policy
 from .evaluator import Request, evaluate
 from .exposure import analyze_policy
+from .principals import read_aws_principal
 
 #: AWS KMS rejects key policies larger than 32 KB.
 MAX_POLICY_BYTES = 32 * 1024
@@ -29,7 +29,6 @@ MAX_POLICY_BYTES = 32 * 1024
 _ASSUMED_ROLE = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):sts::(\d{12}):assumed-role/([^/]+)/.+$")
 _ROOT = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):root$")
 _ACCOUNT = re.compile(r"^\d{12}$")
-_IAM_OR_STS = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):(iam|sts)::(\d{12}):.+$")
 
 #: CloudTrail `userIdentity.type` (or an `aws:PrincipalType` value) -> `aws:PrincipalType`
 _PRINCIPAL_TYPES = {
@@ -198,27 +197,13 @@ def caller_trusted(caller: ObservedCaller, zone: TrustZone, keep_external: Itera
 
 def policy_document(raw: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
     """The decoded JSON object of a policy (validated by the engine's parser)."""
-    parse_policy(raw)  # raises PolicyParseError with a JSON path
-    doc: Any = raw
-    if isinstance(raw, bytes):
-        doc = raw.decode("utf-8-sig")
-    if isinstance(doc, str):
-        doc = json.loads(doc)
-    if isinstance(doc, Mapping) and "Statement" not in doc and isinstance(doc.get("Policy"), str):
-        doc = json.loads(doc["Policy"])
+    doc = load_document(raw)
+    parse_policy(doc)  # raises PolicyParseError with a JSON path
     return copy.deepcopy(dict(doc))
 
 
-def field(stmt: Mapping[str, Any], name: str) -> tuple[str, Any] | None:
-    """A statement element, matched case-insensitively as IAM does: (key as written, value)."""
-    for k, v in stmt.items():
-        if isinstance(k, str) and k.lower() == name.lower():
-            return k, v
-    return None
-
-
 def statements_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    found = field(doc, "Statement")
+    found = element(doc, "Statement")
     raw = found[1] if found else []
     if isinstance(raw, Mapping):
         raw = [raw]
@@ -226,18 +211,18 @@ def statements_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def statement_label(stmt: Mapping[str, Any], index: int) -> str:
-    sid = field(stmt, "Sid")
+    sid = element(stmt, "Sid")
     return str(sid[1]) if sid and sid[1] not in (None, "") else f"#{index}"
 
 
 def is_allow(stmt: Mapping[str, Any]) -> bool:
-    effect = field(stmt, "Effect")
+    effect = element(stmt, "Effect")
     return effect is not None and effect[1] == "Allow"
 
 
-def principal_values(stmt: Mapping[str, Any], element: str = "Principal") -> list[tuple[str, str]]:
+def principal_values(stmt: Mapping[str, Any], name: str = "Principal") -> list[tuple[str, str]]:
     """(kind, value) for every principal value of a statement; `"*"` gives ("*", "*")."""
-    found = field(stmt, element)
+    found = element(stmt, name)
     if found is None:
         return []
     value = found[1]
@@ -252,14 +237,11 @@ def principal_values(stmt: Mapping[str, Any], element: str = "Principal") -> lis
 
 
 def is_account_principal(value: str) -> bool:
-    return bool(_ACCOUNT.match(value) or _ROOT.match(value))
+    return read_aws_principal(value).kind == "account"
 
 
 def account_of_principal(value: str) -> str | None:
-    if _ACCOUNT.match(value):
-        return value
-    m = _IAM_OR_STS.match(value)
-    return m.group(3) if m else None
+    return read_aws_principal(value).account
 
 
 def without_account_roots(doc: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -270,10 +252,10 @@ def without_account_roots(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     """
     kept: list[dict[str, Any]] = []
     for stmt in statements_of(doc):
-        if not is_allow(stmt) or field(stmt, "Principal") is None:
+        if not is_allow(stmt) or element(stmt, "Principal") is None:
             kept.append(stmt)
             continue
-        key, value = field(stmt, "Principal") or ("Principal", None)
+        key, value = element(stmt, "Principal") or ("Principal", None)
         if not isinstance(value, Mapping):
             kept.append(stmt)
             continue
@@ -467,8 +449,8 @@ def _principal_check(doc: Mapping[str, Any]) -> Check:
         {
             value
             for stmt in statements_of(doc)
-            for element in ("Principal", "NotPrincipal")
-            for kind, value in principal_values(stmt, element)
+            for name in ("Principal", "NotPrincipal")
+            for kind, value in principal_values(stmt, name)
             if kind != "*" and value != "*" and ("*" in value or "?" in value)
         }
     )
