@@ -53,7 +53,8 @@ def render_text(report: UsageReport) -> str:
         f"window: {w.since or 'start'} .. {w.until or 'now'}"
         f" (events from {w.first_event or '-'} to {w.last_event or '-'})",
         f"read {report.files} files, {report.events_read} events, "
-        f"{report.kms_events} KMS events; {len(report.keys)} keys",
+        f"{report.kms_events} KMS events; {len(report.keys)} "
+        + ("key" if len(report.keys) == 1 else "keys"),
     ]
     if report.skipped:
         lines.append(f"skipped {len(report.skipped)} unreadable files")
