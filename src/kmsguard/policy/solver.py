@@ -330,8 +330,13 @@ class PolicyEncoding:
             toks = tokens(const, wild)
             if any(isinstance(t, Var) for t in toks):
                 return self._with_variables(comp, v, toks)
-            if key == "aws:principalarn" and comp in (Comparator.EQ, Comparator.ARN):
-                by_segment = self._principal_arn_atom(_lit(toks), glob=comp is Comparator.ARN)
+            # StringLike too when the pattern has the ARN's five colons: the caller's ARN has
+            # exactly five, so no `*` can reach across one and matching is per component
+            like_as_arn = comp is Comparator.LIKE and _lit(toks).count(":") == 5
+            if key == "aws:principalarn" and (
+                comp in (Comparator.EQ, Comparator.ARN) or like_as_arn
+            ):
+                by_segment = self._principal_arn_atom(_lit(toks), glob=comp is not Comparator.EQ)
                 if by_segment is not None:
                     return by_segment
             if comp is Comparator.EQ:

@@ -45,6 +45,9 @@ conditions = st.sampled_from(
         {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-exampleorgid/*"}},
         {"StringEquals": {"kms:CallerAccount": "210987654321"}},
         {"StringEquals": {"aws:PrincipalAccount": "${aws:PrincipalAccount}"}},
+        {"StringLike": {"kms:CallerAccount": ["12345678*", "2109876543??"]}},
+        {"StringEqualsIgnoreCase": {"aws:PrincipalTag/team": "payments"}},
+        {"StringNotEqualsIfExists": {"aws:SourceVpce": "vpce-0abc"}},
     ]
 )
 
