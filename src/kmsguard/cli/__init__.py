@@ -6,6 +6,7 @@ Each subcommand lives in its own module and is imported only when it is run, so
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -57,4 +58,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         echo_error("interrupted")
         sys.exit(130)
+    except Exception as exc:  # a bug: say so in one line, the traceback only on request
+        if os.environ.get("KMSGUARD_DEBUG"):
+            raise
+        echo_error(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "this is a bug in kmsguard; run again with KMSGUARD_DEBUG=1 to see the traceback",
+        )
+        sys.exit(ExitCode.INTERNAL)
     sys.exit(int(rv) if isinstance(rv, int) else 0)

@@ -187,11 +187,9 @@ def _make_offer(
     key_account = account or (account_of(usage_target) if usage_target else None)
     if key_account is None and usage_file is not None:
         # the report's only key tells the owner account
-        from kmsguard.fix.evidence import usage_evidence
+        from kmsguard.fix.evidence import load_usage_file
 
-        probe = usage_evidence(
-            json.loads(usage_file.read_text(encoding="utf-8")), None, key_account="000000000000"
-        )
+        probe = load_usage_file(usage_file, None, key_account="000000000000")
         key_account = account_of(probe.key_arn) if probe.key_arn else None
     if key_account is None:
         raise InputError(
