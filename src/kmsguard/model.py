@@ -159,6 +159,31 @@ class Assessment:
     errors: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
+    @classmethod
+    def of(
+        cls,
+        exposures: tuple[Exposure, ...] | list[Exposure],
+        *,
+        errors: tuple[str, ...] = (),
+        notes: tuple[str, ...] = (),
+    ) -> Assessment:
+        """The verdict the exposures imply (public, else cross-account, else private; a
+        confused-deputy exposure alone leaves it private) and the worst one's severity."""
+        kinds = {e.kind for e in exposures}
+        if ExposureKind.PUBLIC in kinds:
+            verdict = Verdict.PUBLIC
+        elif ExposureKind.CROSS_ACCOUNT in kinds:
+            verdict = Verdict.CROSS_ACCOUNT
+        else:
+            verdict = Verdict.PRIVATE
+        return cls(
+            verdict=verdict,
+            severity=max_severity([e.severity for e in exposures]),
+            exposures=tuple(exposures),
+            errors=errors,
+            notes=notes,
+        )
+
     @property
     def exposed_actions(self) -> tuple[str, ...]:
         return tuple(sorted({a for e in self.exposures for a in e.actions}))

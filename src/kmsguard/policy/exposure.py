@@ -141,19 +141,8 @@ class _Analysis:
                 "some conditions could not be modelled exactly (unknown operator or a policy "
                 "variable inside a pattern); they were assumed satisfiable by an attacker"
             )
-        kinds = {e.kind for e in exposures}
-        if ExposureKind.PUBLIC in kinds:
-            verdict = Verdict.PUBLIC
-        elif ExposureKind.CROSS_ACCOUNT in kinds:
-            verdict = Verdict.CROSS_ACCOUNT
-        else:
-            verdict = Verdict.PRIVATE
-        return Assessment(
-            verdict=verdict,
-            severity=max_severity([e.severity for e in exposures]),
-            exposures=tuple(exposures),
-            errors=tuple(self.errors),
-            notes=tuple(dict.fromkeys(self.notes)),
+        return Assessment.of(
+            exposures, errors=tuple(self.errors), notes=tuple(dict.fromkeys(self.notes))
         )
 
     def _may_admit_outsider(self, s: Statement) -> bool:

@@ -12,7 +12,6 @@ from kmsguard.model import (
     ExposureKind,
     Severity,
     TrustZone,
-    Verdict,
     Witness,
     max_severity,
 )
@@ -76,20 +75,7 @@ def judge_grant(grant: Grant, zone: TrustZone) -> Assessment:
                 notes=(f"the grant's {role} is outside the zone of trust",),
             )
         )
-    kinds = {e.kind for e in exposures}
-    verdict = (
-        Verdict.PUBLIC
-        if ExposureKind.PUBLIC in kinds
-        else Verdict.CROSS_ACCOUNT
-        if exposures
-        else Verdict.PRIVATE
-    )
-    return Assessment(
-        verdict=verdict,
-        severity=max_severity([e.severity for e in exposures]),
-        exposures=tuple(exposures),
-        notes=tuple(notes),
-    )
+    return Assessment.of(exposures, notes=tuple(notes))
 
 
 def _classify(principal: str, zone: TrustZone) -> tuple[ExposureKind | None, str | None]:
