@@ -18,7 +18,7 @@ from kmsguard.policy.remediation.evidence import (
     normalize_principal,
     normalize_principal_type,
 )
-from kmsguard.policy.remediation.verify import account_of_principal
+from kmsguard.policy.remediation.plan_support import account_of_principal
 
 #: principal_type values of the usage report -> aws:PrincipalType
 _USAGE_TYPES = {

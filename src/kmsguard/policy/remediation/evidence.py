@@ -1,22 +1,19 @@
 """The evidence a remediation is judged against: the callers observed using a key (from
 CloudTrail usage), typed, with the request contexts each stands for.
 
-Both the planner (`plan`) and the verifier (`verify`) take these values as input.
+Both the planner (`plan`) and the verifier (`verify`) take these values as input; each
+reads them in its own way (`plan_support.replay_requests`, `verify._requests`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kmsguard.model import TrustZone
 from kmsguard.policy.actions import canonical_action
-from kmsguard.policy.evaluator import Request
 
 _ASSUMED_ROLE = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):sts::(\d{12}):assumed-role/([^/]+)/.+$")
 ROOT_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):root$")
-ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 #: CloudTrail `userIdentity.type` (or an `aws:PrincipalType` value) -> `aws:PrincipalType`
 _PRINCIPAL_TYPES = {
@@ -130,49 +127,3 @@ def normalize_principal_type(value: str | None, principal: str) -> str:
     if ":user/" in principal:
         return "User"
     return "AssumedRole"
-
-
-def replay_requests(caller: ObservedCaller, action: str) -> tuple[Request, ...]:
-    """The request contexts one observed (caller, action) stands for: its distinct request
-    shapes when known, else one per service it came through (or a direct call) and per VPC
-    endpoint it came from (or none)."""
-    base: dict[str, list[str]] = {k: list(v) for k, v in caller.context}
-    if caller.is_service:
-        base.setdefault("aws:SourceAccount", [caller.account])
-    shapes = [r for r in caller.requests if r.action == action]
-    if not shapes:
-        shapes = [
-            ObservedRequest(action, via, vpce)
-            for via in caller.via_services or (None,)
-            for vpce in caller.vpc_endpoints or (None,)
-        ]
-    requests = []
-    for shape in shapes:
-        ctx = {k: list(v) for k, v in base.items()}
-        ctx.update({k: list(v) for k, v in shape.context})
-        if shape.via_service is not None:
-            ctx["kms:ViaService"] = [shape.via_service]
-        if shape.vpc_endpoint is not None:
-            ctx["aws:SourceVpce"] = [shape.vpc_endpoint]
-        requests.append(
-            Request(
-                principal=caller.principal,
-                account=caller.account,
-                action=action,
-                principal_type=caller.principal_type,
-                context=ctx,
-                org_id=caller.org_id,
-                service=caller.principal if caller.is_service else None,
-            )
-        )
-    return tuple(requests)
-
-
-def caller_trusted(caller: ObservedCaller, zone: TrustZone, keep_external: Iterable[str]) -> bool:
-    """Inside the zone of trust, or an outside account the user chose to keep."""
-    return (
-        zone.contains_account(caller.account)
-        or caller.account in set(keep_external)
-        or zone.contains_org(caller.org_id)
-    )
-
