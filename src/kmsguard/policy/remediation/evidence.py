@@ -10,25 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from kmsguard.model import PrincipalType
 from kmsguard.policy.actions import canonical_action
 
 _ASSUMED_ROLE = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):sts::(\d{12}):assumed-role/([^/]+)/.+$")
 ROOT_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):root$")
-
-#: CloudTrail `userIdentity.type` (or an `aws:PrincipalType` value) -> `aws:PrincipalType`
-_PRINCIPAL_TYPES = {
-    "root": "Account",
-    "account": "Account",
-    "iamuser": "User",
-    "user": "User",
-    "assumedrole": "AssumedRole",
-    "role": "AssumedRole",
-    "federateduser": "FederatedUser",
-    "awsservice": "AWSService",
-    "service": "AWSService",
-    "iam-user": "User",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class ObservedRequest:
@@ -74,7 +60,7 @@ class ObservedCaller:
 
     @property
     def is_service(self) -> bool:
-        return self.principal_type == "AWSService"
+        return self.principal_type == PrincipalType.SERVICE.condition_value
 
     @property
     def is_root(self) -> bool:
@@ -116,14 +102,13 @@ def normalize_principal(principal: str) -> str:
 
 
 def normalize_principal_type(value: str | None, principal: str) -> str:
-    if value:
-        found = _PRINCIPAL_TYPES.get(value.replace("_", "").replace("-", "").lower())
-        if found:
-            return found
-    if principal.endswith(".amazonaws.com") and not principal.startswith("arn:"):
-        return "AWSService"
-    if ROOT_ARN.match(principal):
-        return "Account"
-    if ":user/" in principal:
-        return "User"
-    return "AssumedRole"
+    """The `aws:PrincipalType` of a caller from any spelling of its type (or its form)."""
+    return PrincipalType.read(value, principal).condition_value
+
+
+def observed_actions(name: str) -> tuple[str, ...]:
+    """The `kms:` actions one observed call stands for: CloudTrail's `ReEncrypt` event is
+    both halves of the permission (`kms:ReEncryptFrom`, `kms:ReEncryptTo`)."""
+    bare = name.split(":", 1)[-1]
+    names = ("ReEncryptFrom", "ReEncryptTo") if bare == "ReEncrypt" else (bare,)
+    return tuple(normalize_action(n) for n in names)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from kmsguard.model import Assessment, Severity, TrustZone, Verdict
+from kmsguard.model import Assessment, PrincipalType, Severity, TrustZone, Verdict
 from kmsguard.policy import (
     Effect,
     Policy,
@@ -34,6 +34,7 @@ from .evidence import ObservedCaller
 #: AWS KMS rejects key policies larger than 32 KB.
 MAX_POLICY_BYTES = 32 * 1024
 
+_SERVICE = PrincipalType.SERVICE.condition_value
 _PARTITION = r"(aws|aws-cn|aws-us-gov)"
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ROOT = re.compile(rf"^arn:{_PARTITION}:iam::\d{{12}}:root$")
@@ -172,7 +173,7 @@ def _requests(caller: ObservedCaller, action: str) -> Iterator[Request]:
     """The requests one observed (caller, action) stands for: each distinct request shape
     the evidence recorded for that action, else every combination of the services it came
     through (or a direct call) and the VPC endpoints it came from (or none)."""
-    service = caller.principal_type == "AWSService"
+    service = caller.principal_type == _SERVICE
     recorded = [(r.via_service, r.vpc_endpoint, r.context) for r in caller.requests
                 if r.action == action]
     combos = recorded or [
@@ -224,8 +225,9 @@ def _as_named(value: str, account: str) -> str:
 
 def _principal_type(principal: str) -> str:
     if _ROOT.match(principal):
-        return "Account"
-    return "User" if ":user/" in principal else "AssumedRole"
+        return PrincipalType.ROOT.condition_value
+    kind = PrincipalType.IAM_USER if ":user/" in principal else PrincipalType.ROLE
+    return kind.condition_value
 
 
 # --------------------------------------------------------------------------- checks
@@ -413,7 +415,7 @@ def _lockout(
     for caller in callers:
         # observed managers of the key (not every user of a policy that allowed kms:*)
         if (
-            caller.principal_type != "AWSService"
+            caller.principal_type != _SERVICE
             and caller.account == key_account
             and any(action == "kms:PutKeyPolicy" for action, _ in caller.actions)
         ):
