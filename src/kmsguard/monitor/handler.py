@@ -178,12 +178,13 @@ class Monitor:
     def _remediate(
         self, alerts: tuple[Alert, ...], event: KmsEvent, before: KeyState | None
     ) -> tuple[Alert, ...]:
-        if self.remediator is None or before is None:
+        if self.remediator is None:
             return alerts
+        known = before or KeyState(key_arn=event.key_arn)
         out = []
         for alert in alerts:
             if alert.type is AlertType.EXPOSED and event.policy is not None:
-                alert = replace(alert, remediation=self.remediator.remediate(alert, event, before))
+                alert = replace(alert, remediation=self.remediator.remediate(alert, event, known))
             out.append(alert)
         return tuple(out)
 
