@@ -203,3 +203,29 @@ def test_two_consumers_alert_once(aws_env: str, tmp_path: Path) -> None:
     assert a
     assert b
     assert wiring.depth(wiring.dlq) == 0
+
+
+def test_missing_queue_is_an_input_error(aws_env: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "kmsguard", "monitor", "sqs", "--region", REGION,
+         "--queue-url", f"{aws_env}/123456789012/nope", "--wait-seconds", "0",
+         "--db", f"sqlite:///{tmp_path / 's.sqlite3'}"],
+        capture_output=True, text=True, check=False, env=dict(os.environ),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "no queue" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_dynamodb_state_from_the_command_line(aws_env: str, tmp_path: Path) -> None:
+    from kmsguard.monitor.state_dynamodb import create_table
+
+    create_table(boto3.client("dynamodb", region_name=REGION), "monitor-state")
+    (tmp_path / "e.json").write_text(json.dumps(put_policy(public_policy(), event_id="d1")))
+    cmd = [sys.executable, "-m", "kmsguard", "monitor", "replay", "--region", REGION,
+           "--dynamodb-table", "monitor-state", str(tmp_path / "e.json")]  # fmt: skip
+    first = subprocess.run(cmd, capture_output=True, text=True, check=False, env=dict(os.environ))
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["event_id"] == "d1"
+    again = subprocess.run(cmd, capture_output=True, text=True, check=False, env=dict(os.environ))
+    assert again.stdout == ""

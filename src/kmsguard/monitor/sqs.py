@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kmsguard.errors import SourceError
+from kmsguard.errors import InputError, SourceError
 
 from .handler import Monitor, RetryLaterError
 from .sinks import SinkError
@@ -87,7 +87,13 @@ class QueueConsumer:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
-                raise SourceError(f"no queue `{self.queue_url}`") from exc
+                raise InputError(
+                    f"no queue `{self.queue_url}`", hint="give the queue's URL (get-queue-url)"
+                ) from exc
+            if code in ("AccessDenied", "AccessDeniedException"):
+                raise SourceError(
+                    f"access denied: sqs:ReceiveMessage on `{self.queue_url}`"
+                ) from exc
             log.warning("receive failed: %s; polling again", code)
             self.stop.wait(1.0)
             return []
