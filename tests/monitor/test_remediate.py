@@ -9,8 +9,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from kmsguard.aws.session import SessionClients
 from kmsguard.monitor import CollectingSink, Monitor
-from kmsguard.monitor.aws_reader import SessionClients
+from kmsguard.monitor.aws_reader import RegionClients
 from kmsguard.monitor.remediate import PolicyRestorer
 from kmsguard.monitor.state_sql import SqlMonitorState
 from kmsguard.store import PolicyVersionStore, VersionReason, open_database
@@ -25,7 +26,7 @@ def _monitor(db_url: str, tmp_path: Path, sink: CollectingSink) -> Monitor:
     from kmsguard.model import TrustZone
 
     engine = open_database(db_url)
-    clients = SessionClients(boto3.Session(region_name="eu-west-1"))
+    clients = RegionClients(SessionClients(boto3.Session(region_name="eu-west-1"), None))  # type: ignore[arg-type]
     restorer = PolicyRestorer(
         clients.kms, PolicyVersionStore(engine), zone=TrustZone(), backup_dir=tmp_path / "bk"
     )

@@ -9,10 +9,12 @@ from typing import Any, TextIO
 
 from botocore.config import Config
 
+from kmsguard.arn import parse_arn
+from kmsguard.aws.session import SessionClients
 from kmsguard.errors import InputError
 from kmsguard.model import TrustZone
 
-from .aws_reader import KmsKeyReader, SessionClients
+from .aws_reader import KmsKeyReader, RegionClients
 from .handler import Monitor, MonitorConfig, Remediator
 from .sinks import AlertSink, FanoutSink, SnsSink, StdoutSink, WebhookSink
 from .state import MonitorState
@@ -39,14 +41,14 @@ class MonitorSettings:
 
 
 def _topic_region(arn: str) -> str:
-    parts = arn.split(":")
-    if len(parts) < 6 or parts[0] != "arn" or parts[2] != "sns" or not parts[3]:
+    parsed = parse_arn(arn)
+    if parsed is None or parsed.service != "sns" or not parsed.region:
         raise InputError(f"`{arn}` is not an SNS topic ARN", hint="arn:aws:sns:REGION:ACCOUNT:NAME")
-    return parts[3]
+    return parsed.region
 
 
 def build_sinks(
-    settings: MonitorSettings, clients: SessionClients | None, stream: TextIO | None = None
+    settings: MonitorSettings, clients: RegionClients | None, stream: TextIO | None = None
 ) -> AlertSink:
     sinks: list[AlertSink] = []
     if settings.stdout:
@@ -63,7 +65,7 @@ def build_sinks(
 
 
 def build_state(
-    settings: MonitorSettings, clients: SessionClients | None, region: str
+    settings: MonitorSettings, clients: RegionClients | None, region: str
 ) -> MonitorState:
     if settings.dynamodb_table:
         if clients is None:
@@ -89,7 +91,7 @@ def build_monitor(
     state: MonitorState | None = None,
 ) -> Monitor:
     """`session` None: no AWS access (replay judges what the events carry)."""
-    clients = SessionClients(session, CLIENT_CONFIG) if session is not None else None
+    clients = RegionClients(SessionClients(session, CLIENT_CONFIG)) if session is not None else None
     remediator: Remediator | None = None
     if settings.remediate:
         if clients is None:

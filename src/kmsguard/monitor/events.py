@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
+from kmsguard.arn import Arn, parse_arn, root_arn
 from kmsguard.errors import InputError
 from kmsguard.policy import Grant
 from kmsguard.usage.records import (
@@ -159,8 +160,7 @@ def _parse_record(doc: Mapping[str, Any]) -> KmsEvent | Ignored:
         raise EventError(f"`eventTime` `{time_text}` is not a time", event_id=event_id) from None
     params = _mapping(doc.get("requestParameters"), "requestParameters", event_id)
     response = _mapping(doc.get("responseElements"), "responseElements", event_id)
-    key_arn = _key_arn(doc, name, params, response, event_id)
-    parts = key_arn.split(":")
+    key_arn, arn = _key_arn(doc, name, params, response, event_id)
     fields: dict[str, Any] = {}
     if name in ("CreateKey", "PutKeyPolicy", "ReplicateKey"):
         policy = params.get("policy")
@@ -188,8 +188,8 @@ def _parse_record(doc: Mapping[str, Any]) -> KmsEvent | Ignored:
         event_time=event_time,
         event_time_text=time_text,
         key_arn=key_arn,
-        account=parts[4],
-        region=parts[3],
+        account=arn.account,
+        region=arn.region,
         actor=actor_of(doc),
         **fields,
     )
@@ -219,7 +219,7 @@ def _key_arn(
     params: Mapping[str, Any],
     response: Mapping[str, Any],
     event_id: str,
-) -> str:
+) -> tuple[str, Arn]:
     found: str | None = None
     if name == "ReplicateKey":
         replica = response.get("replicaKeyMetadata")
@@ -228,9 +228,9 @@ def _key_arn(
         else:
             primary = _resource_arn(doc, params)
             region = params.get("replicaRegion")
-            if primary and isinstance(region, str) and region:
-                p = primary.split(":")
-                found = ":".join([*p[:3], region, *p[4:]])
+            parsed = parse_arn(primary)
+            if parsed is not None and isinstance(region, str) and region:
+                found = str(replace(parsed, region=region))
         if found is None:
             raise EventError(
                 "ReplicateKey names no replica (no responseElements.replicaKeyMetadata.arn, "
@@ -242,12 +242,13 @@ def _key_arn(
         if isinstance(meta, Mapping) and isinstance(meta.get("arn"), str):
             found = meta["arn"]
     found = found or _resource_arn(doc, params)
-    if found is None or not _is_full_key_arn(found):
+    arn = parse_arn(found)
+    if found is None or arn is None or not _is_full_key_arn(arn):
         raise EventError(
             f"the {name} record names no key ARN (resources[].ARN or requestParameters.keyId)",
             event_id=event_id,
         )
-    return found
+    return found, arn
 
 
 def _resource_arn(doc: Mapping[str, Any], params: Mapping[str, Any]) -> str | None:
@@ -266,16 +267,13 @@ def _resource_arn(doc: Mapping[str, Any], params: Mapping[str, Any]) -> str | No
     return found[0] if found else None
 
 
-def _is_full_key_arn(arn: str) -> bool:
-    parts = arn.split(":")
+def _is_full_key_arn(arn: Arn) -> bool:
     return (
-        len(parts) == 6
-        and parts[0] == "arn"
-        and parts[2] == "kms"
-        and bool(parts[3])
-        and parts[4].isdigit()
-        and parts[5].startswith("key/")
-        and len(parts[5]) > 4
+        arn.service == "kms"
+        and bool(arn.region)
+        and arn.account.isdigit()
+        and arn.resource_type == "key"
+        and len(arn.resource) > 4
     )
 
 
@@ -356,7 +354,7 @@ def default_key_policy(account: str, partition: str = "aws") -> str:
                 {
                     "Sid": "Enable IAM User Permissions",
                     "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                    "Principal": {"AWS": root_arn(account, partition)},
                     "Action": "kms:*",
                     "Resource": "*",
                 }

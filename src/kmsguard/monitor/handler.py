@@ -13,9 +13,9 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from kmsguard import rules
+from kmsguard.aws.scan import PolicyJudge
 from kmsguard.errors import KmsguardError
 from kmsguard.model import TrustZone
-from kmsguard.sources.aws import PolicyJudge
 
 from .alerts import NO_ACTOR, Alert, AlertType
 from .events import EventError, Ignored, KmsEvent, parse_event, parse_time

@@ -8,9 +8,10 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from kmsguard import rules
+from kmsguard.arn import partition_of
+from kmsguard.aws.scan import PolicyJudge, has_owner_tag
 from kmsguard.model import Assessment, TrustZone, Verdict
 from kmsguard.policy import judge_grant
-from kmsguard.sources.aws import PolicyJudge, has_owner_tag
 from kmsguard.store.policy_versions import sha256_text
 
 from .alerts import Alert, AlertType, exposure_fields
@@ -92,8 +93,7 @@ def judge_event(
 
     assessment: Assessment | None = None
     if policy is None and event.default_policy:
-        partition = event.key_arn.split(":")[1]
-        policy = default_key_policy(event.account, partition)
+        policy = default_key_policy(event.account, partition_of(event.key_arn))
     if policy is not None:
         assessment = judge.policy(policy, zone, event.key_arn)
         state = replace(

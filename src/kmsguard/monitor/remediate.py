@@ -14,7 +14,7 @@ from kmsguard.errors import KmsguardError, PolicyParseError
 from kmsguard.fix.apply import restore_verified
 from kmsguard.fix.kms import KeyPolicyClient
 from kmsguard.model import TrustZone, Verdict
-from kmsguard.policy.verify import verify
+from kmsguard.policy.remediation import verify
 from kmsguard.store.policy_versions import PolicyVersionStore, sha256_text
 
 from .alerts import Alert
