@@ -131,3 +131,19 @@ def test_installed_command_runs(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["type"] == "exposed"
+
+
+def test_hostile_files(tmp_path: Path, run: Callable[..., Result]) -> None:
+    import os
+
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.jsonl"
+    good = json.dumps(put_policy(public_policy(), event_id="after-huge"))
+    with huge.open("w") as handle:
+        handle.write("x" * (3 * 1024 * 1024) + "\n" + good + "\n")
+    result = run("--db", f"sqlite:///{tmp_path / 's.sqlite3'}", str(fifo), str(huge))
+    assert result.exit_code == 2
+    assert "pipe.json`: not a regular file" in result.stderr
+    assert "huge.jsonl:1`: a line over 1048576 bytes" in result.stderr
+    assert [a["event_id"] for a in _alerts(result.stdout)] == ["after-huge"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from kmsguard.errors import InputError
 from kmsguard.usage.decode import BadLogFileError, decompress
 
-from .events import records_of
+from .events import MAX_EVENT_BYTES, records_of
 
 #: Larger files are refused (JSON-lines files are streamed line by line and have no limit).
 MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -54,6 +54,26 @@ def replay_files(paths: list[Path]) -> list[Path]:
     return found
 
 
+def _lines(path: Path) -> Iterator[ReplayItem]:
+    """The lines of a JSON-lines file, each read with a bounded buffer: a line longer than
+    an event may be is skipped (and named), never held in memory whole."""
+    with path.open("rb") as handle:
+        number = 0
+        while True:
+            line = handle.readline(MAX_EVENT_BYTES + 1)
+            if not line:
+                return
+            number += 1
+            where = f"{path}:{number}"
+            if len(line) > MAX_EVENT_BYTES and not line.endswith(b"\n"):
+                while line and not line.endswith(b"\n"):  # skip the rest of the line
+                    line = handle.readline(1024 * 1024)
+                yield ReplayItem(where, None, f"a line over {MAX_EVENT_BYTES} bytes")
+                continue
+            if line.strip():
+                yield ReplayItem(where, line.decode("utf-8", errors="replace"))
+
+
 def replay_items(path: Path) -> Iterator[ReplayItem]:
     name = str(path)
     try:
@@ -67,10 +87,7 @@ def replay_items(path: Path) -> Iterator[ReplayItem]:
     lines = path.name.endswith((".jsonl", ".ndjson"))
     if lines:
         try:
-            with path.open("r", encoding="utf-8", errors="replace") as handle:
-                for number, line in enumerate(handle, 1):
-                    if line.strip():
-                        yield ReplayItem(f"{name}:{number}", line)
+            yield from _lines(path)
         except OSError as exc:
             yield ReplayItem(name, None, f"cannot read: {exc.strerror}")
         return
