@@ -23,6 +23,7 @@ _COMMANDS = {
     "scan": "kmsguard.cli.scan:scan",
     "usage": "kmsguard.cli.usage:usage",
     "fix": "kmsguard.cli.fix:fix",
+    "report": "kmsguard.cli.report:report",
 }
 
 
@@ -39,6 +40,7 @@ def cli() -> None:
     kmsguard scan aws             judge every key of live AWS accounts and regions
     kmsguard usage SOURCE...      who used which key, from CloudTrail logs
     kmsguard fix plan|apply|rollback   least-privilege replacement policies
+    kmsguard report               KPIs and dashboard from recorded runs (--record)
     kmsguard demo                 run on bundled examples (no AWS account needed)
     """
 
