@@ -6,50 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from kmsguard import rules
-from kmsguard.model import Severity, Verdict
-from kmsguard.store import History, RunKind, open_database
+from kmsguard.store import History, open_database
 from kmsguard.store.kpis import compute, kpis_json, percentile_nearest_rank
 
-from .seed import A1, A2, arn, at, aws_obs, iac_obs, public_assessment, snap
-
-SCOPE = [f"{A1}/eu-west-1", f"{A2}/eu-west-1"]
-
-
-def seed(h: History, tmp: Path) -> dict[str, str]:
-    """Five public keys opened at hour 0; resolved after 2, 4, 6 and 40 hours by complete
-    scans, one still open; an incomplete scan in between resolves nothing; a cross-account
-    key; a monitor event opens and resolves a sixth key (MTTR 1 h)."""
-    k = {i: arn(i) for i in range(1, 6)}
-    cross = arn(9, account=A2)
-    inventory = [
-        snap(k[1], owner=True), snap(k[2], owner=True), snap(k[3], owner=False),
-        snap(k[4], owner=True), snap(k[5], owner=None),  # tags unreadable: not counted
-        snap(cross, owner=False, tags=(("team", "<script>x</script>"),)),
-        snap(arn(10), owner=None, manager="AWS"),
-    ]
-    xacct = aws_obs(cross, rules.CROSS_ACCOUNT_POLICY, Severity.HIGH, Verdict.CROSS_ACCOUNT)
-
-    def scan(hours: float, open_keys: list[int], complete: bool = True) -> None:
-        h.record_run(RunKind.AWS, SCOPE, [*(aws_obs(k[i]) for i in open_keys), xacct],
-                     complete=complete, finished_at=at(hours), snapshots=inventory)
-
-    scan(0, [1, 2, 3, 4, 5])
-    scan(1, [], complete=False)  # sees nothing, resolves nothing
-    scan(2, [2, 3, 4, 5])  # k1: 2 h
-    scan(4, [3, 4, 5])  # k2: 4 h
-    scan(6, [4, 5])  # k3: 6 h
-    h.record_monitor_alert(key_arn=arn(6), status="exposed", event_id="e1",
-                           event_time=at(10), assessment=public_assessment())
-    h.record_monitor_alert(key_arn=arn(6), status="resolved", event_id="e2", event_time=at(11))
-    scan(40, [5])  # k4: 40 h
-    template = str(tmp / "keys.yaml")
-    for hours in (3, 5):  # the same misconfiguration blocked twice
-        h.record_run(RunKind.IAC, [str(tmp)], [iac_obs(template, "Open")], complete=True,
-                     fail_on=Severity.HIGH, finished_at=at(hours))
-    h.record_run(RunKind.IAC, [str(tmp)], [iac_obs(template, "Other")], complete=True,
-                 fail_on=Severity.HIGH, finished_at=at(30))
-    return k
+from .seed import A1, A2, at, seed
 
 
 def test_the_four_kpis(db_url: str, tmp_path: Path) -> None:
