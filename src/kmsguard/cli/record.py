@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from kmsguard.aws.result import ScanResult
     from kmsguard.fix.apply import Applied
     from kmsguard.model import Finding, Severity
-    from kmsguard.scan_result import ScanResult
     from kmsguard.store import History
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -22,7 +22,7 @@ from .common import zone_options as _zone_options
 from .record import record_iac_scan, record_options
 
 if TYPE_CHECKING:
-    from kmsguard.suppressions import Config
+    from kmsguard.iac.suppressions import Config
 
 
 class IacFormat(StrEnum):
@@ -96,8 +96,8 @@ def scan_paths(
     """What `kmsguard scan iac` does before rendering: collect the key policies and grants
     under `paths`, judge them against `zone`, apply the suppressions (inline, metadata and
     `config`). Returns the findings and the number of files scanned."""
-    from kmsguard.sources.iac import ScanOptions, collect, judge_all
-    from kmsguard.suppressions import Config, apply
+    from kmsguard.iac.scan import ScanOptions, collect, judge_all
+    from kmsguard.iac.suppressions import Config, apply
 
     config = config if config is not None else Config()
     options = ScanOptions(
@@ -190,7 +190,7 @@ def scan_iac(
     Example:
       kmsguard scan iac . --account 123456789012 --format sarif -o kmsguard.sarif
     """
-    from kmsguard.suppressions import Config, load_config
+    from kmsguard.iac.suppressions import Config, load_config
 
     missing = [p for p in paths if not p.exists() and not p.is_symlink()]
     if missing:

@@ -83,10 +83,10 @@ def _scan_aws(run: LiveRun, name: str) -> str:
     import io
     from contextlib import redirect_stderr
 
+    from kmsguard.aws.scan import AwsScanner, ScanOptions
     from kmsguard.cli.common import aws_session
     from kmsguard.cli.record import record_aws_scan
     from kmsguard.report.aws_text import render_text
-    from kmsguard.sources.aws import AwsScanner, ScanOptions
 
     options = ScanOptions(
         regions=REGIONS, accounts=ACCOUNTS, role_name=ROLE, org_id=ORG_ID,

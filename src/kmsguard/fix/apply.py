@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from kmsguard.arn import account_of
 from kmsguard.errors import InputError, PolicyParseError
 from kmsguard.model import Assessment, TrustZone, Verdict
 from kmsguard.policy import analyze_policy
-from kmsguard.policy.verify import Verification, verify
+from kmsguard.policy.remediation import Verification, verify
 from kmsguard.store.policy_versions import (
     PolicyVersion,
     PolicyVersionStore,
@@ -262,7 +263,7 @@ def rollback(
     backup file, byte for byte."""
     key_arn = kms.key_arn(key)
     target, name = _rollback_target(store, key_arn, to_version, backup_file)
-    zone = zone or TrustZone(account=key_arn.split(":")[4])
+    zone = zone or TrustZone(account=account_of(key_arn) or "")
     live = kms.read(key_arn)
     diff = policy_diff(live, target, key_arn)
     if live == target:

@@ -1,7 +1,7 @@
 """Alembic revisions of the store, run programmatically by `open_database` (no alembic.ini).
 
-Add a revision after changing a model: `python -m kmsguard.store.migrations "message"`
-autogenerates one against a scratch SQLite database at the current head; review it."""
+Add a revision after changing a model: `scripts/db-revision.py "message"` autogenerates
+one against a scratch SQLite database at the current head; review it."""
 
 from __future__ import annotations
 

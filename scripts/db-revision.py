@@ -1,4 +1,5 @@
-"""`python -m kmsguard.store.migrations "what changed"`: autogenerate a revision from the
+#!/usr/bin/env python3
+"""`.venv/bin/python scripts/db-revision.py "what changed"`: autogenerate a revision from the
 difference between the models and a scratch SQLite database at the current head. Review
 the file it writes in `versions/` (rename the revision id to the next number) before
 committing it."""
@@ -12,14 +13,14 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or not argv[0].strip():
-        print('usage: python -m kmsguard.store.migrations "what changed"', file=sys.stderr)
+        print('usage: scripts/db-revision.py "what changed"', file=sys.stderr)
         return 2
     from alembic import command
     from sqlalchemy import create_engine
 
     from kmsguard.store.database import migrate
 
-    from . import alembic_config
+    from kmsguard.store.migrations import alembic_config
 
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_engine(f"sqlite:///{Path(tmp) / 'scratch.db'}")

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .iac_items import Unresolved
+from kmsguard.iac.items import Unresolved
 
 
 def to_str(value: Any) -> str:
