@@ -80,8 +80,6 @@ def report(since: str | None, fmt: str, output: Path | None, db_url: str | None)
       kmsguard report --format html -o dashboard.html
       kmsguard report --since 2026-11-01 --format json
     """
-    if fmt == "html" and output is None:
-        raise InputError("--format html needs --output FILE", hint="e.g. -o dashboard.html")
     text = render_report(build_report(db_url, parse_since(since)), fmt)
     write_output(text, output)
     if output is not None:

@@ -17,6 +17,19 @@ HERE = Path(__file__).resolve().parent
 FIRST_REVISION = "0001"
 
 
+def load_models() -> None:
+    """Import every module of `kmsguard.store`, so that `Base.metadata` holds every table
+    declared on it (a table declared without a revision then shows up as a difference)."""
+    import importlib
+    import pkgutil
+
+    from kmsguard import store
+
+    for info in pkgutil.iter_modules(store.__path__):
+        if info.name != "migrations":
+            importlib.import_module(f"kmsguard.store.{info.name}")
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     from alembic.config import Config
 

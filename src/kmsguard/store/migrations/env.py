@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
-from kmsguard.store import models as _models  # noqa: F401  # registers the tables
-from kmsguard.store import policy_versions as _pv  # noqa: F401
 from kmsguard.store.database import Base
+from kmsguard.store.migrations import load_models
+
+load_models()  # every table declared on Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only through kmsguard.store.database
