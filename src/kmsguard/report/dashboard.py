@@ -97,17 +97,21 @@ def _tiles(k: dict[str, Any]) -> str:
 
 def _finding_row(f: dict[str, Any]) -> str:
     where = f["source"] if f["line"] is None else f"{f['source']}:{f['line']}"
-    place = " / ".join(x for x in (f["account"], f["region"]) if x) or f["kind"]
+    place = " / ".join(x for x in (f["account"], f["region"]) if x) or "template"
+    if f["kind"] == "aws":  # the alias names the key for people; the ARN below it
+        name = f["resource"] or where.rsplit("/", 1)[-1]
+        where_html = f'<b>{_e(name)}</b><br><code>{_e(where)}</code>'
+    else:
+        where_html = f'<b>{_e(f["resource"] or where)}</b><br><code>{_e(where)}</code>'
     cells = [
         (_SEVERITY_RANK.get(f["severity"], 0),
          f'<span class="sev sev-{_e(f["severity"])}">{_e(f["severity"])}</span>'),
         (f["rule_id"], f'<b>{_e(f["rule_id"])}</b><br><small>{_e(f["title"])}</small>'),
-        (where, f'<code>{_e(where)}</code>'
-         + (f'<br><small>{_e(f["resource"])}</small>' if f["resource"] else "")),
+        (f"{f['resource'] or ''} {where}", where_html),
         (place, _e(place)),
         (f["first_seen"], _e((f["first_seen"] or "")[:16].replace("T", " "))),
         (f["statements"], _e(f["statements"])),
-        (f["witness"] or "", _e(f["witness"] or "—")),
+        (f["witness"] or "", f'<span class="witness">{_e(f["witness"] or "—")}</span>'),
         (f["remediation"], f'<small>{_e(f["remediation"])}</small>'),
     ]
     tds = "".join(f'<td data-sort="{_e(key)}">{body}</td>' for key, body in cells)
@@ -156,26 +160,31 @@ def _unowned(groups: dict[str, list[dict[str, Any]]]) -> str:
     return "".join(parts)
 
 
-def _charts_data(k: dict[str, Any]) -> dict[str, Any]:
-    def label(at: str) -> str:
-        return at[:16].replace("T", " ")
+def _labels(points: list[dict[str, Any]]) -> list[str]:
+    """`YYYY-MM-DD HH:MM`, with seconds when two points fall in the same minute."""
+    minutes = [str(p["at"])[:16].replace("T", " ") for p in points]
+    if len(set(minutes)) == len(minutes):
+        return minutes
+    return [str(p["at"])[:19].replace("T", " ") for p in points]
 
+
+def _charts_data(k: dict[str, Any]) -> dict[str, Any]:
     pub = k["public_keys"]["trend"]
     owner = k["owner_tag_share"]["trend"]
     blocked = k["blocked_before_deployment"]["trend"]
     return {
         "exposure": {
-            "labels": [label(p["at"]) for p in pub],
+            "labels": _labels(pub),
             "public": [p["public"] for p in pub],
             "cross": [p["cross_account"] for p in pub],
         },
         "owner": {
-            "labels": [label(p["at"]) for p in owner],
+            "labels": _labels(owner),
             "share": [None if p["share"] is None else round(100 * p["share"], 1)
                       for p in owner],
         },
         "blocked": {
-            "labels": [label(p["at"]) for p in blocked],
+            "labels": _labels(blocked),
             "total": [p["total"] for p in blocked],
         },
     }
@@ -258,7 +267,7 @@ header{background:linear-gradient(120deg,#141b34,#2b3a8f);color:#fff;padding:22p
 header h1{margin:0;font-size:24px;letter-spacing:.3px}
 header p{margin:4px 0 0;color:#c8cff5}
 .logo{color:#8fa2ff;vertical-align:-3px}
-main{max-width:1280px;margin:0 auto;padding:24px 32px}
+main{max-width:1560px;margin:0 auto;padding:24px 32px}
 .tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(230px,1fr));gap:16px}
 .tile{background:var(--card);border-radius:12px;padding:16px 18px;
 box-shadow:0 1px 3px rgba(16,24,40,.08);border-top:4px solid var(--accent)}
@@ -285,7 +294,11 @@ th button{all:unset;cursor:pointer;font-weight:600;color:var(--muted);font-size:
 text-transform:uppercase;letter-spacing:.3px}
 th[aria-sort=ascending] button::after{content:" \\25B2"}
 th[aria-sort=descending] button::after{content:" \\25BC"}
-td code{font-size:12px;word-break:break-all}
+td code{font-size:11px;word-break:break-all;color:var(--muted)}
+td:nth-child(2){min-width:170px}td:nth-child(3){min-width:240px;max-width:320px}
+td:nth-child(4){white-space:nowrap}td:nth-child(5){min-width:92px}
+td:nth-child(7){min-width:240px}td:nth-child(8){min-width:220px}
+.witness{font-size:13px}
 td small{color:var(--muted)}
 .sev{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;
 color:#fff;background:#98a2b3}
