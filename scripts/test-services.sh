@@ -12,7 +12,10 @@
 # that need it fail under CI=true (skip otherwise).
 set -euo pipefail
 
-STATE_DIR="${KMSGUARD_SERVICES_DIR:-${TMPDIR:-/tmp}/kmsguard-test-services-$(id -u)}"
+# one state folder per checkout: two checkouts testing at once keep their own clusters
+REPO_DIR="$(cd "$(dirname "$0")/.." && pwd)"
+REPO_TAG="$(printf '%s' "$REPO_DIR" | cksum | cut -d' ' -f1)"
+STATE_DIR="${KMSGUARD_SERVICES_DIR:-${TMPDIR:-/tmp}/kmsguard-test-services-$(id -u)-$REPO_TAG}"
 
 log() { echo "test-services: $*" >&2; }
 
@@ -23,11 +26,12 @@ apt_install() {
     fi
     if [ ! -f "$STATE_DIR/.apt-updated" ]; then
         log "apt-get update"
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
         mkdir -p "$STATE_DIR" && touch "$STATE_DIR/.apt-updated"
     fi
     log "apt-get install $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+        --no-install-recommends "$@" >&2
 }
 
 pg_bindir() {
