@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
-from kmsguard.errors import InputError, KmsguardError
+from kmsguard.errors import ExitCode, InputError, KmsguardError
 
 APP_NAME = "kmsguard"
 #: the environment variable that names the database when `--db` is not given
@@ -30,6 +30,13 @@ class Base(DeclarativeBase):
 
 class StoreError(KmsguardError):
     """The local database could not be opened, read or written."""
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database `--db` / KMSGUARD_DB names cannot be reached or opened: the user's
+    setting to correct (exit 2)."""
+
+    exit_code = ExitCode.USAGE
 
 
 def user_data_dir() -> Path:
@@ -98,9 +105,10 @@ def open_database(url: str | None = None) -> Engine:
     try:
         migrate(engine)
     except SQLAlchemyError as exc:
-        raise StoreError(
+        raise DatabaseUnavailableError(
             f"cannot open the database `{_redact(url)}`: {exc.__class__.__name__}: "
-            f"{str(exc).splitlines()[0][:200]}"
+            f"{str(exc).splitlines()[0][:200]}",
+            hint=f"check --db / {DB_ENV}, and that the server is running and reachable",
         ) from exc
     return engine
 
