@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from kmsguard.store.database import Base
+from kmsguard.store.database import migrate
 from kmsguard.store.monitor_state import DELIVERED, PENDING, MonitorEventRow, MonitorKeyRow
 
 from .alerts import Alert
@@ -30,8 +30,7 @@ class SqlMonitorState:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        tables = [MonitorEventRow.__table__, MonitorKeyRow.__table__]
-        Base.metadata.create_all(engine, tables=tables)  # type: ignore[arg-type]  # Tables
+        migrate(engine)  # the store's Alembic revisions own the schema (a no-op when current)
         if engine.dialect.name == "sqlite":
             # One fsync per commit instead of three, and readers never wait for a writer:
             # the monitor commits once or twice per event, from several consumers at once.
