@@ -218,6 +218,14 @@ class Assessment:
     exposures: tuple[Exposure, ...] = ()
     errors: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: the analysis gave up (solver timeout, a construct it cannot model): verdict `error`,
+    #: reported as "could not decide" — never as "could not be read"
+    undecided: bool = False
+
+    @classmethod
+    def unreadable(cls, *errors: str, notes: tuple[str, ...] = ()) -> Assessment:
+        """A policy (or resource) that could not be read or parsed: `error`, never a pass."""
+        return cls(Verdict.ERROR, Severity.NONE, errors=errors, notes=notes)
 
     @classmethod
     def of(

@@ -96,7 +96,7 @@ class KeyResult:
     def status(self) -> KeyStatus:
         if self.skipped is not None:
             return KeyStatus.SKIPPED
-        if self.errors:
+        if self.errors or (self.assessment is not None and self.assessment.undecided):
             return KeyStatus.ERROR
         return KeyStatus.JUDGED
 
@@ -205,6 +205,8 @@ class KeyResult:
 
 
 def _policy_findings(origin: Origin, assessment: Assessment) -> list[Finding]:
+    if assessment.undecided:
+        return [Finding(origin=origin, rule_id=rules.UNDECIDED, assessment=assessment)]
     if assessment.verdict is Verdict.ERROR:  # reported with the key's read errors
         return []
     by_rule: dict[str, list[ExposureKind]] = {}
@@ -280,7 +282,8 @@ class ScanResult:
     def severities(self) -> tuple[Severity, ...]:
         """Severities that count for `--fail-on`: read errors make a scan incomplete
         (exit 4), they are not findings."""
-        return tuple(f.severity for f in self.findings() if f.rule_id != rules.UNREADABLE)
+        incomplete = (rules.UNREADABLE, rules.UNDECIDED)
+        return tuple(f.severity for f in self.findings() if f.rule_id not in incomplete)
 
     def summary(self) -> dict[str, object]:
         judged = self.judged

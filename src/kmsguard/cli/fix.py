@@ -197,6 +197,11 @@ def _make_offer(
         )
     if account and key_arn and account_of(key_arn) not in (None, account):
         raise InputError(f"`--account {account}` does not own `{key_arn}`")
+    if Strategy(strategy) is Strategy.ORG and not org_id:
+        raise InputError(
+            "the `org` strategy needs the organization id",
+            hint="pass --org-id o-... (the key owner's organization)",
+        )
     zone = build_zone(key_account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
     if usage_file is not None:
         evidence = load_usage_file(usage_file, usage_target, key_account=key_account)
