@@ -20,6 +20,21 @@ class Verdict(StrEnum):
     ERROR = "error"  # the policy could not be read or parsed: never a pass
     UNRESOLVED = "unresolved"  # an IaC value could not be resolved to a policy
 
+    @property
+    def rank(self) -> int:
+        """How bad, for "the worst of several" (variants of a resource, a key's policy and
+        grants): a known exposure beats not knowing, which beats a pass."""
+        return _VERDICT_RANK[self]
+
+
+_VERDICT_RANK = {
+    Verdict.PUBLIC: 5,
+    Verdict.CROSS_ACCOUNT: 4,
+    Verdict.ERROR: 3,
+    Verdict.UNRESOLVED: 2,
+    Verdict.PRIVATE: 1,
+}
+
 
 class Severity(StrEnum):
     CRITICAL = "critical"

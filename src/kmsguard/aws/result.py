@@ -18,14 +18,6 @@ from kmsguard.model import (
     max_severity,
 )
 
-_VERDICT_RANK = {
-    Verdict.PRIVATE: 0,
-    Verdict.UNRESOLVED: 1,
-    Verdict.CROSS_ACCOUNT: 2,
-    Verdict.PUBLIC: 3,
-    Verdict.ERROR: 4,
-}
-
 
 class KeyStatus(StrEnum):
     JUDGED = "judged"  # everything was read and judged
@@ -107,7 +99,7 @@ class KeyResult:
         if self.assessment is None:
             return Verdict.ERROR
         verdicts = [self.assessment.verdict, *(g.assessment.verdict for g in self.grant_findings)]
-        return max(verdicts, key=_VERDICT_RANK.__getitem__)
+        return max(verdicts, key=lambda v: v.rank)
 
     @property
     def severity(self) -> Severity:

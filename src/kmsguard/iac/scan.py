@@ -242,13 +242,6 @@ def _plain_policy(c: Candidate, text: str) -> list[IacItem]:
 
 # -- judging ---------------------------------------------------------------------------
 
-_VERDICT_RANK = {
-    Verdict.PUBLIC: 5,
-    Verdict.CROSS_ACCOUNT: 4,
-    Verdict.ERROR: 3,
-    Verdict.UNRESOLVED: 2,
-    Verdict.PRIVATE: 1,
-}
 
 
 def _judge_variant(variant: Variant, zone: TrustZone) -> Assessment:
@@ -327,7 +320,7 @@ def judge(item: IacItem, zone: TrustZone) -> Finding:
         a = Assessment.unreadable(*errors, notes=item.notes)
         return Finding(item.origin, rules.UNREADABLE, a)
     judged = [(v, _judge_variant(v, zone)) for v in item.variants]
-    variant, worst = max(judged, key=lambda p: (_VERDICT_RANK[p[1].verdict], p[1].severity.rank))
+    variant, worst = max(judged, key=lambda p: (p[1].verdict.rank, p[1].severity.rank))
     notes = list(item.notes) + list(variant.notes) + list(worst.notes)
     if len(judged) > 1:
         summary = ", ".join(f"{v.label}: {a.verdict}" for v, a in judged)
