@@ -305,22 +305,10 @@ def _parse_statement(
         )
     effect = Effect(effect_raw)
 
-    principal_f, not_principal_f = element(stmt, "principal"), element(stmt, "notprincipal")
-    if (principal_f is None) == (not_principal_f is None):
-        raise PolicyParseError(
-            "a key policy statement needs exactly one of `Principal` and `NotPrincipal`", path=path
-        )
-    pf = principal_f or not_principal_f
-    assert pf is not None
+    pf = _exactly_one(stmt, "Principal", path, "a key policy statement")
     principals = _parse_principal(pf[1], f"{path}.{pf[0]}", invalid)
 
-    action_f, not_action_f = element(stmt, "action"), element(stmt, "notaction")
-    if (action_f is None) == (not_action_f is None):
-        raise PolicyParseError(
-            "a statement needs exactly one of `Action` and `NotAction`", path=path
-        )
-    af = action_f or not_action_f
-    assert af is not None
+    af = _exactly_one(stmt, "Action", path, "a statement")
     actions = _strings(af[1], f"{path}.{af[0]}")
 
     resource_f, not_resource_f = element(stmt, "resource"), element(stmt, "notresource")
@@ -344,13 +332,24 @@ def _parse_statement(
         sid=sid,
         effect=effect,
         principals=principals,
-        not_principal=principal_f is None,
+        not_principal=pf[0].lower() == "notprincipal",
         actions=actions,
-        not_action=action_f is None,
+        not_action=af[0].lower() == "notaction",
         resources=resources,
         not_resource=resource_f is None and not_resource_f is not None,
         conditions=conditions,
     )
+
+
+def _exactly_one(stmt: Mapping[str, Any], name: str, path: str, what: str) -> tuple[str, Any]:
+    """The element `name` or `Not<name>` of a statement (as written, with its value); a
+    statement must have exactly one of the two."""
+    found, not_found = element(stmt, name.lower()), element(stmt, f"not{name.lower()}")
+    if (found is None) == (not_found is None):
+        raise PolicyParseError(f"{what} needs exactly one of `{name}` and `Not{name}`", path=path)
+    one = found or not_found
+    assert one is not None
+    return one
 
 
 def _strings(value: Any, path: str) -> tuple[str, ...]:
