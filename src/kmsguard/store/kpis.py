@@ -141,25 +141,37 @@ def exposure_trend(
     findings: Sequence[FindingRow], runs: Sequence[ScanRunRow], since: datetime | None
 ) -> tuple[ExposurePoint, ...]:
     """Keys with an open public / cross-account policy finding at every moment that
-    changed it (a finding opened or resolved) or measured it (an aws scan)."""
+    changed it (a finding opened or resolved) or measured it (an aws scan). One sweep over
+    the sorted opens and resolutions: a finding counts at t when first seen <= t < resolved."""
     times = {as_utc(r.finished_at) for r in runs if r.kind == RunKind.AWS.value}
+    changes: list[tuple[datetime, int, str, str]] = []  # (when, +1/-1, rule, key)
     for f in findings:
-        if f.kind == RunKind.AWS.value and f.rule_id in POLICY_RULES:
-            times.add(as_utc(f.first_seen))
-            if f.resolved_at is not None:
-                times.add(as_utc(f.resolved_at))
-    points = []
-    for t in sorted(times):
-        if since is not None and t < since:
+        if f.kind != RunKind.AWS.value or f.rule_id not in _TREND_RULES:
             continue
-        points.append(
-            ExposurePoint(
-                at=t,
-                public=_exposed_keys(findings, rules.PUBLIC_POLICY, t),
-                cross_account=_exposed_keys(findings, rules.CROSS_ACCOUNT_POLICY, t),
-            )
-        )
+        changes.append((as_utc(f.first_seen), 1, f.rule_id, f.subject))
+        times.add(as_utc(f.first_seen))
+        if f.resolved_at is not None:
+            changes.append((as_utc(f.resolved_at), -1, f.rule_id, f.subject))
+            times.add(as_utc(f.resolved_at))
+    changes.sort(key=lambda c: c[0])
+    open_per_key: dict[str, dict[str, int]] = {rule: defaultdict(int) for rule in _TREND_RULES}
+    exposed = dict.fromkeys(_TREND_RULES, 0)
+    points = []
+    i = 0
+    for t in sorted(times):
+        while i < len(changes) and changes[i][0] <= t:
+            _, delta, rule, key = changes[i]
+            before = open_per_key[rule][key]
+            open_per_key[rule][key] = before + delta
+            exposed[rule] += (before == 0 and delta > 0) - (before + delta == 0 and delta < 0)
+            i += 1
+        if since is None or t >= since:
+            points.append(ExposurePoint(t, exposed[rules.PUBLIC_POLICY],
+                                        exposed[rules.CROSS_ACCOUNT_POLICY]))
     return tuple(points)
+
+
+_TREND_RULES = (rules.PUBLIC_POLICY, rules.CROSS_ACCOUNT_POLICY)
 
 
 def inventory_timeline(
