@@ -28,12 +28,14 @@ from kmsguard.model import Assessment, Severity
 
 from .database import StoreError
 from .models import (
+    SNAPSHOT_COLUMNS,
     BlockedFindingRow,
     FindingRow,
     FindingStatus,
     KeySnapshotRow,
     RunKind,
     ScanRunRow,
+    SnapshotView,
 )
 from .observations import POLICY_RULES, KeySnapshot, Observation, observe_policy
 
@@ -300,10 +302,10 @@ class History:
                 query = query.where(FindingRow.status == str(status))
             return list(session.scalars(query).all())
 
-    def snapshots(self) -> list[KeySnapshotRow]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            query = select(KeySnapshotRow).order_by(KeySnapshotRow.run_id, KeySnapshotRow.id)
-            return list(session.scalars(query).all())
+    def snapshots(self) -> list[SnapshotView]:
+        with self.engine.connect() as conn:
+            query = select(*SNAPSHOT_COLUMNS).order_by(KeySnapshotRow.run_id, KeySnapshotRow.id)
+            return [SnapshotView(*row) for row in conn.execute(query)]
 
     def blocked(self) -> list[BlockedFindingRow]:
         with Session(self.engine, expire_on_commit=False) as session:

@@ -28,9 +28,9 @@ from .models import (
     BlockedFindingRow,
     FindingRow,
     FindingStatus,
-    KeySnapshotRow,
     RunKind,
     ScanRunRow,
+    SnapshotView,
     as_utc,
 )
 from .observations import POLICY_RULES, aws_scope_unit
@@ -84,7 +84,7 @@ class Kpis:
     owner_trend: tuple[SharePoint, ...]
     blocked: Blocked
     open_findings: tuple[FindingRow, ...]
-    unowned_keys: dict[str, list[KeySnapshotRow]] = field(default_factory=dict)
+    unowned_keys: dict[str, list[SnapshotView]] = field(default_factory=dict)
     runs: int = 0
 
 
@@ -175,14 +175,14 @@ _TREND_RULES = (rules.PUBLIC_POLICY, rules.CROSS_ACCOUNT_POLICY)
 
 
 def inventory_timeline(
-    runs: Sequence[ScanRunRow], snapshots: Sequence[KeySnapshotRow]
-) -> list[tuple[ScanRunRow, dict[str, KeySnapshotRow]]]:
+    runs: Sequence[ScanRunRow], snapshots: Sequence[SnapshotView]
+) -> list[tuple[ScanRunRow, dict[str, SnapshotView]]]:
     """The known keys after each aws run: a complete run replaces what it covered (a key
     it did not see is gone); an incomplete one only adds and updates."""
-    by_run: dict[int, list[KeySnapshotRow]] = defaultdict(list)
+    by_run: dict[int, list[SnapshotView]] = defaultdict(list)
     for s in snapshots:
         by_run[s.run_id].append(s)
-    state: dict[str, KeySnapshotRow] = {}
+    state: dict[str, SnapshotView] = {}
     out = []
     for run in runs:
         if run.kind != RunKind.AWS.value:
@@ -199,7 +199,7 @@ def inventory_timeline(
     return out
 
 
-def owner_share(keys: Iterable[KeySnapshotRow], at: datetime) -> SharePoint:
+def owner_share(keys: Iterable[SnapshotView], at: datetime) -> SharePoint:
     customer = [k for k in keys if k.manager != "AWS" and k.owner_tag is not None]
     return SharePoint(at, sum(1 for k in customer if k.owner_tag), len(customer))
 
@@ -214,7 +214,7 @@ def compute(history: History, *, now: datetime, since: datetime | None = None) -
         if since is None or as_utc(run.finished_at) >= since
     )
     current = timeline[-1][1] if timeline else {}
-    unowned: dict[str, list[KeySnapshotRow]] = defaultdict(list)
+    unowned: dict[str, list[SnapshotView]] = defaultdict(list)
     for key in sorted(current.values(), key=lambda k: (k.account, k.region, k.key_arn)):
         if key.manager != "AWS" and key.owner_tag is False:
             unowned[key.account].append(key)
