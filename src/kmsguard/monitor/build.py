@@ -39,6 +39,7 @@ class MonitorSettings:
     read_policies: bool = True  # GetKeyPolicy when an event does not carry the policy
     remediate: bool = False
     backup_dir: Path | None = None
+    record: bool = False  # also record exposed/resolved alerts in the findings history
 
 
 def _topic_region(arn: str) -> str:
@@ -62,6 +63,12 @@ def build_sinks(
     sinks.extend(
         WebhookSink(url, timeout=settings.webhook_timeout) for url in settings.webhook_urls
     )
+    if settings.record:
+        from kmsguard.store import History, open_database
+
+        from .history_sink import HistorySink
+
+        sinks.append(HistorySink(History(open_database(settings.db_url))))
     return FanoutSink(sinks)
 
 
