@@ -226,7 +226,8 @@ def _monitor(run: LiveRun, estate: Estate) -> str:
     records = monitor_day(arn, datetime.now(UTC) - timedelta(days=1))
     write_events(events_file, records)
     lines = replay(events_file, run.db_url)
-    command = f"kmsguard monitor replay monitor-events.json --record --db {run.db_url}"
+    command = (f"kmsguard monitor replay monitor-events.json --record --no-stdout "
+               f"--db {run.db_url}")
     return _section(6, f"A day of key-policy events ({MONITOR_ALIAS})", [command],
                     "\n".join(lines))
 
