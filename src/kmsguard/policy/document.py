@@ -303,7 +303,10 @@ def _parse_statement(stmt: Any, index: int, path: str, warnings: list[str]) -> S
         )
     pf = principal_f or not_principal_f
     assert pf is not None
-    principals = _parse_principal(pf[1], f"{path}.{pf[0]}", warnings)
+    # a wildcard principal ARN is read as `*` where it grants (Allow Principal, Deny
+    # NotPrincipal) and as its pattern where it restricts (see principal_reading)
+    widest = (effect is Effect.ALLOW) == (principal_f is not None)
+    principals = _parse_principal(pf[1], f"{path}.{pf[0]}", warnings, widest=widest)
 
     action_f, not_action_f = element(stmt, "action"), element(stmt, "notaction")
     if (action_f is None) == (not_action_f is None):
@@ -362,7 +365,9 @@ def _strings(value: Any, path: str) -> tuple[str, ...]:
 _WILDCARD_ARN = re.compile(r"^arn:[^:]*:(iam|sts)::[^:]*[*?]")
 
 
-def _parse_principal(value: Any, path: str, warnings: list[str]) -> tuple[PrincipalEntry, ...]:
+def _parse_principal(
+    value: Any, path: str, warnings: list[str], *, widest: bool = True
+) -> tuple[PrincipalEntry, ...]:
     if value == "*":
         return (PrincipalEntry("*", "*"),)
     if not isinstance(value, Mapping):
@@ -380,9 +385,13 @@ def _parse_principal(value: Any, path: str, warnings: list[str]) -> tuple[Princi
         for s in _strings(v, f"{path}.{k}"):
             s = s.strip()
             if kind == "AWS" and s != "*" and ("*" in s or "?" in s):
-                warnings.append(
-                    f"{path}.{k}: principal `{s}` contains a wildcard, which IAM rejects; "
+                reading = (
                     "judged as `*` (any principal)"
+                    if widest
+                    else "judged as the pattern it writes (it can restrict no one else)"
+                )
+                warnings.append(
+                    f"{path}.{k}: principal `{s}` contains a wildcard, which IAM rejects; {reading}"
                 )
             entries.append(PrincipalEntry(kind, s))
     return tuple(entries)

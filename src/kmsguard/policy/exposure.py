@@ -168,13 +168,29 @@ class _Analysis:
     ) -> list[tuple[tuple[str, ...], list[int], list[int]]]:
         """Group catalog actions by the statements that decide them."""
         groups: dict[tuple[tuple[int, ...], tuple[int, ...]], list[str]] = {}
-        for action in kms_actions.KMS_ACTIONS:
+        for action in (*kms_actions.KMS_ACTIONS, *self._unknown_actions(outside)):
             allow = tuple(s.index for s in outside if action_applies(s, action))
             if not allow:
                 continue
             deny = tuple(s.index for s in self.denies if action_applies(s, action))
             groups.setdefault((allow, deny), []).append(action)
         return [(tuple(acts), list(a), list(d)) for (a, d), acts in groups.items()]
+
+    def _unknown_actions(self, outside: list[Statement]) -> tuple[str, ...]:
+        """`kms:` actions an Allow names that the catalog does not know (newer than it):
+        judged like any other action, critical, and noted."""
+        found = dict.fromkeys(
+            a
+            for s in outside
+            if not s.not_action
+            for a in kms_actions.unknown_kms_actions(list(s.actions))
+        )
+        for a in found:
+            self.notes.append(
+                f"action `{a}` is not in kmsguard's KMS action catalog (botocore's KMS model); "
+                "judged as a critical action"
+            )
+        return tuple(found)
 
     # --- one action class -----------------------------------------------------------------
 
@@ -442,7 +458,9 @@ def _merge(results: list[_ClassResult]) -> list[Exposure]:
     out: list[Exposure] = []
     for (kind, restricted, principals), rs in grouped.items():
         acts = {a for r in rs for a in r.actions}
-        actions = tuple(a for a in kms_actions.KMS_ACTIONS if a in acts)
+        actions = tuple(a for a in kms_actions.KMS_ACTIONS if a in acts) + tuple(
+            sorted(a for a in acts if not kms_actions.is_known(a))
+        )
         severity = max_severity([kms_actions.action_severity(a) for a in actions])
         if kind is ExposureKind.CROSS_ACCOUNT:
             severity = severity.lowered()
@@ -452,7 +470,11 @@ def _merge(results: list[_ClassResult]) -> list[Exposure]:
         notes: list[str] = []
         if restricted:
             notes.append("allowed only from particular networks; the identity perimeter stays open")
-        own_only = [a for a in actions if a not in kms_actions.CROSS_ACCOUNT_CALLABLE]
+        own_only = [
+            a
+            for a in actions
+            if kms_actions.is_known(a) and a not in kms_actions.CROSS_ACCOUNT_CALLABLE
+        ]
         if own_only:
             notes.append(
                 "KMS itself refuses these from other accounts, whatever the policy says: "

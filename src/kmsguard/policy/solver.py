@@ -26,7 +26,7 @@ import z3
 from kmsguard.model import TrustZone
 
 from .document import Comparator, Condition, Policy, PrincipalEntry, Qualifier, Statement
-from .evaluator import Request, parse_date, parse_number
+from .evaluator import Request, parse_date, parse_number, restricts
 from .keys import (
     ALWAYS_PRESENT_FREE,
     MULTIVALUED,
@@ -34,7 +34,7 @@ from .keys import (
     VPC_KEYS,
 )
 from .principals import read_aws_principal
-from .values import Lit, Var, Wild, tokens
+from .values import Lit, Var, Wild, literal_tokens, tokens
 
 TIMEOUT_MS = 10_000
 
@@ -234,43 +234,44 @@ class PolicyEncoding:
         return z3.And(principal, *conds)
 
     def _principal(self, s: Statement) -> Any:
+        narrow = restricts(s)
         if s.not_principal:
             return z3.Not(
-                z3.Or(*[self._listed(e) for e in s.principals], z3.BoolVal(False, self.ctx))
+                z3.Or(*[self._listed(e, narrow) for e in s.principals], z3.BoolVal(False, self.ctx))
             )
-        return z3.Or(*[self._entry(e) for e in s.principals], z3.BoolVal(False, self.ctx))
+        return z3.Or(*[self._entry(e, narrow) for e in s.principals], z3.BoolVal(False, self.ctx))
 
-    def _entry(self, e: PrincipalEntry) -> Any:
+    def _entry(self, e: PrincipalEntry, narrow: bool) -> Any:
+        return self._names(e, narrow, listing=False)
+
+    def _listed(self, e: PrincipalEntry, narrow: bool) -> Any:
+        return self._names(e, narrow, listing=True)
+
+    def _names(self, e: PrincipalEntry, narrow: bool, *, listing: bool) -> Any:
+        """The evaluator's `_names`, symbolically (see `restricts` for `narrow`)."""
         if e.kind == "*":
             return z3.BoolVal(True, self.ctx)
         if e.kind != "AWS":
             return z3.BoolVal(False, self.ctx)  # service / federated principals are not IAM callers
+        if narrow and e.value != "*" and ("*" in e.value or "?" in e.value):
+            by_segment = self._principal_arn_atom(e.value, glob=True, variables=False)
+            if by_segment is not None:
+                return by_segment
+            return z3.InRe(self.P, _glob_re(literal_tokens(e.value), arn=True, ctx=self.ctx))
         p = read_aws_principal(e.value)
         if p.kind == "any":
             return z3.BoolVal(True, self.ctx)
         if p.kind == "account":
-            return z3.StringVal(p.account or "", self.ctx) == self.A
+            same = z3.StringVal(p.account or "", self.ctx) == self.A
+            return z3.And(self.t == 0, same) if listing else same
         if p.kind == "arn":
-            return self._arn_is_caller(p.arn or "", p.account or "", p.session_of)
+            return self._arn_is_caller(p.arn or "", p.account or "", p.session_of, narrow)
         return z3.BoolVal(False, self.ctx)
 
-    def _listed(self, e: PrincipalEntry) -> Any:
-        if e.kind == "*":
-            return z3.BoolVal(True, self.ctx)
-        if e.kind != "AWS":
-            return z3.BoolVal(False, self.ctx)
-        p = read_aws_principal(e.value)
-        if p.kind == "any":
-            return z3.BoolVal(True, self.ctx)
-        if p.kind == "account":
-            return z3.And(self.t == 0, z3.StringVal(p.account or "", self.ctx) == self.A)
-        if p.kind == "arn":
-            return self._arn_is_caller(p.arn or "", p.account or "", p.session_of)
-        return z3.BoolVal(False, self.ctx)
-
-    def _arn_is_caller(self, arn: str, account: str, session_of: str | None) -> Any:
+    def _arn_is_caller(self, arn: str, account: str, session_of: str | None, narrow: bool) -> Any:
         exact = z3.StringVal(arn, self.ctx) == self.P
-        if session_of is None:
+        if session_of is None or narrow:
+            # where it restricts, a session ARN names one session: the attacker uses another
             return exact
         # a session ARN names a session of role `session_of` in `account`
         return z3.Or(
@@ -369,7 +370,7 @@ class PolicyEncoding:
         self.unknown_atoms = True
         return self._fresh("unknown_atom", "bool")
 
-    def _principal_arn_atom(self, pattern: str, *, glob: bool) -> Any:
+    def _principal_arn_atom(self, pattern: str, *, glob: bool, variables: bool = True) -> Any:
         """`aws:PrincipalArn` against an ARN, one ARN component at a time: the caller's ARN is
         `arn:aws:iam::<account>:<resource>` (or `arn:aws:sts::<account>:federated-user/<n>`),
         so only the account and resource parts are symbolic. Much faster than a regex over
@@ -386,7 +387,8 @@ class PolicyEncoding:
         def sym(pat: str, var: Any) -> Any:
             if not glob:
                 return var == z3.StringVal(pat, self.ctx)
-            return z3.InRe(var, _glob_re(tokens(pat, True), arn=False, ctx=self.ctx))
+            toks = tokens(pat, True) if variables else literal_tokens(pat)
+            return z3.InRe(var, _glob_re(toks, arn=False, ctx=self.ctx))
 
         if not fixed(parts[0], "arn") or not fixed(parts[3], ""):
             return z3.BoolVal(False, self.ctx)
