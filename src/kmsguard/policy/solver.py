@@ -154,10 +154,14 @@ class PolicyEncoding:
                 z3.Implies(self.t == 3, self.U == z3.Concat(self.A, self._s(":"), self.N)),
             ]
         if "aws:principalorgid" in self.slots or "aws:principalorgpaths" in self.slots:
-            # an org id has no "/" (its OU path starts with "<id>/"); letters are lower-case,
-            # which _atom uses for the IgnoreCase operators
+            # an org id is `o-` and 10 to 32 lower-case letters or digits (so it has no "/",
+            # its OU path starts with "<id>/", and _atom relies on the lower case)
+            lower_alnum = z3.Union(z3.Range("a", "z", self.ctx), z3.Range("0", "9", self.ctx))
             self.base.append(
-                z3.Implies(self.has_org, z3.Not(z3.Contains(self.O, z3.StringVal("/", self.ctx))))
+                z3.Implies(
+                    self.has_org,
+                    z3.InRe(self.O, z3.Concat(z3.Re("o-", self.ctx), z3.Loop(lower_alnum, 10, 32))),
+                )
             )
 
     def _s(self, value: str) -> Any:
@@ -343,9 +347,7 @@ class PolicyEncoding:
             if comp is Comparator.EQ:
                 return v == z3.StringVal(_lit(toks), self.ctx)
             if key == "aws:principalorgpaths" and comp is not Comparator.ARN:
-                by_part = self._org_path_atom(_lit(toks), comp)
-                if by_part is not None:
-                    return by_part
+                return self._org_path_atom(toks, comp)
             if comp is Comparator.EQ_CI and key in _LOWER_CASE_KEYS:
                 return v == z3.StringVal(_lit(toks).lower(), self.ctx)
             if comp is Comparator.EQ_CI:
@@ -403,22 +405,43 @@ class PolicyEncoding:
             options.append(z3.And(self.t == 3, sym(parts[5], fed)))
         return z3.And(account, z3.Or(*options, z3.BoolVal(False, self.ctx)))
 
-    def _org_path_atom(self, pattern: str, comp: Comparator) -> Any:
-        """An OU path is `<org id>/<rest>`: when the pattern's org part is literal, compare
-        the org id by equality and only the rest by pattern (fast, and exact)."""
-        head, sep, tail = pattern.partition("/")
-        glob = comp is Comparator.LIKE
-        if not sep or (glob and ("*" in head or "?" in head)):
-            return None
-        if comp is Comparator.EQ_CI:
-            head, tail = head.lower(), tail.lower()
-        same_org = self.O == z3.StringVal(head, self.ctx)
-        if glob:
+    def _org_path_atom(self, toks: tuple[Lit | Wild | Var, ...], comp: Comparator) -> Any:
+        """An OU path is `<org id>/<rest>` and the org id has no `/`: a pattern matches it
+        exactly when, for some place in the pattern that consumes that first `/` (a literal
+        `/`, a `?`, or a `*` running across it), the part before matches the org id and the
+        part after matches the rest. Each part is a regex over one variable: fast, and exact."""
+        if comp is not Comparator.LIKE:
+            text = _lit(toks)
+            head, sep, tail = text.partition("/")
+            if not sep:
+                return z3.BoolVal(False, self.ctx)
+            if comp is Comparator.EQ_CI:
+                head, tail = head.lower(), tail.lower()
             return z3.And(
-                same_org,
-                z3.InRe(self.path_rest, _glob_re(tokens(tail, True), arn=False, ctx=self.ctx)),
+                self.O == z3.StringVal(head, self.ctx),
+                self.path_rest == z3.StringVal(tail, self.ctx),
             )
-        return z3.And(same_org, self.path_rest == z3.StringVal(tail, self.ctx))
+        star = Wild("*")
+        splits: list[tuple[tuple[Lit | Wild | Var, ...], tuple[Lit | Wild | Var, ...]]] = []
+        for i, t in enumerate(toks):
+            before, after = toks[:i], toks[i + 1 :]
+            if isinstance(t, Lit):
+                for j, ch in enumerate(t.text):
+                    if ch == "/":
+                        splits.append(
+                            ((*before, Lit(t.text[:j])), (Lit(t.text[j + 1 :]), *after))
+                        )
+            elif isinstance(t, Wild):
+                splits.append(((*before, star), (star, *after)) if t.char == "*" else (before, after))
+        options = [
+            z3.And(
+                z3.InRe(self.O, _glob_re(head, arn=False, ctx=self.ctx)),
+                z3.InRe(self.path_rest, _glob_re(tail, arn=False, ctx=self.ctx)),
+            )
+            for head, tail in splits
+            if not any(isinstance(t, Lit) and "/" in t.text for t in head)
+        ]
+        return z3.Or(*options, z3.BoolVal(False, self.ctx))
 
     def _trusted_path(self, prefix: str) -> Any:
         head, sep, tail = prefix.partition("/")
