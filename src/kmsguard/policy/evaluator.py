@@ -62,6 +62,9 @@ def effective_context(request: Request, key_account: str | None) -> dict[str, tu
         ctx["aws:principalarn"] = (request.principal,)
         ctx["aws:principaltype"] = (request.principal_type,)
         ctx["aws:principalisawsservice"] = ("false",)
+        if request.principal_type == "User":
+            # an IAM user's aws:username is its friendly name (set by AWS, not the caller)
+            ctx["aws:username"] = (request.principal.rsplit("/", 1)[-1],)
         if request.org_id:
             ctx["aws:principalorgid"] = (request.org_id,)
     else:

@@ -35,7 +35,7 @@ from kmsguard.model import (
 from . import actions as kms_actions
 from .document import Comparator, Effect, Policy, Statement, parse_policy
 from .evaluator import Request, action_applies, evaluate, resource_applies
-from .keys import NETWORK_KEYS, is_known
+from .keys import NETWORK_KEYS, VPC_KEYS, is_known
 from .principals import read_aws_principal
 from .shortcuts import (
     literal_context,
@@ -47,6 +47,7 @@ from .solver import Found, PolicyEncoding, Stage, UndecidedError, policy_constan
 from .values import Var, tokens
 
 _MAX_NAMED = 10
+_FRESH_ORGS = ("o-kmsguardprobe", "o-kmsguardprobe2")
 _PUBLIC_OPEN = Stage(fresh_identity=True, open_network=True)
 _PUBLIC_ANY_NETWORK = Stage(fresh_identity=True, open_network=False)
 _CROSS_ACCOUNT = Stage(fresh_identity=False, open_network=False)
@@ -213,6 +214,10 @@ class _Analysis:
         outsider = self._solve(enc, action, allow, deny, _CROSS_ACCOUNT, [])
         if outsider is None:
             return None
+        if self._fresh_and_open(outsider.request):
+            # already an unknown account outside every named org, on the open network: the
+            # public question's answer (the same symmetry argument as its constraints)
+            return self._result(actions, ExposureKind.PUBLIC, False, ("*",), outsider.request)
         for stage, restricted in ((_PUBLIC_OPEN, False), (_PUBLIC_ANY_NETWORK, True)):
             public = self._solve(enc, action, allow, deny, stage, [])
             if public is not None:
@@ -244,9 +249,10 @@ class _Analysis:
         if all(statement_pinned(s, self.zone) for s in stmts):
             return True, None  # every allowing statement is false for every outsider
         for s in stmts:
-            probe = self._probe(actions[0], extra=literal_context(s))
-            if probe is not None:
-                return True, self._result(actions, ExposureKind.PUBLIC, False, ("*",), probe)
+            for org in (False, True):
+                probe = self._probe(actions[0], extra=literal_context(s), fresh_org=org)
+                if probe is not None:
+                    return True, self._result(actions, ExposureKind.PUBLIC, False, ("*",), probe)
         found = self._explicit_outsiders(actions, stmts, deny) or self._vpc_only(actions, stmts)
         return found is not None, found
 
@@ -307,8 +313,11 @@ class _Analysis:
         action: str,
         network: dict[str, list[str]] | None = None,
         extra: dict[str, list[str]] | None = None,
+        *,
+        fresh_org: bool = False,
     ) -> Request | None:
-        """The generic outsider: a role in an unknown account, no organization, open network."""
+        """The generic outsider: a role in an unknown account, no organization (or, with
+        `fresh_org`, an organization of its own), open network."""
         accounts, _orgs, cidrs = self.constants
         taken = accounts | self.zone.accounts
         account = next(
@@ -330,14 +339,41 @@ class _Analysis:
         if network:
             context = {"aws:userid": context["aws:userid"], **network}
         context.update(extra or {})
+        org = (
+            next(o for o in _FRESH_ORGS if o not in _orgs and not self.zone.contains_org(o))
+            if fresh_org
+            else None
+        )
+        if org is not None:
+            context["aws:principalorgpaths"] = [f"{org}/r-kmsg/ou-kmsg-probe000/"]
         r = Request(
             principal=f"arn:aws:iam::{account}:role/kmsguard-probe",
             account=account,
             action=action,
             principal_type="AssumedRole",
+            org_id=org,
             context=context,
         )
         return r if self._allowed(r).allowed else None
+
+    def _fresh_and_open(self, r: Request) -> bool:
+        """Does the request come from an identity the policy does not name (account, org,
+        unique id) and from the open network (no VPC keys, an IP outside every CIDR)?"""
+        accounts, orgs, cidrs = self.constants
+        enc = self._encoder()
+        if r.account is None or r.account in accounts or r.account in self.zone.accounts:
+            return False
+        if r.org_id is not None and (r.org_id in orgs or self.zone.contains_org(r.org_id)):
+            return False
+        if any(p.split("/", 1)[0] == r.org_id for p in self.zone.trusted_org_paths):
+            return False
+        ctx = {k.lower(): v for k, v in r.context.items()}
+        if any(ctx.get(k) for k in VPC_KEYS):
+            return False
+        if any(_in(ip, c) for ip in ctx.get("aws:sourceip", ()) for c in cidrs):
+            return False
+        userid = " ".join(ctx.get("aws:userid", ()))
+        return not any(tok in userid for tok in enc.userid_tokens)
 
     def _network_conditions(self, indexes: list[int]) -> tuple[str, ...]:
         stmts = [s for s in self.policy.statements if s.index in indexes]

@@ -14,6 +14,7 @@ Each policy gets its own Z3 context, so threads may analyse different policies a
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,7 +26,15 @@ import z3
 
 from kmsguard.model import TrustZone
 
-from .document import Comparator, Condition, Policy, PrincipalEntry, Qualifier, Statement
+from .document import (
+    Comparator,
+    Condition,
+    Effect,
+    Policy,
+    PrincipalEntry,
+    Qualifier,
+    Statement,
+)
 from .evaluator import Request, parse_date, parse_number, restricts
 from .keys import (
     ALWAYS_PRESENT_FREE,
@@ -36,18 +45,47 @@ from .keys import (
 from .principals import read_aws_principal
 from .values import Lit, Var, Wild, literal_tokens, tokens
 
-TIMEOUT_MS = 10_000
+#: Z3's deterministic resource budget per query (its "rlimit" units, not time): the same
+#: input gets the same answer on any machine under any load. About 10 s on a slow laptop
+#: core; a realistic query needs well under 1 % of it.
+RLIMIT = 15_000_000
 
 #: keys whose real values are always lower-case (organization ids and OU paths)
 _LOWER_CASE_KEYS = frozenset({"aws:principalorgid", "aws:principalorgpaths"})
 _TYPES = ("Account", "User", "AssumedRole", "FederatedUser")
+#: keys whose string value is tied to the symbolic identity (not a free variable of its own)
+_BOUND_KEYS = frozenset(
+    {
+        "aws:principalaccount",
+        "kms:calleraccount",
+        "aws:principalarn",
+        "aws:principaltype",
+        "aws:principalorgid",
+        "aws:principalorgpaths",
+        "aws:userid",
+        "aws:username",
+        "aws:principalisawsservice",
+        "aws:resourceaccount",
+    }
+)
+#: keys whose values never hold a `:`
+_COLON_FREE_KEYS = frozenset(
+    {
+        "aws:principalaccount",
+        "kms:calleraccount",
+        "aws:principaltype",
+        "aws:principalorgid",
+        "aws:username",
+        "aws:resourceaccount",
+    }
+)
 _ACCOUNT_IN_TEXT = re.compile(r"(?<!\d)\d{12}(?!\d)")
 _ORG_IN_TEXT = re.compile(r"o-[a-z0-9]{10,32}")
 _IPV4_MAPPED = 0xFFFF << 32
 
 
 class UndecidedError(Exception):
-    """The solver gave up (timeout or an unsupported construct)."""
+    """The solver gave up (resource budget spent, or an unsupported construct)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +179,7 @@ class PolicyEncoding:
         self.date_views: dict[tuple[str, int], Any] = {}
         self.ip_views: dict[tuple[str, int], Any] = {}
         self.unknown_atoms = False
+        self._positive = True
         self.statement_exprs: dict[int, Any] = {s.index: self._statement(s) for s in statements}
         if "aws:userid" in self.slots:
             # its shape by principal type (AIDA... for users, AROA...:<session> for role
@@ -199,6 +238,22 @@ class PolicyEncoding:
             case "aws:userid":
                 slots = [(T, self.U)]
             case "aws:username":
+                # an IAM user's friendly name: the last part of its ARN, IAM's name characters
+                name_chars = z3.Union(
+                    z3.Range("a", "z", self.ctx),
+                    z3.Range("A", "Z", self.ctx),
+                    z3.Range("0", "9", self.ctx),
+                    *[z3.Re(ch, self.ctx) for ch in "+=,.@_-"],
+                )
+                self.base.append(
+                    z3.Implies(
+                        self.t == 1,
+                        z3.And(
+                            z3.SuffixOf(z3.Concat(S("/"), self.username), self.R),
+                            z3.InRe(self.username, z3.Plus(name_chars)),
+                        ),
+                    )
+                )
                 slots = [(self.t == 1, self.username)]
             case "aws:principalisawsservice":
                 slots = [(T, S("false"))]
@@ -234,7 +289,12 @@ class PolicyEncoding:
 
     def _statement(self, s: Statement) -> Any:
         principal = self._principal(s)
-        conds = [self._condition(c) for c in s.conditions]
+        conds = []
+        for c in s.conditions:
+            # an Allow's positive atoms and a Deny's negated ones only ever need to be true
+            # for the attacker: there, existential helper variables are exact
+            self._positive = (s.effect is Effect.ALLOW) != c.negated
+            conds.append(self._condition(c))
         return z3.And(principal, *conds)
 
     def _principal(self, s: Statement) -> Any:
@@ -332,7 +392,7 @@ class PolicyEncoding:
         comp = c.comparator
         if comp in (Comparator.EQ, Comparator.EQ_CI, Comparator.LIKE, Comparator.ARN):
             wild = comp in (Comparator.LIKE, Comparator.ARN)
-            toks = tokens(const, wild)
+            toks = self._fixed_variables(tokens(const, wild))
             if any(isinstance(t, Var) for t in toks):
                 return self._with_variables(comp, v, toks)
             # StringLike too when the pattern has the ARN's five colons: the caller's ARN has
@@ -358,17 +418,23 @@ class PolicyEncoding:
         if comp is Comparator.BINARY:
             return v == z3.StringVal(const, self.ctx)
         if comp is Comparator.IP:
+            if key in _BOUND_KEYS:
+                return z3.BoolVal(False, self.ctx)  # identity values are never IP addresses
             return self._ip_atom(self._view(key, i, "ip"), const)
-        if comp.value.startswith("num_"):
-            n = parse_number(const)
+        if comp.value.startswith(("num_", "date_")):
+            is_num = comp.value.startswith("num_")
+            n = parse_number(const) if is_num else parse_date(const)
             if n is None:
                 return z3.BoolVal(False, self.ctx)
-            return _cmp(comp.value[4:], self._view(key, i, "num"), n)
-        if comp.value.startswith("date_"):
-            d = parse_date(const)
-            if d is None:
-                return z3.BoolVal(False, self.ctx)
-            return _cmp(comp.value[5:], self._view(key, i, "date"), d)
+            op = comp.value.split("_", 1)[1]
+            if key in _BOUND_KEYS:
+                # the number an identity value reads as (account ids are all digits): tied
+                # to the same string the other atoms see, as the evaluator reads it
+                if key in ("aws:principalaccount", "kms:calleraccount"):
+                    return self._account_number(op, n)
+                as_int = z3.StrToInt(v)
+                return z3.And(as_int >= 0, _cmp(op, z3.ToReal(as_int), n))
+            return _cmp(op, self._view(key, i, "num" if is_num else "date"), n)
         self.unknown_atoms = True
         return self._fresh("unknown_atom", "bool")
 
@@ -452,7 +518,44 @@ class PolicyEncoding:
             z3.PrefixOf(z3.StringVal(tail, self.ctx), self.path_rest),
         )
 
+    def _account_number(self, op: str, n: float) -> Any:
+        """The account id read as a number: it is 12 digits, so comparing numbers is
+        comparing the zero-padded strings (much faster than converting)."""
+        self.base.append(z3.InRe(self.A, z3.Loop(z3.Range("0", "9", self.ctx), 12, 12)))
+        top = 10**12 - 1
+        lo, hi = math.ceil(n), math.floor(n)
+        bound = {"lt": lo - 1, "le": hi, "gt": hi + 1, "ge": lo, "eq": hi}[op]
+        if op == "eq" and lo != hi:
+            return z3.BoolVal(False, self.ctx)
+        if op in ("lt", "le") and bound < 0 or op in ("gt", "ge", "eq") and bound > top:
+            return z3.BoolVal(False, self.ctx)
+        if op in ("lt", "le") and bound >= top or op in ("gt", "ge") and bound <= 0:
+            return z3.BoolVal(True, self.ctx)
+        text = z3.StringVal(f"{bound:012d}", self.ctx)
+        if op == "eq":
+            return self.A == text
+        return self.A <= text if op in ("lt", "le") else text <= self.A
+
+    def _fixed_variables(self, toks: tuple[Lit | Wild | Var, ...]) -> tuple[Lit | Wild | Var, ...]:
+        """Replace variables whose value every request shares (`${aws:ResourceAccount}`)."""
+        fixed = {"aws:resourceaccount": self.key_account, "aws:principalisawsservice": "false"}
+        if not any(isinstance(t, Var) and t.key in fixed for t in toks):
+            return toks
+        out: list[Lit | Wild | Var] = []
+        for t in toks:
+            if isinstance(t, Var) and t.key in fixed:
+                t = Lit(fixed[t.key])
+            if isinstance(t, Lit) and out and isinstance(out[-1], Lit):
+                out[-1] = Lit(out[-1].text + t.text)
+            else:
+                out.append(t)
+        return tuple(out)
+
     def _with_variables(self, comp: Comparator, v: Any, toks: tuple[Lit | Wild | Var, ...]) -> Any:
+        if comp in (Comparator.LIKE, Comparator.ARN) and self._positive:
+            exact = self._pattern_with_variables(comp, v, toks)
+            if exact is not None:
+                return exact
         if comp is not Comparator.EQ or any(isinstance(t, Wild) for t in toks):
             # a pattern built from request values: leave it to the attacker (conservative)
             self.unknown_atoms = True
@@ -474,6 +577,42 @@ class PolicyEncoding:
             else:
                 assert isinstance(t, Lit)
                 parts.append(z3.StringVal(t.text, self.ctx))
+        rhs = parts[0] if len(parts) == 1 else z3.Concat(*parts)
+        return z3.And(*guards, v == rhs)
+
+    def _pattern_with_variables(
+        self, comp: Comparator, v: Any, toks: tuple[Lit | Wild | Var, ...]
+    ) -> Any:
+        """`v` matches a Like/Arn pattern with variables, where only a match must be shown:
+        `v` is the pattern's pieces concatenated, each wildcard a fresh string (no `:` in
+        the ARN's first five components). None when a variable may hold a `:` there."""
+        parts: list[Any] = []
+        guards: list[Any] = []
+        colons = 0
+        for t in toks:
+            if isinstance(t, Lit):
+                parts.append(z3.StringVal(t.text, self.ctx))
+                colons += t.text.count(":")
+            elif isinstance(t, Wild):
+                w = self._fresh("wildcard")
+                head = comp is Comparator.ARN and colons < 5
+                if head:
+                    guards.append(z3.Not(z3.Contains(w, z3.StringVal(":", self.ctx))))
+                if t.char == "?":
+                    guards.append(z3.Length(w) == 1)
+                parts.append(w)
+            else:
+                if comp is Comparator.ARN and colons < 5 and t.key not in _COLON_FREE_KEYS:
+                    return None
+                slots = self.key_slots(t.key)
+                if len(slots) != 1:
+                    return None
+                b, val = slots[0]
+                if t.default is None:
+                    guards.append(b)
+                    parts.append(val)
+                else:
+                    parts.append(z3.If(b, val, z3.StringVal(t.default, self.ctx)))
         rhs = parts[0] if len(parts) == 1 else z3.Concat(*parts)
         return z3.And(*guards, v == rhs)
 
@@ -526,7 +665,7 @@ class PolicyEncoding:
         model's account is first repaired digit by digit and re-checked concretely (`confirm`),
         and only if that fails is the digit constraint handed to the solver."""
         solver = z3.Solver(ctx=self.ctx)
-        solver.set("timeout", TIMEOUT_MS)
+        solver.set("rlimit", RLIMIT)
         solver.add(*self.base)
         solver.add(z3.Or(*[self.statement_exprs[i] for i in allow]))
         for i in deny:
