@@ -13,6 +13,7 @@ concrete evaluator.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -36,6 +37,7 @@ from . import actions as kms_actions
 from .document import Comparator, Effect, Policy, Statement, parse_policy
 from .evaluator import Request, action_applies, evaluate, resource_applies
 from .keys import NETWORK_KEYS, VPC_KEYS, is_known
+from .possible import impossible
 from .principals import read_aws_principal
 from .shortcuts import (
     literal_context,
@@ -47,6 +49,7 @@ from .solver import Found, PolicyEncoding, Stage, UndecidedError, policy_constan
 from .values import Var, tokens
 
 _MAX_NAMED = 10
+_UNIQUE_ID = re.compile(r"^A(IDA|ROA|IPA|NPA|NVA|GPA|SIA)[A-Z0-9]{12,}$")
 _FRESH_ORGS = ("o-kmsguardprobe", "o-kmsguardprobe2")
 _PUBLIC_OPEN = Stage(fresh_identity=True, open_network=True)
 _PUBLIC_ANY_NETWORK = Stage(fresh_identity=True, open_network=False)
@@ -119,6 +122,7 @@ class _Analysis:
 
     def run(self) -> Assessment:
         self._note_unknown_keys()
+        self._note_unique_ids()
         exposures: list[Exposure] = []
         outside = [s for s in self.allows if self._may_admit_outsider(s)]
         if outside:
@@ -198,12 +202,47 @@ class _Analysis:
     def _judge_class(
         self, actions: tuple[str, ...], allow: list[int], deny: list[int]
     ) -> _ClassResult | None:
+        result = self._decide_class(actions, allow, deny)
+        if result is None or len(allow) == 1:
+            return result
+        return replace(result, statements=self._contributors(actions, allow, deny, result))
+
+    def _decide_class(
+        self, actions: tuple[str, ...], allow: list[int], deny: list[int]
+    ) -> _ClassResult | None:
         if self.shortcuts:
             stmts = [s for s in self.allows if s.index in allow]
             decided, shortcut = self._shortcut(actions, stmts, deny)
             if decided:
                 return shortcut
         return self._solve_class(actions, allow, deny)
+
+    def _contributors(
+        self, actions: tuple[str, ...], allow: list[int], deny: list[int], result: _ClassResult
+    ) -> tuple[str, ...]:
+        """Every allowing statement that admits some outsider for this class (not only the
+        witness's): fixing an exposure means fixing all of them. A statement is in when a
+        probe or the solver finds an outside request it allows that no Deny refuses."""
+        found = list(result.statements)
+        by_index = {s.index: s for s in self.allows}
+        for i in allow:
+            s = by_index[i]
+            if s.label in found:
+                continue
+            if self.shortcuts and statement_pinned(s, self.zone):
+                continue
+            if self._statement_admits_outsider(actions[0], s, deny):
+                found.append(s.label)
+        order = {s.label: s.index for s in self.policy.statements}
+        return tuple(sorted(dict.fromkeys(found), key=lambda label: order.get(label, 0)))
+
+    def _statement_admits_outsider(self, action: str, s: Statement, deny: list[int]) -> bool:
+        if self.shortcuts:
+            for org in (False, True):
+                probe = self._probe(action, extra=literal_context(s), fresh_org=org)
+                if probe is not None and s.label in self._allowed(probe).allowing:
+                    return True
+        return self._solve(self._encoder(), action, [s.index], deny, _CROSS_ACCOUNT, []) is not None
 
     def _solve_class(
         self, actions: tuple[str, ...], allow: list[int], deny: list[int]
@@ -282,7 +321,7 @@ class _Analysis:
                     org_id=c.org_id,
                     context=context,
                 )
-                if not self._allowed(r).allowed:
+                if impossible(r) is not None or not self._allowed(r).allowed:
                     return None
                 names.setdefault(c.name, r)
         if not names:
@@ -354,7 +393,7 @@ class _Analysis:
             org_id=org,
             context=context,
         )
-        return r if self._allowed(r).allowed else None
+        return r if impossible(r) is None and self._allowed(r).allowed else None
 
     def _fresh_and_open(self, r: Request) -> bool:
         """Does the request come from an identity the policy does not name (account, org,
@@ -423,6 +462,12 @@ class _Analysis:
         principals: tuple[str, ...],
         request: Request,
     ) -> _ClassResult:
+        reason = impossible(request)
+        if reason is not None:
+            raise UndecidedError(
+                f"internal: the witness for {request.action} is not a request AWS can make: "
+                + reason
+            )
         decision = self._allowed(request)
         return _ClassResult(
             actions=actions,
@@ -472,6 +517,24 @@ class _Analysis:
                 )
             )
         return out
+
+    def _note_unique_ids(self) -> None:
+        for s in self.policy.statements:
+            for e in s.principals:
+                if e.kind != "AWS" or read_aws_principal(e.value).kind != "unknown":
+                    continue
+                if _UNIQUE_ID.match(e.value):
+                    self.notes.append(
+                        f"statement {s.label}: principal `{e.value}` is a unique id, which AWS writes in "
+                        "place of a role or user that was deleted; it matches no current "
+                        "principal (a new one with the same name gets a new id), so the "
+                        "statement grants nothing to it: remove it, or name the new ARN"
+                    )
+                else:
+                    self.notes.append(
+                        f"statement {s.label}: principal `{e.value}` is not an account, an IAM/STS ARN "
+                        "or a unique id; it matches no caller"
+                    )
 
     def _note_unknown_keys(self) -> None:
         for s in self.policy.statements:

@@ -785,8 +785,6 @@ def _prettier(found: Found, confirm: Callable[[Request], bool]) -> Found:
     ips = r.context.get("aws:sourceip")
     if ips and ":" in ips[0]:
         tweaks.append({"aws:sourceip": ["198.51.100.23"]})
-    if "aws:userid" in r.context and not found.userid_token:
-        tweaks.append({"aws:userid": [f"AROAKMSGUARDWITNESS01:{r.account}"]})
     best = r
     candidates = []
     if not (r.principal_type == "AssumedRole" and _IAM_NAME.match(r.principal)):
@@ -803,6 +801,14 @@ def _prettier(found: Found, confirm: Callable[[Request], bool]) -> Found:
     for candidate in candidates:
         if confirm(candidate):
             best = candidate
+    if "aws:userid" in r.context and not found.userid_token:
+        readable = {
+            "AssumedRole": f"AROAKMSGUARDWITNESS01:{r.account}",
+            "User": "AIDAKMSGUARDWITNESS01",
+            "Account": r.account or "",
+        }.get(best.principal_type)
+        if readable:
+            tweaks.append({"aws:userid": [readable]})
     for tweak in tweaks:
         candidate = Request(
             principal=best.principal,
