@@ -36,6 +36,7 @@ from .document import (
     Statement,
 )
 from .evaluator import Request, parse_date, parse_number, restricts
+from .possible import impossible
 from .keys import (
     ALWAYS_PRESENT_FREE,
     MULTIVALUED,
@@ -675,21 +676,51 @@ class PolicyEncoding:
         result = solver.check()
         if result == z3.sat:
             found = self._found(solver.model(), action)
-            account = found.request.account or ""
-            if account.isdigit():
-                return _prettier(found, confirm)
-            for digit in "9078":
-                repaired = self._repair(found, digit, stage)
-                if repaired is not None and confirm(repaired.request):
-                    return _prettier(repaired, confirm)
-            solver.add(z3.InRe(self.A, z3.Loop(z3.Range("0", "9", self.ctx), 12, 12)))
+            if (found.request.account or "").isdigit():
+                candidate: Found | None = _prettier(found, confirm)
+            else:
+                candidate = next(
+                    (
+                        _prettier(r, confirm)
+                        for digit in "9078"
+                        if (r := self._repair(found, digit, stage)) is not None
+                        and confirm(r.request)
+                    ),
+                    None,
+                )
+            if candidate is not None and impossible(candidate.request) is None:
+                return candidate
+            # hand the solver what makes a request real (slower) and ask again
+            solver.add(*self._realistic())
             result = solver.check()
             if result == z3.sat:
-                return _prettier(self._found(solver.model(), action), confirm)
+                found = _prettier(self._found(solver.model(), action), confirm)
+                reason = impossible(found.request)
+                if reason is None:
+                    return found
+                raise UndecidedError(f"the solver's request is not one AWS can make: {reason}")
         reason = solver.reason_unknown() if result == z3.unknown else ""
         if result == z3.unsat:
             return None
         raise UndecidedError(f"solver returned {result} ({reason})")
+
+    def _realistic(self) -> list[Any]:
+        """Account ids of 12 digits and IAM's name characters in principal names."""
+        S = self._s
+        chars = z3.Union(
+            z3.Range("a", "z", self.ctx),
+            z3.Range("A", "Z", self.ctx),
+            z3.Range("0", "9", self.ctx),
+            *[z3.Re(ch, self.ctx) for ch in "+=,.@_-"],
+        )
+        named = z3.Concat(z3.Star(z3.Concat(z3.Plus(chars), z3.Re("/", self.ctx))), z3.Plus(chars))
+        return [
+            z3.InRe(self.A, z3.Loop(z3.Range("0", "9", self.ctx), 12, 12)),
+            z3.Implies(self.t == 1, z3.InRe(self.R, z3.Concat(z3.Re("user/", self.ctx), named))),
+            z3.Implies(self.t == 2, z3.InRe(self.R, z3.Concat(z3.Re("role/", self.ctx), named))),
+            z3.Implies(self.t == 3, z3.InRe(self.N, z3.Plus(chars))),
+            z3.Implies(self.t == 2, z3.PrefixOf(S("AROA"), self.U)),
+        ]
 
     def _repair(self, found: Found, digit: str, stage: Stage) -> Found | None:
         r = found.request
@@ -795,7 +826,13 @@ def _prettier(found: Found, confirm: Callable[[Request], bool]) -> Found:
                 action=r.action,
                 principal_type="AssumedRole",
                 org_id=r.org_id,
-                context=dict(r.context),
+                # a role session carries no aws:username, and a user's unique id is no role's
+                context={
+                    k: v
+                    for k, v in r.context.items()
+                    if k != "aws:username"
+                    and not (k == "aws:userid" and not any(x.startswith("AROA") for x in v))
+                },
             )
         )
     for candidate in candidates:
