@@ -444,7 +444,13 @@ class _Analysis:
         def confirm(r: Request) -> bool:
             return bool(self._allowed(r).allowed)
 
-        found = enc.solve(action, allow, deny, stage, blocks, confirm)
+        # one query per allowing statement: the same question (an Or of statements is
+        # satisfiable when one of them is), and each query far easier for the solver
+        found = None
+        for i in allow:
+            found = enc.solve(action, [i], deny, stage, blocks, confirm)
+            if found is not None:
+                break
         if found is not None and not self._allowed(found.request).allowed:
             raise UndecidedError(
                 f"internal: the solver's request for {action} is not confirmed by the evaluator"

@@ -69,6 +69,9 @@ _BOUND_KEYS = frozenset(
         "aws:resourceaccount",
     }
 )
+_PRINCIPAL_ARN = re.compile(r"^arn:([^:]+):(iam|sts)::(\d{12}):(.+)$")
+_CALLER_ACCOUNT_VARS = re.compile(r"\$\{\s*(aws:principalaccount|kms:calleraccount)\s*\}", re.I)
+_CALLER_ACCOUNT_MARK = "\x00caller-account\x00"
 #: keys whose values never hold a `:`
 _COLON_FREE_KEYS = frozenset(
     {
@@ -181,11 +184,16 @@ class PolicyEncoding:
         self.ip_views: dict[tuple[str, int], Any] = {}
         self.unknown_atoms = False
         self._positive = True
+        # constraints that matter only to queries whose statements read a key (costly for
+        # the solver, so a query carries only those of its own statements' keys)
+        self.keyed: dict[str, list[Any]] = {}
+        self.statement_keys: dict[int, frozenset[str]] = {}
+        self._keys_now: set[str] = set()
         self.statement_exprs: dict[int, Any] = {s.index: self._statement(s) for s in statements}
         if "aws:userid" in self.slots:
             # its shape by principal type (AIDA... for users, AROA...:<session> for role
-            # sessions, <account>:<name> for federated users); costly, so only when asked
-            self.base += [
+            # sessions, <account>:<name> for federated users)
+            self.keyed["aws:userid"] = [
                 z3.Implies(self.t == 1, z3.PrefixOf(self._s("AIDA"), self.U)),
                 z3.Implies(
                     self.t == 2,
@@ -196,13 +204,15 @@ class PolicyEncoding:
         if "aws:principalorgid" in self.slots or "aws:principalorgpaths" in self.slots:
             # an org id is `o-` and 10 to 32 lower-case letters or digits (so it has no "/",
             # its OU path starts with "<id>/", and _atom relies on the lower case)
-            lower_alnum = z3.Union(z3.Range("a", "z", self.ctx), z3.Range("0", "9", self.ctx))
-            self.base.append(
-                z3.Implies(
-                    self.has_org,
-                    z3.InRe(self.O, z3.Concat(z3.Re("o-", self.ctx), z3.Loop(lower_alnum, 10, 32))),
-                )
-            )
+            for key in ("aws:principalorgid", "aws:principalorgpaths"):
+                self.keyed[key] = [self._real_org()]
+
+    def _real_org(self) -> Any:
+        lower_alnum = z3.Union(z3.Range("a", "z", self.ctx), z3.Range("0", "9", self.ctx))
+        return z3.Implies(
+            self.has_org,
+            z3.InRe(self.O, z3.Concat(z3.Re("o-", self.ctx), z3.Loop(lower_alnum, 10, 32))),
+        )
 
     def _s(self, value: str) -> Any:
         return z3.StringVal(value, self.ctx)
@@ -221,6 +231,7 @@ class PolicyEncoding:
         return z3.String(name, self.ctx)
 
     def key_slots(self, key: str) -> list[tuple[Any, Any]]:
+        self._keys_now.add(key)
         if key in self.slots:
             return self.slots[key]
         T, F, S = z3.BoolVal(True, self.ctx), z3.BoolVal(False, self.ctx), self._s
@@ -246,7 +257,7 @@ class PolicyEncoding:
                     z3.Range("0", "9", self.ctx),
                     *[z3.Re(ch, self.ctx) for ch in "+=,.@_-"],
                 )
-                self.base.append(
+                self.keyed["aws:username"] = [
                     z3.Implies(
                         self.t == 1,
                         z3.And(
@@ -254,7 +265,7 @@ class PolicyEncoding:
                             z3.InRe(self.username, z3.Plus(name_chars)),
                         ),
                     )
-                )
+                ]
                 slots = [(self.t == 1, self.username)]
             case "aws:principalisawsservice":
                 slots = [(T, S("false"))]
@@ -289,6 +300,7 @@ class PolicyEncoding:
     # --- statements -----------------------------------------------------------------------
 
     def _statement(self, s: Statement) -> Any:
+        self._keys_now = set()
         principal = self._principal(s)
         conds = []
         for c in s.conditions:
@@ -296,6 +308,7 @@ class PolicyEncoding:
             # for the attacker: there, existential helper variables are exact
             self._positive = (s.effect is Effect.ALLOW) != c.negated
             conds.append(self._condition(c))
+        self.statement_keys[s.index] = frozenset(self._keys_now)
         return z3.And(principal, *conds)
 
     def _principal(self, s: Statement) -> Any:
@@ -333,8 +346,25 @@ class PolicyEncoding:
             return self._arn_is_caller(p.arn or "", p.account or "", p.session_of, narrow)
         return z3.BoolVal(False, self.ctx)
 
+    def _arn_equals(self, arn: str) -> Any:
+        """The caller's ARN is exactly `arn`, component by component (much faster for the
+        solver than an equation between concatenations)."""
+        m = _PRINCIPAL_ARN.match(arn)
+        if m is None:
+            return z3.StringVal(arn, self.ctx) == self.P
+        partition, service, account, resource = m.groups()
+        if partition != self.partition:
+            return z3.BoolVal(False, self.ctx)
+        same_account = self.A == z3.StringVal(account, self.ctx)
+        if service == "iam":
+            return z3.And(self.t != 3, same_account, self.R == z3.StringVal(resource, self.ctx))
+        if resource.startswith("federated-user/"):
+            name = resource.removeprefix("federated-user/")
+            return z3.And(self.t == 3, same_account, self.N == z3.StringVal(name, self.ctx))
+        return z3.BoolVal(False, self.ctx)  # the caller's ARN is never an sts session ARN
+
     def _arn_is_caller(self, arn: str, account: str, session_of: str | None, narrow: bool) -> Any:
-        exact = z3.StringVal(arn, self.ctx) == self.P
+        exact = self._arn_equals(arn)
         if session_of is None or narrow:
             # where it restricts, a session ARN names one session: the attacker uses another
             return exact
@@ -394,6 +424,16 @@ class PolicyEncoding:
         if comp in (Comparator.EQ, Comparator.EQ_CI, Comparator.LIKE, Comparator.ARN):
             wild = comp in (Comparator.LIKE, Comparator.ARN)
             toks = self._fixed_variables(tokens(const, wild))
+            if key == "aws:principalarn" and comp is not Comparator.EQ_CI:
+                # `arn:aws:iam::${aws:PrincipalAccount}:role/x`: the ARN's account part is
+                # always the caller's own, so that variable pins nothing there
+                marked = _CALLER_ACCOUNT_VARS.sub(_CALLER_ACCOUNT_MARK, const)
+                parts = marked.split(":", 5)
+                if len(parts) == 6 and parts[4] == _CALLER_ACCOUNT_MARK and "${" not in marked:
+                    glob = comp is not Comparator.EQ
+                    by_segment = self._principal_arn_atom(marked, glob=glob)
+                    if by_segment is not None:
+                        return by_segment
             if any(isinstance(t, Var) for t in toks):
                 return self._with_variables(comp, v, toks)
             # StringLike too when the pattern has the ARN's five colons: the caller's ARN has
@@ -432,7 +472,7 @@ class PolicyEncoding:
                 # the number an identity value reads as (account ids are all digits): tied
                 # to the same string the other atoms see, as the evaluator reads it
                 if key in ("aws:principalaccount", "kms:calleraccount"):
-                    return self._account_number(op, n)
+                    return self._account_number(key, op, n)
                 as_int = z3.StrToInt(v)
                 return z3.And(as_int >= 0, _cmp(op, z3.ToReal(as_int), n))
             return _cmp(op, self._view(key, i, "num" if is_num else "date"), n)
@@ -463,7 +503,11 @@ class PolicyEncoding:
             return z3.BoolVal(False, self.ctx)
         if not fixed(parts[1], self.partition):
             return z3.BoolVal(False, self.ctx)
-        account = sym(parts[4], self.A)
+        account = (
+            z3.BoolVal(True, self.ctx)
+            if parts[4] == _CALLER_ACCOUNT_MARK
+            else sym(parts[4], self.A)
+        )
         options = []
         if fixed(parts[2], "iam"):
             options.append(z3.And(self.t != 3, sym(parts[5], self.R)))
@@ -519,10 +563,12 @@ class PolicyEncoding:
             z3.PrefixOf(z3.StringVal(tail, self.ctx), self.path_rest),
         )
 
-    def _account_number(self, op: str, n: float) -> Any:
+    def _account_number(self, key: str, op: str, n: float) -> Any:
         """The account id read as a number: it is 12 digits, so comparing numbers is
         comparing the zero-padded strings (much faster than converting)."""
-        self.base.append(z3.InRe(self.A, z3.Loop(z3.Range("0", "9", self.ctx), 12, 12)))
+        self.keyed.setdefault(key, []).append(
+            z3.InRe(self.A, z3.Loop(z3.Range("0", "9", self.ctx), 12, 12))
+        )
         top = 10**12 - 1
         lo, hi = math.ceil(n), math.floor(n)
         bound = {"lt": lo - 1, "le": hi, "gt": hi + 1, "ge": lo, "eq": hi}[op]
@@ -668,6 +714,9 @@ class PolicyEncoding:
         solver = z3.Solver(ctx=self.ctx)
         solver.set("rlimit", RLIMIT)
         solver.add(*self.base)
+        keys = {k for i in (*allow, *deny) for k in self.statement_keys.get(i, ())}
+        for key in sorted(keys):
+            solver.add(*self.keyed.get(key, []))
         solver.add(z3.Or(*[self.statement_exprs[i] for i in allow]))
         for i in deny:
             solver.add(z3.Not(self.statement_exprs[i]))
@@ -675,7 +724,7 @@ class PolicyEncoding:
         solver.add(*extra)
         result = solver.check()
         if result == z3.sat:
-            found = self._found(solver.model(), action)
+            found = self._found(solver.model(), action, keys)
             if (found.request.account or "").isdigit():
                 candidate: Found | None = _prettier(found, confirm)
             else:
@@ -694,7 +743,7 @@ class PolicyEncoding:
             solver.add(*self._realistic())
             result = solver.check()
             if result == z3.sat:
-                found = _prettier(self._found(solver.model(), action), confirm)
+                found = _prettier(self._found(solver.model(), action, keys), confirm)
                 reason = impossible(found.request)
                 if reason is None:
                     return found
@@ -715,6 +764,7 @@ class PolicyEncoding:
         )
         named = z3.Concat(z3.Star(z3.Concat(z3.Plus(chars), z3.Re("/", self.ctx))), z3.Plus(chars))
         return [
+            self._real_org(),
             z3.InRe(self.A, z3.Loop(z3.Range("0", "9", self.ctx), 12, 12)),
             z3.Implies(self.t == 1, z3.InRe(self.R, z3.Concat(z3.Re("user/", self.ctx), named))),
             z3.Implies(self.t == 2, z3.InRe(self.R, z3.Concat(z3.Re("role/", self.ctx), named))),
@@ -743,7 +793,7 @@ class PolicyEncoding:
         )
         return Found(request, new in self.mentioned_accounts, found.org_named, found.userid_token)
 
-    def _found(self, model: Any, action: str) -> Found:
+    def _found(self, model: Any, action: str, keys: set[str]) -> Found:
         account = _str(model, self.A)
         t = model.eval(self.t, model_completion=True).as_long()
         ptype = _TYPES[t]
@@ -752,7 +802,7 @@ class PolicyEncoding:
         org_id = _str(model, self.O) if has_org else None
         context: dict[str, list[str]] = {}
         for key, slots in self.slots.items():
-            if key in (
+            if key not in keys or key in (
                 "aws:principalaccount",
                 "kms:calleraccount",
                 "aws:principalarn",
@@ -769,7 +819,8 @@ class PolicyEncoding:
                 values.append(self._value(model, key, i, v))
             context[key] = values
         userid = _str(model, self.U)
-        context.setdefault("aws:userid", [userid])
+        if "aws:userid" in keys:
+            context.setdefault("aws:userid", [userid])
         request = Request(
             principal=principal,
             account=account,
