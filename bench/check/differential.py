@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests/unit/policy"))
 
-from tricky import check, tricky_policy  # noqa: E402  (path set just above)
+from tricky import check, tricky_policy
 
 
 def main() -> int:

@@ -531,15 +531,15 @@ class _Analysis:
                     continue
                 if _UNIQUE_ID.match(e.value):
                     self.notes.append(
-                        f"statement {s.label}: principal `{e.value}` is a unique id, which AWS writes in "
-                        "place of a role or user that was deleted; it matches no current "
+                        f"statement {s.label}: principal `{e.value}` is a unique id, which AWS "
+                        "writes in place of a role or user that was deleted; it matches no current "
                         "principal (a new one with the same name gets a new id), so the "
                         "statement grants nothing to it: remove it, or name the new ARN"
                     )
                 else:
                     self.notes.append(
-                        f"statement {s.label}: principal `{e.value}` is not an account, an IAM/STS ARN "
-                        "or a unique id; it matches no caller"
+                        f"statement {s.label}: principal `{e.value}` is not an account, an "
+                        "IAM/STS ARN or a unique id; it matches no caller"
                     )
 
     def _note_unknown_keys(self) -> None:

@@ -36,13 +36,13 @@ from .document import (
     Statement,
 )
 from .evaluator import Request, parse_date, parse_number, restricts
-from .possible import impossible
 from .keys import (
     ALWAYS_PRESENT_FREE,
     MULTIVALUED,
     SERVICE_ONLY_KEYS,
     VPC_KEYS,
 )
+from .possible import impossible
 from .principals import read_aws_principal
 from .values import Lit, Var, Wild, literal_tokens, tokens
 
@@ -539,11 +539,11 @@ class PolicyEncoding:
             if isinstance(t, Lit):
                 for j, ch in enumerate(t.text):
                     if ch == "/":
-                        splits.append(
-                            ((*before, Lit(t.text[:j])), (Lit(t.text[j + 1 :]), *after))
-                        )
+                        splits.append(((*before, Lit(t.text[:j])), (Lit(t.text[j + 1 :]), *after)))
             elif isinstance(t, Wild):
-                splits.append(((*before, star), (star, *after)) if t.char == "*" else (before, after))
+                splits.append(
+                    ((*before, star), (star, *after)) if t.char == "*" else (before, after)
+                )
         options = [
             z3.And(
                 z3.InRe(self.O, _glob_re(head, arn=False, ctx=self.ctx)),
@@ -574,9 +574,9 @@ class PolicyEncoding:
         bound = {"lt": lo - 1, "le": hi, "gt": hi + 1, "ge": lo, "eq": hi}[op]
         if op == "eq" and lo != hi:
             return z3.BoolVal(False, self.ctx)
-        if op in ("lt", "le") and bound < 0 or op in ("gt", "ge", "eq") and bound > top:
+        if (op in ("lt", "le") and bound < 0) or (op in ("gt", "ge", "eq") and bound > top):
             return z3.BoolVal(False, self.ctx)
-        if op in ("lt", "le") and bound >= top or op in ("gt", "ge") and bound <= 0:
+        if (op in ("lt", "le") and bound >= top) or (op in ("gt", "ge") and bound <= 0):
             return z3.BoolVal(True, self.ctx)
         text = z3.StringVal(f"{bound:012d}", self.ctx)
         if op == "eq":
@@ -762,7 +762,7 @@ class PolicyEncoding:
             z3.Range("0", "9", self.ctx),
             *[z3.Re(ch, self.ctx) for ch in "+=,.@_-"],
         )
-        named = z3.Concat(z3.Star(z3.Concat(z3.Plus(chars), z3.Re("/", self.ctx))), z3.Plus(chars))
+        named = z3.Concat(z3.Star(z3.Union(chars, z3.Re("/", self.ctx))), chars)
         return [
             self._real_org(),
             z3.InRe(self.A, z3.Loop(z3.Range("0", "9", self.ctx), 12, 12)),
@@ -886,9 +886,26 @@ def _prettier(found: Found, confirm: Callable[[Request], bool]) -> Found:
                 },
             )
         )
+    if r.principal_type == "User" and not _IAM_NAME.match(r.principal):
+        # a user whose unique id or name the policy asks about: keep the type, name it
+        name = "kmsguard-witness"
+        context = dict(r.context)
+        if "aws:username" in context:
+            context["aws:username"] = [name]
+        candidates.append(
+            Request(
+                principal=f"arn:aws:iam::{r.account}:user/{name}",
+                account=r.account,
+                action=r.action,
+                principal_type="User",
+                org_id=r.org_id,
+                context=context,
+            )
+        )
     for candidate in candidates:
         if confirm(candidate):
             best = candidate
+            break
     if "aws:userid" in r.context and not found.userid_token:
         readable = {
             "AssumedRole": f"AROAKMSGUARDWITNESS01:{r.account}",

@@ -34,7 +34,9 @@ def test_the_catalog_covers_the_2025_operations() -> None:
 
 @pytest.mark.parametrize("action", ["kms:Decapsulate", "kms:NewOperation2031"])
 def test_an_action_allowed_to_everyone_is_never_nothing(action: str) -> None:
-    policy = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": action, "Resource": "*"}]}
+    policy = {
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": action, "Resource": "*"}]
+    }
     a = analyze_policy(policy, TrustZone(account="123456789012"))
     assert a.verdict is Verdict.PUBLIC
     assert a.severity is Severity.CRITICAL

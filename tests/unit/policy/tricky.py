@@ -21,6 +21,7 @@ bench/check/differential.py (thousands).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import re
@@ -74,10 +75,22 @@ _CONDITIONS: list[tuple[str, str, list[str]]] = [
     ("StringNotEquals", "aws:PrincipalOrgID", [OWN_ORG]),
     ("StringNotEqualsIfExists", "aws:PrincipalOrgID", [OWN_ORG]),
     ("StringLike", "aws:PrincipalOrgID", ["o-*", OTHER_ORG]),
-    ("ForAnyValue:StringLike", "aws:PrincipalOrgPaths", [f"{OWN_ORG}/*", "o-*/*", f"{OTHER_ORG}/r-1/*"]),
+    (
+        "ForAnyValue:StringLike",
+        "aws:PrincipalOrgPaths",
+        [f"{OWN_ORG}/*", "o-*/*", f"{OTHER_ORG}/r-1/*"],
+    ),
     ("ForAllValues:StringLike", "aws:PrincipalOrgPaths", [f"{OWN_ORG}/*"]),
-    ("ArnLike", "aws:PrincipalArn", [f"arn:aws:iam::{PARTNER}:role/*", "arn:aws:iam::*:role/app-*"]),
-    ("ArnNotLike", "aws:PrincipalArn", [f"arn:aws:iam::{OWN}:*", f"arn:aws:iam::{PARTNER}:role/app"]),
+    (
+        "ArnLike",
+        "aws:PrincipalArn",
+        [f"arn:aws:iam::{PARTNER}:role/*", "arn:aws:iam::*:role/app-*"],
+    ),
+    (
+        "ArnNotLike",
+        "aws:PrincipalArn",
+        [f"arn:aws:iam::{OWN}:*", f"arn:aws:iam::{PARTNER}:role/app"],
+    ),
     ("ArnLike", "aws:PrincipalArn", ["arn:aws:iam::${aws:ResourceAccount}:*"]),
     ("StringLike", "aws:PrincipalArn", ["arn:aws:iam::${aws:PrincipalAccount}:role/*"]),
     ("StringEquals", "aws:username", ["alice", "bob"]),
@@ -167,42 +180,84 @@ def representative_requests(policy: dict[str, Any], action: str) -> list[Request
         for k in text_values
         if k.startswith(("kms:encryptioncontext", "aws:principaltag/", "kms:viaservice"))
     )
-    free_choices = [
-        [None, *dict.fromkeys(text_values[k]), "other"] for k in free_keys
-    ]
+    free_choices = [[None, *dict.fromkeys(text_values[k]), "other"] for k in free_keys]
+    # unique ids are AWS's choice: fresh ones, and (as named principals) the policy's own
+    named_ids = text_values.get("aws:userid", [])
     out: list[Request] = []
     for (principal, ptype, account, session), org in itertools.product(identities, orgs):
-        userid = {
+        fresh_id = {
             "Account": account,
-            "User": "AIDAEXAMPLEUSER0001",
-            "AssumedRole": f"AROAEXAMPLEROLE0001:{session or 'bf'}",
+            "User": "AIDABRUTEFORCEUSER01",
+            "AssumedRole": f"AROABRUTEFORCEROLE01:{session or 'bf'}",
         }[ptype]
-        base: dict[str, list[str]] = {"aws:userid": [userid]}
-        if org:
-            base["aws:principalorgpaths"] = [f"{org}/r-ab12/ou-ab12-11111111/"]
-        for network in networks:
-            for combo in itertools.product(*free_choices):
-                ctx = dict(base)
-                ctx.update(network)
-                for k, v in zip(free_keys, combo, strict=True):
-                    if v is not None:
-                        ctx[k] = [v] if k != "kms:encryptioncontextkeys" else [v]
-                if any(k.startswith("kms:encryptioncontext:") for k in ctx):
-                    ctx["kms:encryptioncontextkeys"] = [
-                        k.split(":", 2)[2] for k in ctx if k.startswith("kms:encryptioncontext:")
-                    ]
-                out.append(
-                    Request(
-                        principal=principal,
-                        account=account,
-                        action=action,
-                        principal_type=ptype,
-                        org_id=org,
-                        context=ctx,
-                        session=session,
-                    )
+        fitting = [
+            u if ptype == "User" or ":" in u else f"{u}:bf"
+            for u in named_ids
+            if (ptype, u[:4]) in (("User", "AIDA"), ("AssumedRole", "AROA"))
+        ]
+        for userid in (fresh_id, *fitting):
+            out += [
+                dataclasses.replace(r, action=action)
+                for r in _with_context(
+                    principal,
+                    ptype,
+                    account,
+                    session,
+                    org,
+                    userid,
+                    networks,
+                    free_keys,
+                    free_choices,
                 )
+            ]
     return out
+
+
+def _with_context(
+    principal: str,
+    ptype: str,
+    account: str,
+    session: str | None,
+    org: str | None,
+    userid: str,
+    networks: list[dict[str, list[str]]],
+    free_keys: list[str],
+    free_choices: list[list[str | None]],
+) -> list[Request]:
+    base: dict[str, list[str]] = {"aws:userid": [userid]}
+    if org:
+        base["aws:principalorgpaths"] = [f"{org}/r-ab12/ou-ab12-11111111/"]
+    out: list[Request] = []
+    for network in networks:
+        for combo in itertools.product(*free_choices):
+            ctx = dict(base)
+            ctx.update(network)
+            for k, v in zip(free_keys, combo, strict=True):
+                if v is not None:
+                    ctx[k] = [v]
+            ec_keys = [k.split(":", 2)[2] for k in ctx if k.startswith("kms:encryptioncontext:")]
+            if ec_keys:
+                ctx["kms:encryptioncontextkeys"] = ec_keys
+            out.append(
+                Request(
+                    principal=principal,
+                    account=account,
+                    action="",
+                    principal_type=ptype,
+                    org_id=org,
+                    context=ctx,
+                    session=session,
+                )
+            )
+    return out
+
+
+def _unknown(r: Request, mentioned: str) -> bool:
+    """An identity the policy does not name: its account, organization and unique id."""
+    if r.account in mentioned or (r.org_id is not None and r.org_id in mentioned):
+        return False
+    userid = " ".join(r.context.get("aws:userid", ()))
+    return r.principal_type == "Account" or "BRUTEFORCE" in userid
 
 
 @dataclass(frozen=True)
@@ -232,7 +287,7 @@ def check(policy: dict[str, Any], zone: TrustZone = ZONE) -> Outcome:
                 continue
             if evaluate(parsed, r, key_account=zone.account).allowed:
                 outsider = outsider or r
-                if r.account not in mentioned and (r.org_id is None or r.org_id not in mentioned):
+                if _unknown(r, mentioned):
                     unknown = r
                     break
         if outsider is not None and fast.verdict is Verdict.PRIVATE:
