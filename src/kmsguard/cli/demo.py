@@ -98,6 +98,7 @@ def run_demo(base: Path) -> DemoRun:
                 since=None,
                 until=None,
                 usage_key=None,
+                allow_no_usage=False,
                 strategy="principals",
                 keep_external=(),
                 account=DEMO_ACCOUNT,

@@ -375,6 +375,7 @@ class PolicyEncoding:
                 self.t == 2,
                 z3.StringVal(account, self.ctx) == self.A,
                 z3.SuffixOf(z3.StringVal("/" + session_of, self.ctx), self.R),
+                z3.Not(z3.Contains(self.R, z3.StringVal("//", self.ctx))),
             ),
         )
 
@@ -765,6 +766,7 @@ class PolicyEncoding:
         named = z3.Concat(z3.Star(z3.Union(chars, z3.Re("/", self.ctx))), chars)
         return [
             self._real_org(),
+            z3.Not(z3.Contains(self.R, S("//"))),
             z3.InRe(self.A, z3.Loop(z3.Range("0", "9", self.ctx), 12, 12)),
             z3.Implies(self.t == 1, z3.InRe(self.R, z3.Concat(z3.Re("user/", self.ctx), named))),
             z3.Implies(self.t == 2, z3.InRe(self.R, z3.Concat(z3.Re("role/", self.ctx), named))),
