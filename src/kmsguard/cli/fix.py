@@ -169,6 +169,7 @@ def _make_offer(
     trusted_accounts: tuple[str, ...],
     trusted_orgs: tuple[str, ...],
     trusted_ou_paths: tuple[str, ...],
+    warn_window: bool = True,
 ) -> Offer:
     from kmsguard.fix.evidence import load_usage_file, usage_from_cloudtrail
     from kmsguard.fix.kms import account_of
@@ -228,7 +229,7 @@ def _make_offer(
             hint="a plan from no evidence removes access nobody was seen using: check the "
             "log folder and --since/--until, or pass --allow-no-usage to plan anyway",
         )
-    for warning in (*evidence.warnings, *evidence.window_warnings()):
+    for warning in (*evidence.warnings, *(evidence.window_warnings() if warn_window else ())):
         echo_warning(warning)
     return make_offer(
         old_policy,

@@ -192,9 +192,14 @@ def usage_evidence(
     else:
         chosen = next((k for k in keys if _key_matches(str(k.get("key_arn", "")), key)), None)
         if chosen is None and not allow_missing:
+            w = window or {}
+            since = w.get("since") or w.get("first_event") or "the first log"
+            until = w.get("until") or w.get("last_event") or "the last log"
             raise InputError(
-                f"{source} has no usage of `{key}`",
-                hint="an unused key has nothing to keep: check the key, or the log window",
+                f"no usage evidence: {source} has no usage of `{key}` in the window "
+                f"{since} to {until}",
+                hint="an unused key has nothing to keep: check the key, or the log window; "
+                "pass --allow-no-usage to plan anyway",
             )
     events_read = data.get("events_read")
     read = int(events_read) if isinstance(events_read, int) else None
