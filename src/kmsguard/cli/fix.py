@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from kmsguard.errors import InputError
-from kmsguard.policy.remediation import Strategy
-from kmsguard.policy.verify import ReplayOutcome
+from kmsguard.policy.remediation import ReplayOutcome, Strategy
 
 from .common import (
     _account,
@@ -107,6 +106,12 @@ def _aws_options(f: F) -> F:
 
 def _store_options(f: F) -> F:
     f = click.option(
+        "--record",
+        is_flag=True,
+        help="Also record the change in the findings history (resolves or reopens the "
+        "key's key-policy findings).",
+    )(f)
+    f = click.option(
         "--db",
         "db_url",
         metavar="URL",
@@ -133,7 +138,8 @@ def _format_option(f: F) -> F:
 
 
 def _kms(key: str, profile: str | None, region: str | None) -> KeyPolicyClient:
-    from kmsguard.fix.kms import KeyPolicyClient, region_of
+    from kmsguard.arn import region_of
+    from kmsguard.fix.kms import KeyPolicyClient
 
     session = aws_session(profile)
     return KeyPolicyClient(session.client("kms", region_name=region or region_of(key)))
@@ -161,7 +167,7 @@ def _make_offer(
     since: str | None,
     until: str | None,
     usage_key: str | None,
-    allow_no_usage: bool,
+    allow_no_usage: bool = False,
     strategy: str,
     keep_external: tuple[str, ...],
     account: str | None,
@@ -171,8 +177,8 @@ def _make_offer(
     trusted_ou_paths: tuple[str, ...],
     warn_window: bool = True,
 ) -> Offer:
+    from kmsguard.arn import account_of
     from kmsguard.fix.evidence import load_usage_file, usage_from_cloudtrail
-    from kmsguard.fix.kms import account_of
     from kmsguard.fix.planning import make_offer
 
     if (policy_file is None) == (key is None):
@@ -402,11 +408,22 @@ def _render_result(result: Applied | Skipped, fmt: str) -> str:
     return "\n".join(lines)
 
 
-def _finish(result: Applied | Skipped, fmt: str, output: Path | None) -> int:
+def _finish(
+    result: Applied | Skipped,
+    fmt: str,
+    output: Path | None,
+    *,
+    record: bool = False,
+    db_url: str | None = None,
+) -> int:
     from kmsguard.fix.apply import Applied, FixRefusedError
 
     write_output(_render_result(result, fmt), output)
     if isinstance(result, Applied):
+        if record:
+            from .record import record_fix
+
+            record_fix(result, db_url)
         if not result.readback_matches:
             echo_warning("the policy read back differs from the one sent")
         return 0
@@ -442,6 +459,7 @@ def apply(
     region: str | None,
     db_url: str | None,
     backup_dir: Path | None,
+    record: bool,
     fmt: str,
     output: Path | None,
     **options: Any,
@@ -463,7 +481,7 @@ def apply(
     result = apply_plan(
         kms, _store(db_url), saved, key=key, confirm=yes, backup_dir=_backup_dir(backup_dir)
     )
-    return _finish(result, fmt, output)
+    return _finish(result, fmt, output, record=record, db_url=db_url)
 
 
 @fix.command()
@@ -501,6 +519,7 @@ def rollback(
     region: str | None,
     db_url: str | None,
     backup_dir: Path | None,
+    record: bool,
     fmt: str,
     output: Path | None,
 ) -> int:
@@ -519,7 +538,7 @@ def rollback(
         force=force,
         backup_file=backup_file,
     )
-    return _finish(result, fmt, output)
+    return _finish(result, fmt, output, record=record, db_url=db_url)
 
 
 @fix.command()

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from kmsguard.arn import account_of
 from kmsguard.errors import InputError, PolicyParseError
 from kmsguard.model import Assessment, TrustZone, Verdict
 from kmsguard.policy import analyze_policy
-from kmsguard.policy.verify import Verification, verify
+from kmsguard.policy.remediation import Verification, verify
 from kmsguard.store.policy_versions import (
     PolicyVersion,
     PolicyVersionStore,
@@ -202,6 +203,37 @@ def apply_plan(
     )
 
 
+def restore_verified(
+    kms: KeyPolicyClient,
+    store: PolicyVersionStore,
+    *,
+    key_arn: str,
+    live: str,
+    target: str,
+    zone: TrustZone,
+    backup_dir: Path,
+    note: str,
+) -> Applied:
+    """Write `target` in place of `live`, saving `live` first (backup file, then database).
+
+    For callers that read `live` themselves and verified `target` against it (the monitor's
+    `--remediate` restoring the last private policy)."""
+    return _write(
+        kms,
+        store,
+        key_arn=key_arn,
+        live=live,
+        target=target,
+        before=VersionReason.BEFORE_ROLLBACK,
+        after=VersionReason.ROLLED_BACK,
+        backup_dir=backup_dir,
+        zone=zone,
+        operation="rollback",
+        diff=policy_diff(live, target, key_arn),
+        note=note,
+    )
+
+
 def _last_written(store: PolicyVersionStore, key_arn: str) -> set[str]:
     """Hashes the live policy may have if nobody but kmsguard changed it: the policy it last
     read back after a write, or (if it was interrupted before reading back) the one it was
@@ -262,7 +294,7 @@ def rollback(
     backup file, byte for byte."""
     key_arn = kms.key_arn(key)
     target, name = _rollback_target(store, key_arn, to_version, backup_file)
-    zone = zone or TrustZone(account=key_arn.split(":")[4])
+    zone = zone or TrustZone(account=account_of(key_arn) or "")
     live = kms.read(key_arn)
     diff = policy_diff(live, target, key_arn)
     if live == target:

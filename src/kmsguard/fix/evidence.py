@@ -4,32 +4,22 @@ of the same shape) or CloudTrail logs read through `kmsguard.usage`, as `Observe
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from kmsguard.errors import InputError
-from kmsguard.model import TrustZone
-from kmsguard.policy.verify import (
+from kmsguard.model import PrincipalType, TrustZone
+from kmsguard.policy.remediation.evidence import (
     ObservedCaller,
     ObservedRequest,
-    account_of_principal,
-    normalize_action,
     normalize_principal,
-    normalize_principal_type,
+    observed_actions,
 )
-
-#: principal_type values of the usage report -> aws:PrincipalType
-_USAGE_TYPES = {
-    "role": "AssumedRole",
-    "iam-user": "User",
-    "root": "Account",
-    "account": "Account",  # an outside caller known only by its account
-    "service": "AWSService",
-}
-
+from kmsguard.policy.remediation.plan_support import account_of_principal
+from kmsguard.usage.report import Caller, ContextKey, RequestShape
 
 #: a usage window shorter than this misses monthly jobs (warned about)
 MIN_WINDOW = timedelta(days=30)
@@ -142,12 +132,15 @@ def usage_from_cloudtrail(
         until=until,
         keys=[key] if key else [],
     )
-    evidence = usage_evidence(
-        report.to_dict(),
+    evidence = _evidence(
+        [(k.key_arn, k.callers) for k in report.keys],
+        report.window.to_json(),
         key,
         key_account=key_account,
         source="the CloudTrail logs " + ", ".join(f"`{s}`" for s in sources),
         allow_missing=True,
+        events_read=report.events_read,
+        calls={k.key_arn: sum(c.count for c in k.callers) for k in report.keys},
     )
     if report.incomplete:
         names = ", ".join(s.name for s in report.skipped[:3])
@@ -174,59 +167,39 @@ def usage_evidence(
     source: str = "the usage report",
     allow_missing: bool = False,
 ) -> UsageEvidence:
-    """The callers of one key in a usage report (`key` None: the report's only key)."""
+    """The callers of one key in a usage report read from JSON (`key` None: the report's
+    only key). Each caller is read into the usage analysis' own `Caller` type, leniently
+    (hand-written files may leave out what the planner does not need)."""
     if not isinstance(data, Mapping) or not isinstance(data.get("keys"), list):
         raise InputError(
             f"{source} is not a kmsguard usage report (no `keys` list)",
             hint="create it with `kmsguard usage SOURCE... --format json`",
         )
-    keys = [k for k in data["keys"] if isinstance(k, Mapping)]
+    keys = [
+        (str(k.get("key_arn") or ""), _RawCallers(k.get("callers") or [], source, k.get("key_arn")))
+        for k in data["keys"]
+        if isinstance(k, Mapping)
+    ]
     window = data.get("window") if isinstance(data.get("window"), Mapping) else {}
-    if key is None:
-        if len(keys) > 1:
-            raise InputError(
-                f"{source} covers {len(keys)} keys: which one is this policy's?",
-                hint="pass --usage-key ARN",
-            )
-        chosen = keys[0] if keys else None
-    else:
-        chosen = next((k for k in keys if _key_matches(str(k.get("key_arn", "")), key)), None)
-        if chosen is None and not allow_missing:
-            w = window or {}
-            since = w.get("since") or w.get("first_event") or "the first log"
-            until = w.get("until") or w.get("last_event") or "the last log"
-            raise InputError(
-                f"no usage evidence: {source} has no usage of `{key}` in the window "
-                f"{since} to {until}",
-                hint="an unused key has nothing to keep: check the key, or the log window; "
-                "pass --allow-no-usage to plan anyway",
-            )
     events_read = data.get("events_read")
-    read = int(events_read) if isinstance(events_read, int) else None
-    if chosen is None:
-        return UsageEvidence(None, (), window or {}, source=source, events_read=read)
-    callers: list[ObservedCaller] = []
-    warnings: list[str] = []
-    for i, raw in enumerate(chosen.get("callers") or []):
-        try:
-            caller = _caller(raw, key_account)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise InputError(f"{source}: caller #{i} of `{chosen.get('key_arn')}`: {exc}") from exc
-        if isinstance(caller, str):
-            warnings.append(caller)
-        elif caller is not None:
-            callers.append(caller)
-    calls = chosen.get("calls")
-    raw_callers = [c for c in chosen.get("callers") or [] if isinstance(c, Mapping)]
-    key_events = int(calls) if isinstance(calls, int) else sum(map(_events, raw_callers))
-    return UsageEvidence(
-        str(chosen.get("key_arn")) if chosen.get("key_arn") else None,
-        tuple(sorted(callers, key=lambda c: (c.account, c.principal))),
+    calls = {
+        str(k.get("key_arn") or ""): (
+            k["calls"]
+            if isinstance(k.get("calls"), int)
+            else sum(_events(c) for c in k.get("callers") or [] if isinstance(c, Mapping))
+        )
+        for k in data["keys"]
+        if isinstance(k, Mapping)
+    }
+    return _evidence(
+        keys,
         window or {},
-        tuple(warnings),
+        key,
+        key_account=key_account,
         source=source,
-        events_read=read,
-        key_events=key_events,
+        allow_missing=allow_missing,
+        events_read=events_read if isinstance(events_read, int) else None,
+        calls=calls,
     )
 
 
@@ -241,48 +214,146 @@ def _events(raw: Mapping[str, Any]) -> int:
     return len(actions) if isinstance(actions, list) else 0
 
 
-def _actions(raw: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    items = raw.items() if isinstance(raw, Mapping) else ((a, 1) for a in raw or [])
-    for name, count in items:
-        n = int(count)
-        if n <= 0:
-            continue
-        bare = str(name).split(":", 1)[-1]
-        # CloudTrail's ReEncrypt event stands for both halves of the permission
-        names = ["ReEncryptFrom", "ReEncryptTo"] if bare == "ReEncrypt" else [bare]
-        for a in names:
-            action = normalize_action(a)
-            out[action] = out.get(action, 0) + n
-    return out
+@dataclass(frozen=True, slots=True)
+class _RawCallers:
+    """The callers of one key as found in a JSON report, read when the key is chosen."""
+
+    raw: Any
+    source: str
+    key_arn: Any
+
+    def __iter__(self) -> Iterator[Caller]:
+        for i, raw in enumerate(self.raw):
+            try:
+                yield _usage_caller(raw)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise InputError(f"{self.source}: caller #{i} of `{self.key_arn}`: {exc}") from exc
 
 
-def _caller(raw: Mapping[str, Any], key_account: str) -> ObservedCaller | str | None:
-    principal = normalize_principal(str(raw["principal"]))
-    raw_type = raw.get("principal_type")
-    ptype = _USAGE_TYPES.get(str(raw_type)) or normalize_principal_type(
-        str(raw_type) if raw_type else None, principal
+def _evidence(
+    keys: Sequence[tuple[str, Iterable[Caller]]],
+    window: Mapping[str, Any],
+    key: str | None,
+    *,
+    key_account: str,
+    source: str,
+    allow_missing: bool = False,
+    events_read: int | None = None,
+    calls: Mapping[str, int] | None = None,
+) -> UsageEvidence:
+    if key is None:
+        if len(keys) > 1:
+            raise InputError(
+                f"{source} covers {len(keys)} keys: which one is this policy's?",
+                hint="pass --usage-key ARN",
+            )
+        chosen = keys[0] if keys else None
+    else:
+        chosen = next((k for k in keys if _key_matches(k[0], key)), None)
+        if chosen is None and not allow_missing:
+            since = window.get("since") or window.get("first_event") or "the first log"
+            until = window.get("until") or window.get("last_event") or "the last log"
+            raise InputError(
+                f"no usage evidence: {source} has no usage of `{key}` in the window "
+                f"{since} to {until}",
+                hint="an unused key has nothing to keep: check the key, or the log window; "
+                "pass --allow-no-usage to plan anyway",
+            )
+    if chosen is None:
+        return UsageEvidence(None, (), window, source=source, events_read=events_read)
+    key_arn, usage_callers = chosen
+    callers: list[ObservedCaller] = []
+    warnings: list[str] = []
+    for i, usage_caller in enumerate(usage_callers):
+        try:
+            caller = observed_caller(usage_caller, key_account)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise InputError(f"{source}: caller #{i} of `{key_arn}`: {exc}") from exc
+        if isinstance(caller, str):
+            warnings.append(caller)
+        elif caller is not None:
+            callers.append(caller)
+    return UsageEvidence(
+        key_arn or None,
+        tuple(sorted(callers, key=lambda c: (c.account, c.principal))),
+        window,
+        tuple(warnings),
+        source=source,
+        events_read=events_read,
+        key_events=(calls or {}).get(key_arn, 0),
     )
-    actions = _actions(raw.get("actions") or {})
+
+
+def _usage_caller(raw: Mapping[str, Any]) -> Caller:
+    """One caller of a JSON usage report as the usage analysis' `Caller`; only `principal`
+    is required."""
+    principal = str(raw["principal"])
+    raw_type = raw.get("principal_type")
+    actions = raw.get("actions") or {}
+    pairs = actions.items() if isinstance(actions, Mapping) else ((a, 1) for a in actions)
+    raw_ec = raw.get("encryption_context") or {}
+    return Caller(
+        principal=principal,
+        principal_type=PrincipalType.read(
+            str(raw_type) if raw_type else None, normalize_principal(principal)
+        ),
+        account=raw.get("account"),
+        principal_id=raw.get("principal_id"),
+        actions=tuple((str(name), int(count)) for name, count in pairs),
+        denied=(),
+        errors=(),
+        via_services=tuple(str(v) for v in raw.get("via_services") or ()),
+        vpc_endpoints=tuple(str(v) for v in raw.get("vpc_endpoints") or ()),
+        encryption_context=tuple(
+            ContextKey(str(k), tuple(str(v) for v in vals) if isinstance(vals, list) else None)
+            for k, vals in (raw_ec.items() if isinstance(raw_ec, Mapping) else ())
+        ),
+        requests=tuple(
+            RequestShape(
+                action=str(shape["action"]),
+                via_service=shape.get("via_service"),
+                vpc_endpoint=shape.get("vpc_endpoint"),
+                encryption_context_keys=tuple(
+                    str(k) for k in shape.get("encryption_context_keys") or ()
+                ),
+                count=int(shape.get("count", 1)),
+            )
+            for shape in raw.get("requests") or []
+        ),
+        first_seen="",
+        last_seen="",
+        outside_zone=False,
+        org_id=raw.get("org_id"),
+    )
+
+
+def observed_caller(caller: Caller, key_account: str) -> ObservedCaller | str | None:
+    """A caller of the usage analysis as remediation evidence: None when it made no
+    successful call (nothing to keep), a warning when it cannot be replayed."""
+    principal = normalize_principal(caller.principal)
+    ptype = PrincipalType.read(caller.principal_type, principal).condition_value
+    actions: dict[str, int] = {}
+    for name, count in caller.actions:
+        if count <= 0:
+            continue
+        for action in observed_actions(name):
+            actions[action] = actions.get(action, 0) + count
     if not actions:
         return None  # only denied or failed calls: nothing to keep
-    account = raw.get("account") or account_of_principal(principal)
-    if ptype == "AWSService":
+    account = caller.account or account_of_principal(principal)
+    if ptype == PrincipalType.SERVICE.condition_value:
         account = account or key_account
     if not account:
         return f"caller `{principal}` has no account: not replayed"
-    ec: dict[str, tuple[str, ...]] = {}
-    raw_ec = raw.get("encryption_context") or {}
-    if isinstance(raw_ec, Mapping):
-        for k, vals in raw_ec.items():
-            # only a value every call carried can be replayed as a fact
-            if isinstance(vals, list) and len(vals) == 1:
-                ec[f"kms:EncryptionContext:{k}"] = (str(vals[0]),)
+    # only a value every call carried can be replayed as a fact
+    ec = {
+        f"kms:EncryptionContext:{c.key}": (c.values[0],)
+        for c in caller.encryption_context
+        if c.values is not None and len(c.values) == 1
+    }
     requests: list[ObservedRequest] = []
-    for shape in raw.get("requests") or []:
-        bare = str(shape["action"]).split(":", 1)[-1]
-        names = ["ReEncryptFrom", "ReEncryptTo"] if bare == "ReEncrypt" else [bare]
-        ec_keys = tuple(str(k) for k in shape.get("encryption_context_keys") or ())
+    for shape in caller.requests:
+        ec_keys = shape.encryption_context_keys
         ctx: list[tuple[str, tuple[str, ...]]] = []
         if ec_keys:
             ctx.append(("kms:EncryptionContextKeys", ec_keys))
@@ -291,24 +362,24 @@ def _caller(raw: Mapping[str, Any], key_account: str) -> ObservedCaller | str | 
                 for name, vals in sorted(ec.items())
                 if name.split(":", 2)[2] in ec_keys
             )
-        for name in names:
-            requests.append(
-                ObservedRequest(
-                    action=normalize_action(name),
-                    via_service=shape.get("via_service"),
-                    vpc_endpoint=shape.get("vpc_endpoint"),
-                    context=tuple(ctx),
-                    count=int(shape.get("count", 1)),
-                )
+        requests.extend(
+            ObservedRequest(
+                action=action,
+                via_service=shape.via_service,
+                vpc_endpoint=shape.vpc_endpoint,
+                context=tuple(ctx),
+                count=shape.count,
             )
+            for action in observed_actions(shape.action)
+        )
     return ObservedCaller(
         principal=principal,
         account=str(account),
         actions=tuple(sorted(actions.items())),
         principal_type=ptype,
-        via_services=tuple(str(v) for v in raw.get("via_services") or ()),
-        vpc_endpoints=tuple(str(v) for v in raw.get("vpc_endpoints") or ()),
-        org_id=raw.get("org_id"),
+        via_services=caller.via_services,
+        vpc_endpoints=caller.vpc_endpoints,
+        org_id=caller.org_id,
         context=tuple(sorted(ec.items())) if not requests else (),
         requests=tuple(requests),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from kmsguard.scan_result import KeyResult, ScanResult
+from kmsguard.aws.result import KeyResult, ScanResult
 
 COLUMNS = (
     "account",

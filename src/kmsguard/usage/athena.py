@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kmsguard.arn import partition_of
 from kmsguard.errors import InputError, SourceError
-from kmsguard.model import TrustZone
+from kmsguard.model import PrincipalType, TrustZone
 
 from .aggregate import Aggregate, GroupStats, ScanOptions, _action_and_context
 from .records import (
-    PrincipalType,
     Resource,
     SessionContext,
     SessionIssuer,
@@ -207,7 +207,7 @@ def rows_to_aggregate(rows: Iterable[Mapping[str, Any]], opts: ScanOptions) -> A
         if not keys or (opts.keys and not any(key_matches(k, opts.keys) for k in keys)):
             continue
         ui = _identity(row)
-        principal = resolve_principal(ui, keys[0].split(":", 2)[1])
+        principal = resolve_principal(ui, partition_of(keys[0]))
         if principal is None:
             continue
         name, ptype, account, pid = principal
