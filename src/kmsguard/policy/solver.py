@@ -13,6 +13,7 @@ Each policy gets its own Z3 context, so threads may analyse different policies a
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import math
 import re
@@ -184,6 +185,7 @@ class PolicyEncoding:
         self.ip_views: dict[tuple[str, int], Any] = {}
         self.unknown_atoms = False
         self._positive = True
+        self._answers: dict[tuple[tuple[int, ...], tuple[int, ...], Stage], Found | None] = {}
         # constraints that matter only to queries whose statements read a key (costly for
         # the solver, so a query carries only those of its own statements' keys)
         self.keyed: dict[str, list[Any]] = {}
@@ -711,6 +713,30 @@ class PolicyEncoding:
         Account ids are 12 digits; asking Z3 for that up front costs ~100 ms a query, so the
         model's account is first repaired digit by digit and re-checked concretely (`confirm`),
         and only if that fails is the digit constraint handed to the solver."""
+        # the statements' formulas do not depend on the action: an action class decided by
+        # the same statements asks the same question, so its answer is reused
+        memo = (tuple(allow), tuple(deny), stage) if not extra else None
+        if memo is not None and memo in self._answers:
+            known = self._answers[memo]
+            if known is None:
+                return None
+            again = dataclasses.replace(known.request, action=action)
+            if confirm(again):
+                return dataclasses.replace(known, request=again)
+        found = self._solve(action, allow, deny, stage, extra, confirm)
+        if memo is not None:
+            self._answers[memo] = found
+        return found
+
+    def _solve(
+        self,
+        action: str,
+        allow: list[int],
+        deny: list[int],
+        stage: Stage,
+        extra: list[Any],
+        confirm: Callable[[Request], bool],
+    ) -> Found | None:
         solver = z3.Solver(ctx=self.ctx)
         solver.set("rlimit", RLIMIT)
         solver.add(*self.base)
