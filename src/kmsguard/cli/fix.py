@@ -13,6 +13,7 @@ import click
 from kmsguard.errors import InputError
 from kmsguard.policy.remediation import Strategy
 from kmsguard.policy.verify import ReplayOutcome
+from kmsguard.report.escape import terminal_lines
 
 from .common import (
     _account,
@@ -232,7 +233,7 @@ def render_offer(offer: Offer) -> str:
     lines = [f"fix plan for {offer.source}"]
     if not plan.changed:
         lines.append(f"  nothing to fix: the policy is {offer.verdict_before}")
-        return "\n".join(lines)
+        return terminal_lines(lines)
     lines.append(
         f"  verdict: {offer.verdict_before} -> {v.verdict_after}    strategy: {plan.strategy}"
     )
@@ -272,8 +273,8 @@ def render_offer(offer: Offer) -> str:
     for note in plan.notes:
         lines.append(f"note: {note}")
     lines.append("")
-    lines.append(offer.diff().rstrip("\n"))
-    return "\n".join(lines)
+    lines.extend(offer.diff().rstrip("\n").split("\n"))
+    return terminal_lines(lines)
 
 
 def _refuse_plan(offer: Offer) -> None:
@@ -345,13 +346,15 @@ def _render_result(result: Applied | Skipped, fmt: str) -> str:
             f"  undo with: kmsguard fix rollback --key {result.key_arn} --to {result.saved.id} "
             "--yes",
         ]
-        return "\n".join(lines)
+        if result.diff:  # what was written, always shown
+            lines.extend(result.diff.rstrip("\n").split("\n"))
+        return terminal_lines(lines)
     lines = [f"{result.reason}: {result.detail}"]
     if result.verification is not None:
         lines.extend(f"  {_mark(c.ok)} {c.name}: {c.detail}" for c in result.verification.checks)
     if result.diff:
-        lines.append(result.diff.rstrip("\n"))
-    return "\n".join(lines)
+        lines.extend(result.diff.rstrip("\n").split("\n"))
+    return terminal_lines(lines)
 
 
 def _finish(result: Applied | Skipped, fmt: str, output: Path | None) -> int:
@@ -495,5 +498,5 @@ def history(key: str, db_url: str | None, fmt: str) -> int:
             f"  {v.id:>4}  {v.saved_at:%Y-%m-%d %H:%M:%S}Z  {v.reason:<15} "
             f"sha256 {v.sha256[:12]}{note}{where}"
         )
-    write_output("\n".join(lines), None)
+    write_output(terminal_lines(lines), None)
     return 0

@@ -16,6 +16,7 @@ import click
 from kmsguard import rules
 from kmsguard.errors import InputError
 from kmsguard.model import Finding, Severity, TrustZone, Verdict
+from kmsguard.report.escape import terminal_lines
 
 from .common import build_zone, exit_code_for, fail_on_option, output_option, write_output
 from .common import zone_options as _zone_options
@@ -81,7 +82,7 @@ def render_text(findings: Sequence[Finding], files_scanned: int) -> str:
         f"{files_scanned} files scanned; key policies and grants: {summary}; "
         f"{suppressed} suppressed"
     )
-    return "\n".join(lines)
+    return terminal_lines(lines)
 
 
 def scan_paths(

@@ -28,13 +28,16 @@ _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _DEFAULT_REGION = "us-east-1"
 
 
-def client_config(max_attempts: int, pool_size: int) -> Config:
-    """Adaptive retries (botocore backs off on throttling) and a connection pool as large
-    as the thread pool, so workers never queue for a socket."""
+def client_config(max_attempts: int, pool_size: int, timeout: float = 10.0) -> Config:
+    """Adaptive retries (botocore backs off on throttling), a connection pool as large
+    as the thread pool, so workers never queue for a socket, and `timeout` seconds to
+    connect and for each answer (a hanging endpoint fails that call, then it is retried)."""
     return Config(
         retries={"mode": "adaptive", "max_attempts": max_attempts},
         max_pool_connections=max(10, pool_size),
         user_agent_extra="kmsguard",
+        connect_timeout=timeout,
+        read_timeout=timeout,
     )
 
 
@@ -90,8 +93,13 @@ def caller_identity(clients: SessionClients) -> Caller:
             f"cannot identify the caller: {err.code}: `{err.message}`",
             hint="check the credentials and AWS_ENDPOINT_URL",
         ) from exc
-    arn = str(ident["Arn"])
-    return Caller(account=str(ident["Account"]), arn=arn, partition=arn.split(":")[1])
+    arn, account = ident.get("Arn"), ident.get("Account")
+    if not isinstance(arn, str) or arn.count(":") < 5 or not isinstance(account, str):
+        raise SourceError(
+            "cannot identify the caller: GetCallerIdentity gave an unreadable answer",
+            hint="check AWS_ENDPOINT_URL and any proxy in between",
+        )
+    return Caller(account=account, arn=arn, partition=arn.split(":")[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +118,13 @@ def describe_organization(org: Any) -> Organization:
         accounts: list[str] = []
         inactive: list[tuple[str, str]] = []
         for page in org.get_paginator("list_accounts").paginate():
-            for acct in page.get("Accounts", []):
+            listed = page.get("Accounts") if isinstance(page, dict) else None
+            if not isinstance(listed, list) or not isinstance(info, dict):
+                raise SourceError(
+                    "cannot list the organization's accounts: an unreadable answer",
+                    hint="check AWS_ENDPOINT_URL and any proxy in between",
+                )
+            for acct in listed:
                 acct_id, status = str(acct["Id"]), str(acct.get("Status", "ACTIVE"))
                 if status == "ACTIVE":
                     accounts.append(acct_id)
@@ -186,4 +200,18 @@ def _shared_loader() -> Loader:
 def enabled_regions(clients: SessionClients) -> tuple[str, ...]:
     """The regions enabled for the account (opt-in regions only once opted in)."""
     resp = clients.client("ec2").describe_regions(AllRegions=False)
-    return tuple(sorted(str(r["RegionName"]) for r in resp.get("Regions", [])))
+    regions = resp.get("Regions") if isinstance(resp, dict) else None
+    if not isinstance(regions, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("RegionName"), str) for r in regions
+    ):
+        raise UnreadableAnswerError("DescribeRegions", "the answer lists no `Regions`")
+    return tuple(sorted(str(r["RegionName"]) for r in regions))
+
+
+class UnreadableAnswerError(Exception):
+    """An answer without the fields the operation always returns (garbage, truncated)."""
+
+    def __init__(self, operation: str, detail: str) -> None:
+        super().__init__(f"{operation}: {detail}")
+        self.operation = operation
+        self.detail = detail

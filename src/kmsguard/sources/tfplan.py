@@ -4,11 +4,11 @@ else `planned_values` / `values`."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
+from kmsguard import strictjson
 from kmsguard.model import Origin
 
 from .iac_items import GrantSpec, IacItem, Variant, default_key_policy
@@ -171,4 +171,4 @@ def _grant(after: dict[str, Any], unknown: Any) -> Variant:
 
 
 def load_plan(text: str) -> Any:
-    return json.loads(text)
+    return strictjson.loads(text)

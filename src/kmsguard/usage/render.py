@@ -6,6 +6,8 @@ import csv
 import io
 from enum import StrEnum
 
+from kmsguard.report.escape import csv_cell, terminal_lines
+
 from .records import DENIAL_CODES
 from .report import Caller, UsageReport
 
@@ -68,7 +70,7 @@ def render_text(report: UsageReport) -> str:
             lines.append(f"{k.key_arn}: {len(k.callers)} callers{extra}")
         for c in k.callers:
             lines.extend(_caller_line(c))
-    return "\n".join(lines) + "\n"
+    return terminal_lines(lines) + "\n"
 
 
 CSV_COLUMNS = (
@@ -84,15 +86,18 @@ def render_csv(report: UsageReport) -> str:
     out.writerow(CSV_COLUMNS)
     for k in report.keys:
         if not k.callers:
-            out.writerow([k.key_arn, *[""] * (len(CSV_COLUMNS) - 1)])
+            out.writerow([csv_cell(k.key_arn), *[""] * (len(CSV_COLUMNS) - 1)])
         for c in k.callers:
             ok, denied = dict(c.actions), dict(c.denied)
             for action in sorted(set(ok) | set(denied)):
                 out.writerow([
-                    k.key_arn, c.principal, str(c.principal_type), c.account or "", action,
-                    ok.get(action, 0), denied.get(action, 0), " ".join(c.via_services),
-                    " ".join(c.vpc_endpoints), c.first_seen, c.last_seen,
-                    str(c.outside_zone).lower(),
+                    csv_cell(v) if isinstance(v, str) else v
+                    for v in (
+                        k.key_arn, c.principal, str(c.principal_type), c.account or "", action,
+                        ok.get(action, 0), denied.get(action, 0), " ".join(c.via_services),
+                        " ".join(c.vpc_endpoints), c.first_seen, c.last_seen,
+                        str(c.outside_zone).lower(),
+                    )
                 ])
     return buf.getvalue()
 
