@@ -18,7 +18,14 @@ from kmsguard.errors import InputError
 from kmsguard.model import Finding, Severity, TrustZone, Verdict
 from kmsguard.report.escape import terminal_lines
 
-from .common import build_zone, exit_code_for, fail_on_option, output_option, write_output
+from .common import (
+    build_zone,
+    echo_error,
+    exit_code_for,
+    fail_on_option,
+    output_option,
+    write_output,
+)
 from .common import zone_options as _zone_options
 
 if TYPE_CHECKING:
@@ -92,10 +99,13 @@ def scan_paths(
     config: Config | None = None,
     exclude: Sequence[str] = (),
     max_file_bytes: int = 5 * 1024 * 1024,
+    allow_paths: Sequence[Path] = (),
 ) -> tuple[list[Finding], int]:
     """What `kmsguard scan iac` does before rendering: collect the key policies and grants
     under `paths`, judge them against `zone`, apply the suppressions (inline, metadata and
-    `config`). Returns the findings and the number of files scanned."""
+    `config`). Returns the findings and the number of files scanned. Terraform's `file()`
+    and `templatefile()` read only under `paths` and `allow_paths`."""
+    from kmsguard.safeio import read_scope
     from kmsguard.sources.iac import ScanOptions, collect, judge_all
     from kmsguard.suppressions import Config, apply
 
@@ -103,7 +113,8 @@ def scan_paths(
     options = ScanOptions(
         zone=zone, max_file_bytes=max_file_bytes, exclude=(*exclude, *config.exclude)
     )
-    collected = collect(paths, options)
+    with read_scope([*paths, *allow_paths]):
+        collected = collect(paths, options)
     findings = judge_all(collected.items, zone)
     end_lines = {
         (i.origin.source, i.origin.line, i.origin.resource): i.end_line for i in collected.items
@@ -154,6 +165,14 @@ def scan_paths(
     show_default=True,
     help="Files larger than this many MB are reported, not read.",
 )
+@click.option(
+    "--allow-path",
+    "allow_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A folder Terraform's file()/templatefile() may read besides the scanned PATHs "
+    "(repeatable).",
+)
 def scan_iac(
     paths: tuple[Path, ...],
     account: str | None,
@@ -167,6 +186,7 @@ def scan_iac(
     config_path: Path | None,
     exclude: tuple[str, ...],
     max_file_size: float,
+    allow_paths: tuple[Path, ...],
 ) -> int:
     """Judge key policies in CloudFormation, Terraform and plan JSON before deployment.
 
@@ -186,11 +206,12 @@ def scan_iac(
     from kmsguard.suppressions import Config, load_config
 
     missing = [p for p in paths if not p.exists() and not p.is_symlink()]
-    if missing:
+    if missing and len(missing) == len(paths):
         raise InputError(
             "no such file or folder: " + ", ".join(f"`{p}`" for p in missing),
             hint="give the folders or files that hold your templates",
         )
+    paths = tuple(p for p in paths if p not in missing)  # the others are still reported
     config = load_config(config_path) if config_path is not None else Config()
     zone = build_zone(
         account,
@@ -205,6 +226,7 @@ def scan_iac(
         config=config,
         exclude=exclude,
         max_file_bytes=int(max_file_size * 1024 * 1024),
+        allow_paths=allow_paths,
     )
 
     format_ = IacFormat(fmt)
@@ -224,11 +246,16 @@ def scan_iac(
         case _:
             assert_never(format_)
     write_output(text, output)
+    for p in missing:
+        echo_error(f"no such file or folder: `{p}`", "the other paths were scanned")
 
     active = [f for f in findings if f.suppressed is None]
     incomplete = any(f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED) for f in active)
     return int(
         exit_code_for(
-            [f.severity for f in active], fail_on, input_errors=False, incomplete=incomplete
+            [f.severity for f in active],
+            fail_on,
+            input_errors=bool(missing),
+            incomplete=incomplete,
         )
     )

@@ -162,6 +162,7 @@ class UsageReport:
     skipped: tuple[SkippedFile, ...] = ()
     engine: str = "fast"
     zone_accounts: tuple[str, ...] = field(default=())
+    input_errors: tuple[str, ...] = ()  # SOURCEs that could not be read at all
 
     @property
     def incomplete(self) -> bool:
@@ -190,6 +191,7 @@ class UsageReport:
             "files": self.files,
             "skipped_files": len(self.skipped),
             "skipped": [{"name": s.name, "reason": s.reason} for s in self.skipped],
+            **({"input_errors": list(self.input_errors)} if self.input_errors else {}),
             "keys": [k.to_json() for k in self.keys],
         }
 
