@@ -155,7 +155,9 @@ def _record(time: str, key: str = "k1", account: str = ACCOUNT) -> dict[str, obj
             "accountId": account,
             "arn": f"arn:aws:sts::{account}:assumed-role/app/i-1",
             "principalId": "AROAEXAMPLE:i-1",
-            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account}:role/app"}},
+            "sessionContext": {
+                "sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account}:role/app"}
+            },
         },
         "resources": [
             {"ARN": f"arn:aws:kms:eu-west-1:{account}:key/{key}", "type": "AWS::KMS::Key"}

@@ -106,7 +106,8 @@ def test_scan_iac_cloudformation_yaml_huge_int(tmp_path: Path) -> None:
         (tmp_path / f"{name}.yaml").write_text(
             "Resources:\n  Key:\n    Type: AWS::KMS::Key\n    Properties:\n      KeyPolicy:\n"
             "        Version: '2012-10-17'\n        Statement:\n"
-            f"          - Effect: Allow\n            Principal: {{AWS: 'arn:aws:iam::{ACCOUNT}:root'}}\n"
+            "          - Effect: Allow\n"
+            f"            Principal: {{AWS: 'arn:aws:iam::{ACCOUNT}:root'}}\n"
             "            Action: kms:Decrypt\n            Resource: '*'\n"
             f"            Condition: {{NumericLessThan: {{'kms:GrantConstraintType': {value}}}}}\n"
         )
