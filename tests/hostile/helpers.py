@@ -14,12 +14,18 @@ ACCOUNT = "111122223333"
 
 
 def run(
-    *args: str, timeout: float = 60, env: dict[str, str] | None = None, cwd: Path | None = None
+    *args: str,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    python: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m kmsguard ARGS` with a timeout: a blocked read fails the test quickly."""
+    """`python -m kmsguard ARGS` (or `python ARGS`) with a timeout: a blocked read fails
+    the test quickly."""
     full_env = {**os.environ, **(env or {})}
+    command = [sys.executable, *args] if python else [sys.executable, "-m", "kmsguard", *args]
     return subprocess.run(
-        [sys.executable, "-m", "kmsguard", *args],
+        command,
         capture_output=True,
         text=True,
         timeout=timeout,
