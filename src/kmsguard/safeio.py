@@ -146,7 +146,19 @@ def _write_unnamed(path: Path, data: bytes) -> bool:
     try:
         _write_all(fd, data)
         os.fsync(fd)
-        os.link(f"/proc/self/fd/{fd}", path, follow_symlinks=True)
+        # linkat(AT_SYMLINK_FOLLOW): CPython calls plain link(), which does not follow the
+        # /proc link, unless a dir_fd is given
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.link(
+                f"/proc/self/fd/{fd}",
+                path.name,
+                src_dir_fd=dir_fd,
+                dst_dir_fd=dir_fd,
+                follow_symlinks=True,
+            )
+        finally:
+            os.close(dir_fd)
     finally:
         os.close(fd)
     fsync_dir(path.parent)

@@ -442,6 +442,12 @@ def apply(
     is_flag=True,
     help="Restore even if the live policy changed since kmsguard wrote it.",
 )
+@click.option(
+    "--allow-exposed",
+    is_flag=True,
+    help="Restore even a policy the engine judges public or cross-account (a rollback "
+    "of a fix usually restores one: say so on purpose).",
+)
 @_aws_options
 @_store_options
 @_format_option
@@ -452,6 +458,7 @@ def rollback(
     backup_file: Path | None,
     yes: bool,
     force: bool,
+    allow_exposed: bool,
     profile: str | None,
     region: str | None,
     db_url: str | None,
@@ -473,6 +480,7 @@ def rollback(
         backup_dir=_backup_dir(backup_dir),
         force=force,
         backup_file=backup_file,
+        allow_exposed=allow_exposed,
     )
     return _finish(result, fmt, output)
 
