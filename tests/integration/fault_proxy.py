@@ -57,6 +57,7 @@ class FaultPlan:
     policy_texts: dict[str, str] = field(default_factory=dict)
     hang_regions: frozenset[str] = frozenset()  # every KMS call there waits hang_seconds
     hang_seconds: float = 0.0
+    op_latency: dict[str, float] = field(default_factory=dict)  # operation -> extra seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +293,9 @@ class FaultProxy:
                 if proxy._assume_role_denied(call):
                     self._reply(403, [("Content-Type", "text/xml")], _STS_ACCESS_DENIED)
                     return
+                extra = proxy.plan.op_latency.get(call.operation, 0.0)
+                if extra:
+                    time.sleep(extra)
                 if call.service == "kms" and call.region in proxy.plan.hang_regions:
                     proxy._count("hung")
                     time.sleep(proxy.plan.hang_seconds)
