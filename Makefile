@@ -12,13 +12,14 @@ COMPILE = pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe \
 
 .PHONY: demo test test-latest lint typecheck layers venv lock lock-upgrade clean
 
-# One venv from lock files: $(1) venv, $(2) lock file. The project is installed editable
-# without build isolation, its build backend coming from requirements/build.txt.
+# One venv from lock files: $(1) venv, $(2) lock file. pip installs the installers
+# (requirements/build.txt: setuptools, uv), uv installs the lock with the same hashes, and the
+# project goes in editable without build isolation (its backend is already there).
 define locked_venv
 	$(PY) -m venv $(1)
 	$(1)/bin/$(LOCKED) -r requirements/build.txt
-	$(1)/bin/$(LOCKED) -r $(2)
-	$(1)/bin/$(PIP_INSTALL) --no-deps --no-build-isolation -e .
+	$(1)/bin/uv pip install --quiet --python $(1)/bin/python --require-hashes --no-deps -r $(2)
+	$(1)/bin/uv pip install --quiet --python $(1)/bin/python --no-deps --no-build-isolation -e .
 endef
 
 $(VENV)/.locked: requirements/dev.txt requirements/build.txt pyproject.toml

@@ -12,7 +12,7 @@ import time
 
 from kmsguard.fix.planning import make_offer
 from kmsguard.model import TrustZone
-from kmsguard.policy.verify import ObservedCaller
+from kmsguard.policy.remediation import ObservedCaller
 
 A = "111122223333"
 POLICY = {"Version": "2012-10-17", "Statement": [

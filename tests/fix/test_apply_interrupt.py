@@ -13,7 +13,7 @@ from kmsguard.fix.apply import Applied, Skipped, SkipReason, apply_plan, rollbac
 from kmsguard.fix.kms import KeyPolicyClient
 from kmsguard.fix.planning import make_offer
 from kmsguard.model import TrustZone
-from kmsguard.policy.verify import ObservedCaller
+from kmsguard.policy.remediation import ObservedCaller
 from kmsguard.store import PolicyVersionStore, VersionReason, open_database
 
 A = "111122223333"

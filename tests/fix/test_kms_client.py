@@ -10,8 +10,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from kmsguard.arn import account_of, region_of
 from kmsguard.errors import ExitCode, InputError, SourceError
-from kmsguard.fix.kms import KeyPolicyClient, KeyPolicyWriteError, account_of, region_of
+from kmsguard.fix.kms import KeyPolicyClient, KeyPolicyWriteError
 
 KEY = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 

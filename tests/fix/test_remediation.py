@@ -9,8 +9,7 @@ import pytest
 
 from kmsguard.errors import InputError
 from kmsguard.model import TrustZone
-from kmsguard.policy.remediation import Strategy, plan_remediation
-from kmsguard.policy.verify import ObservedCaller, verify
+from kmsguard.policy.remediation import ObservedCaller, Strategy, plan_remediation, verify
 
 A = "111122223333"
 X = "444455556666"

@@ -13,8 +13,8 @@ from kmsguard.fix.planning import make_offer, with_owner_org
 from kmsguard.model import TrustZone
 from kmsguard.policy import evaluate, parse_policy
 from kmsguard.policy.evaluator import Request
-from kmsguard.policy.remediation import Strategy, plan_remediation
-from kmsguard.policy.verify import ObservedCaller, replay_requests, verify
+from kmsguard.policy.remediation import ObservedCaller, Strategy, plan_remediation, verify
+from kmsguard.policy.remediation.evidence import replay_requests
 
 OWN = "111122223333"
 TRUSTED = "210987654321"

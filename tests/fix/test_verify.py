@@ -6,14 +6,8 @@ import json
 from typing import Any
 
 from kmsguard.model import TrustZone, Verdict
-from kmsguard.policy.verify import (
-    MAX_POLICY_BYTES,
-    ObservedCaller,
-    ObservedRequest,
-    ReplayOutcome,
-    verify,
-    without_account_roots,
-)
+from kmsguard.policy.remediation import ObservedCaller, ObservedRequest, ReplayOutcome, verify
+from kmsguard.policy.remediation.verify import MAX_POLICY_BYTES, without_account_roots
 
 A = "111122223333"
 X = "444455556666"

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from kmsguard.aws import scan as aws_source
 from kmsguard.cli import main
 from kmsguard.model import TrustZone
-from kmsguard.sources import aws as aws_source
 from tests.integration.aws_seed import OWN, create_key, kms, public_policy, root_policy
 from tests.integration.fault_proxy import FaultProxy
 
@@ -131,12 +131,15 @@ def test_deadline_reports_what_is_unread(
 ) -> None:
     east = kms(aws_env, "us-east-1")
     ids = {create_key(east, root_policy(OWN)) for _ in range(4)}
-    proxy.plan.latency = 0.6  # every call slow, none hanging: only the deadline stops it
+    # every key's calls slow, none hanging: only the deadline stops the scan
+    proxy.plan.op_latency = dict.fromkeys(
+        ("DescribeKey", "GetKeyPolicy", "ListGrants", "ListResourceTags"), 0.6
+    )
     started = time.monotonic()
     code, report, err = scan(capsys, *EAST, "--deadline", "2", "--workers", "1")
     elapsed = time.monotonic() - started
     assert code == 4, err
-    assert elapsed < 2 + 0.6 * 3 + 2, elapsed
+    assert elapsed < 2 + 0.6 + 3, elapsed  # the deadline, one call in flight, start-up
     keys = {k["key_id"]: k for k in report["keys"]}
     assert set(keys) == ids  # every listed key accounted for
     unread = [k for k in keys.values() if k["status"] == "error"]

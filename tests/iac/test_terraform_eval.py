@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from kmsguard.sources.hcl import parse_hcl
-from kmsguard.sources.iac_items import Unresolved
-from kmsguard.sources.terraform import Evaluator, Module, TfFile, scan_module
+from kmsguard.iac.items import Unresolved
+from kmsguard.iac.terraform import Evaluator, Module, TfFile, scan_module
+from kmsguard.iac.terraform.hcl import parse_hcl
 
 
 def _eval(expr: str, extra: str = "") -> Any:
     text = f"{extra}\nlocals {{\n  x = {expr}\n}}\n"
     module = Module(Path(), ".")
-    from kmsguard.sources.hcl import parse_body, trees
+    from kmsguard.iac.terraform.hcl import parse_body, trees
 
     _, blocks = parse_body(trees(parse_hcl(text))[0], Path("m.tf"), "m.tf")
     for b in blocks:

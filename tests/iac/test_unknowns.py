@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from kmsguard.sources.iac_items import Unresolved
-from kmsguard.sources.unknowns import MARKER, settle
+from kmsguard.iac.items import Unresolved
+from kmsguard.iac.unknowns import MARKER, settle
 
 TF = """
 data "aws_caller_identity" "c" {}

@@ -18,9 +18,9 @@ from typing import Any
 import boto3
 import pytest
 
+from kmsguard.aws.scan import AwsScanner, ScanCounts, ScanOptions
 from kmsguard.cli import main
 from kmsguard.report.asff import problems
-from kmsguard.sources.aws import AwsScanner, ScanCounts, ScanOptions
 
 from .aws_seed import (
     OUTSIDER,

@@ -10,10 +10,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from kmsguard.aws.accounts import describe_organization, read_accounts_file
+from kmsguard.aws.keys import CallCounter, KeyRef, instrument, list_region, read_key
+from kmsguard.aws.ratelimit import TokenBucket
 from kmsguard.errors import InputError
-from kmsguard.sources.aws_accounts import describe_organization, read_accounts_file
-from kmsguard.sources.aws_keys import CallCounter, KeyRef, instrument, list_region, read_key
-from kmsguard.sources.aws_ratelimit import TokenBucket
 
 ARN = "arn:aws:kms:eu-west-1:111122223333:key/"
 ALIAS_ARN = "arn:aws:kms:eu-west-1:111122223333:alias/"
@@ -230,7 +230,7 @@ def test_accounts_file_reports_every_bad_line(tmp_path: Path) -> None:
 
 
 def test_keys_are_started_region_by_region_in_turn() -> None:
-    from kmsguard.sources.aws import _RoundRobin
+    from kmsguard.aws.scan import _RoundRobin
 
     rr: _RoundRobin[str] = _RoundRobin()
     rr.add(["a1", "a2", "a3"])

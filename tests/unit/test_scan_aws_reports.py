@@ -7,10 +7,10 @@ import csv
 import io
 from datetime import UTC, datetime
 
+from kmsguard.aws.result import KeyResult, ReadError, ScanResult, ScopeFailure
 from kmsguard.model import Assessment, Exposure, ExposureKind, Severity, Verdict
 from kmsguard.report.asff import BATCH_LIMIT, asff_findings, batches, problems
 from kmsguard.report.csv_report import render_csv
-from kmsguard.scan_result import KeyResult, ReadError, ScanResult, ScopeFailure
 
 ACCOUNT = "111122223333"
 

@@ -148,15 +148,9 @@ def write_output(text: str, output: Path | None) -> None:
 
 def aws_session(profile: str | None) -> Any:
     """A boto3 session for `--profile` (or the default chain); it honours AWS_ENDPOINT_URL."""
-    import boto3
-    from botocore.exceptions import ProfileNotFound
+    from kmsguard.aws.session import open_session
 
-    try:
-        return boto3.Session(profile_name=profile)
-    except ProfileNotFound:
-        raise InputError(
-            f"no AWS profile `{profile}`", hint="list profiles with `aws configure list-profiles`"
-        ) from None
+    return open_session(profile)
 
 
 def exit_code_for(

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from kmsguard.errors import InputError
-from kmsguard.policy.remediation import Strategy
-from kmsguard.policy.verify import ReplayOutcome
+from kmsguard.policy.remediation import ReplayOutcome, Strategy
 from kmsguard.report.escape import terminal_lines
 
 from .common import (
@@ -124,7 +123,8 @@ def _format_option(f: F) -> F:
 
 
 def _kms(key: str, profile: str | None, region: str | None) -> KeyPolicyClient:
-    from kmsguard.fix.kms import KeyPolicyClient, region_of
+    from kmsguard.arn import region_of
+    from kmsguard.fix.kms import KeyPolicyClient
 
     session = aws_session(profile)
     return KeyPolicyClient(session.client("kms", region_name=region or region_of(key)))
@@ -160,8 +160,8 @@ def _make_offer(
     trusted_orgs: tuple[str, ...],
     trusted_ou_paths: tuple[str, ...],
 ) -> Offer:
+    from kmsguard.arn import account_of
     from kmsguard.fix.evidence import load_usage_file, usage_from_cloudtrail
-    from kmsguard.fix.kms import account_of
     from kmsguard.fix.planning import make_offer
 
     if (policy_file is None) == (key is None):

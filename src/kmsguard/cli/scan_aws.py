@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from kmsguard.errors import ExitCode
-from kmsguard.scan_result import ScanResult
-from kmsguard.sources.aws import (
+from kmsguard.aws.accounts import DEFAULT_ROLE
+from kmsguard.aws.result import ScanResult
+from kmsguard.aws.scan import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_RPS,
     DEFAULT_TIMEOUT,
@@ -22,7 +22,7 @@ from kmsguard.sources.aws import (
     ScanCounts,
     ScanOptions,
 )
-from kmsguard.sources.aws_accounts import DEFAULT_ROLE
+from kmsguard.errors import ExitCode
 
 from .common import (
     _account,
@@ -225,7 +225,7 @@ def scan_aws(
         raise click.UsageError("--org and --accounts cannot be combined")
     accounts: tuple[str, ...] = ()
     if accounts_file is not None:
-        from kmsguard.sources.aws_accounts import read_accounts_file
+        from kmsguard.aws.accounts import read_accounts_file
 
         accounts = read_accounts_file(accounts_file)
     options = ScanOptions(
@@ -259,7 +259,7 @@ def scan_aws(
 
 
 def _run(options: ScanOptions, profile: str | None) -> ScanResult:
-    from kmsguard.sources.aws import AwsScanner
+    from kmsguard.aws.scan import AwsScanner
 
     session = aws_session(profile)
     with _progress(sys.stderr.isatty()) as progress:

@@ -29,7 +29,7 @@ from .common import (
 from .common import zone_options as _zone_options
 
 if TYPE_CHECKING:
-    from kmsguard.suppressions import Config
+    from kmsguard.iac.suppressions import Config
 
 
 class IacFormat(StrEnum):
@@ -105,9 +105,9 @@ def scan_paths(
     under `paths`, judge them against `zone`, apply the suppressions (inline, metadata and
     `config`). Returns the findings and the number of files scanned. Terraform's `file()`
     and `templatefile()` read only under `paths` and `allow_paths`."""
+    from kmsguard.iac.scan import ScanOptions, collect, judge_all
+    from kmsguard.iac.suppressions import Config, apply
     from kmsguard.safeio import read_scope
-    from kmsguard.sources.iac import ScanOptions, collect, judge_all
-    from kmsguard.suppressions import Config, apply
 
     config = config if config is not None else Config()
     options = ScanOptions(
@@ -203,7 +203,7 @@ def scan_iac(
     Example:
       kmsguard scan iac . --account 123456789012 --format sarif -o kmsguard.sarif
     """
-    from kmsguard.suppressions import Config, load_config
+    from kmsguard.iac.suppressions import Config, load_config
 
     missing = [p for p in paths if not p.exists() and not p.is_symlink()]
     if missing and len(missing) == len(paths):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from kmsguard.arn import region_of
 from kmsguard.errors import ExitCode, InputError
 
 from .common import (
@@ -152,7 +153,7 @@ def usage(
         regions = (
             [region]
             if region
-            else sorted({k.key_arn.split(":")[3] for k in report.keys})
+            else sorted({r for k in report.keys if (r := region_of(k.key_arn))})
             or [_client("kms", None).meta.region_name]
         )
         listed = live_keys(regions, lambda r: _client("kms", r))

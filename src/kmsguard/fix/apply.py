@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from kmsguard.arn import account_of
 from kmsguard.errors import InputError, PolicyParseError
 from kmsguard.model import Assessment, TrustZone, Verdict
 from kmsguard.policy import analyze_policy
-from kmsguard.policy.verify import Verification, verify
+from kmsguard.policy.remediation import Verification, verify
 from kmsguard.store.locks import KeyBusyError
 from kmsguard.store.policy_versions import (
     PolicyVersion,
@@ -387,7 +388,7 @@ def rollback(
             to_version=to_version,
             confirm=confirm,
             backup_dir=backup_dir,
-            zone=zone or TrustZone(account=key_arn.split(":")[4]),
+            zone=zone or TrustZone(account=account_of(key_arn) or ""),
             force=force,
             backup_file=backup_file,
             allow_exposed=allow_exposed,

@@ -11,14 +11,14 @@ from typing import Any
 
 from kmsguard.errors import InputError
 from kmsguard.model import TrustZone
-from kmsguard.policy.verify import (
+from kmsguard.policy.remediation.evidence import (
     ObservedCaller,
     ObservedRequest,
-    account_of_principal,
     normalize_action,
     normalize_principal,
     normalize_principal_type,
 )
+from kmsguard.policy.remediation.verify import account_of_principal
 
 #: principal_type values of the usage report -> aws:PrincipalType
 _USAGE_TYPES = {

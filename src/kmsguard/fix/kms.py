@@ -19,16 +19,6 @@ class KeyPolicyWriteError(SourceError):
     """AWS refused or failed a PutKeyPolicy call."""
 
 
-def region_of(key_arn: str) -> str | None:
-    parts = key_arn.split(":")
-    return parts[3] if key_arn.startswith("arn:") and len(parts) > 5 and parts[3] else None
-
-
-def account_of(key_arn: str) -> str | None:
-    parts = key_arn.split(":")
-    return parts[4] if key_arn.startswith("arn:") and len(parts) > 5 and parts[4] else None
-
-
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", "Unknown"))
 

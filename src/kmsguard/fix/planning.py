@@ -14,19 +14,17 @@ from kmsguard.errors import InputError, KmsguardError, PolicyParseError
 from kmsguard.model import TrustZone, Verdict
 from kmsguard.policy import analyze_policy
 from kmsguard.policy.remediation import (
-    RemediationPlan,
-    Strategy,
-    plan_remediation,
-    pretty,
-)
-from kmsguard.policy.verify import (
     ObservedCaller,
     ObservedRequest,
+    RemediationPlan,
     ReplayOutcome,
+    Strategy,
     Verification,
-    policy_document,
+    plan_remediation,
     verify,
 )
+from kmsguard.policy.remediation.plan import pretty
+from kmsguard.policy.remediation.verify import policy_document
 
 PLAN_FORMAT = 1
 

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kmsguard import rules
+from kmsguard.arn import partition_of
+from kmsguard.aws.result import KeyResult, ScanResult
 from kmsguard.model import Finding, Severity
-from kmsguard.scan_result import KeyResult, ScanResult
 
 SCHEMA_VERSION = "2018-10-08"
 BATCH_LIMIT = 100  # BatchImportFindings accepts 1..100 findings per call
@@ -63,11 +64,6 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _partition(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[1] if len(parts) > 1 and parts[1] else "aws"
-
-
 def _description(finding: Finding, key: KeyResult) -> str:
     a = finding.assessment
     parts: list[str] = []
@@ -100,7 +96,7 @@ def _finding_id(finding: Finding) -> str:
 def to_asff(finding: Finding, key: KeyResult, *, now: str) -> dict[str, Any]:
     rule_id = finding.rule_id or rules.UNREADABLE
     rule = rules.rule(rule_id)
-    partition = _partition(key.arn)
+    partition = partition_of(key.arn)
     details: dict[str, Any] = {"KeyId": key.key_id, "AWSAccountId": key.account}
     if key.state:
         details["KeyState"] = key.state

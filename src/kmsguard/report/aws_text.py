@@ -6,9 +6,9 @@ from __future__ import annotations
 from itertools import groupby
 
 from kmsguard import rules
+from kmsguard.aws.result import KeyResult, ScanResult
 from kmsguard.model import Finding
 from kmsguard.report.escape import terminal_lines
-from kmsguard.scan_result import KeyResult, ScanResult
 
 _MAX_ACTIONS = 6
 

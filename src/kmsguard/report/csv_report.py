@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 import io
 
+from kmsguard.aws.result import KeyResult, ScanResult
 from kmsguard.report.escape import csv_cell
-from kmsguard.scan_result import KeyResult, ScanResult
 
 COLUMNS = (
     "account",

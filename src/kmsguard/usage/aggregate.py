@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from kmsguard.arn import partition_of
+
 from .records import (
     KMS_SOURCE,
     NO_PARAMS,
@@ -286,7 +288,7 @@ def _caller_entry(rec: Record, key_id: object) -> CallerEntry | None:
     if not arns:
         return None
     ui = decode_identity(rec.user_identity)
-    principal = resolve_principal(ui, arns[0].split(":", 2)[1])
+    principal = resolve_principal(ui, partition_of(arns[0]))
     if principal is None or ui is None:
         return None
     name, ptype, account, pid = principal

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kmsguard.arn import region_of
 from kmsguard.errors import InputError, SourceError
 from kmsguard.model import TrustZone
 
@@ -86,7 +87,7 @@ def resolve_keys(values: Sequence[str], kms_client: Callable[[str | None], KMSCl
     out: list[str] = []
     for v in values:
         if v.startswith("alias/") or (v.startswith("arn:") and ":alias/" in v):
-            region = v.split(":")[3] if v.startswith("arn:") else None
+            region = region_of(v)
             from botocore.exceptions import BotoCoreError, ClientError
 
             try:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kmsguard.arn import partition_of
 from kmsguard.errors import InputError, SourceError
 from kmsguard.model import TrustZone
 
@@ -207,7 +208,7 @@ def rows_to_aggregate(rows: Iterable[Mapping[str, Any]], opts: ScanOptions) -> A
         if not keys or (opts.keys and not any(key_matches(k, opts.keys) for k in keys)):
             continue
         ui = _identity(row)
-        principal = resolve_principal(ui, keys[0].split(":", 2)[1])
+        principal = resolve_principal(ui, partition_of(keys[0]))
         if principal is None:
             continue
         name, ptype, account, pid = principal

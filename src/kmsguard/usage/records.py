@@ -9,6 +9,8 @@ from typing import Any
 
 import msgspec
 
+from kmsguard.arn import account_of
+
 KMS_SOURCE = "kms.amazonaws.com"
 
 #: Error codes that mean "not authorized" (kept apart as denied attempts).
@@ -129,19 +131,8 @@ Principal = tuple[str, PrincipalType, str | None, str | None]
 """(principal as a key policy names it, its type, its account, its unique principal id)."""
 
 
-def _partition(arn: str | None) -> str:
-    if arn and arn.startswith("arn:"):
-        parts = arn.split(":", 2)
-        if len(parts) > 1 and parts[1]:
-            return parts[1]
-    return "aws"
-
-
 def arn_account(arn: str | None) -> str | None:
-    if not arn:
-        return None
-    parts = arn.split(":", 5)
-    return parts[4] if len(parts) > 4 and parts[4] else None
+    return account_of(arn)
 
 
 def unique_id(principal_id: str | None) -> str | None:

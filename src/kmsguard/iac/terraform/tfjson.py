@@ -7,8 +7,9 @@ import json
 import re
 from typing import Any
 
+from kmsguard.iac.items import Unresolved
+
 from .hcl import split_template
-from .iac_items import Unresolved
 
 #: Keys that are nested blocks (not attributes) inside the blocks kmsguard evaluates.
 JSON_BLOCK_KEYS = frozenset(

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kmsguard import strictjson
-
-from .iac_items import Unresolved
+from kmsguard.iac.items import Unresolved
 
 
 def to_str(value: Any) -> str:

@@ -13,7 +13,7 @@ import hcl2
 from lark import Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
-from .iac_items import Unresolved
+from kmsguard.iac.items import Unresolved
 
 Node = Tree[Token] | Token
 

@@ -4,41 +4,22 @@ accounts, an accounts file, assume-role sessions and the enabled regions of an a
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
-import botocore.session
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-from botocore.loaders import Loader, create_loader
 
+from kmsguard.arn import partition_of
+from kmsguard.aws.result import ReadError
+from kmsguard.aws.session import SessionClients
 from kmsguard.errors import InputError, SourceError
-from kmsguard.scan_result import ReadError
 
 if TYPE_CHECKING:
-    from mypy_boto3_sts import STSClient
+    pass
 
 DEFAULT_ROLE = "OrganizationAccountAccessRole"
-SESSION_NAME = "kmsguard-scan"
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
-_DEFAULT_REGION = "us-east-1"
-
-
-def client_config(max_attempts: int, pool_size: int, timeout: float = 10.0) -> Config:
-    """Adaptive retries (botocore backs off on throttling), a connection pool as large
-    as the thread pool, so workers never queue for a socket, and `timeout` seconds to
-    connect and for each answer (a hanging endpoint fails that call, then it is retried)."""
-    return Config(
-        retries={"mode": "adaptive", "max_attempts": max_attempts},
-        max_pool_connections=max(10, pool_size),
-        user_agent_extra="kmsguard",
-        connect_timeout=timeout,
-        read_timeout=timeout,
-    )
 
 
 def read_error(operation: str, exc: ClientError | BotoCoreError) -> ReadError:
@@ -47,28 +28,6 @@ def read_error(operation: str, exc: ClientError | BotoCoreError) -> ReadError:
         err = exc.response.get("Error", {})
         return ReadError(operation, err.get("Code", "ClientError"), err.get("Message", str(exc)))
     return ReadError(operation, type(exc).__name__, str(exc))
-
-
-class SessionClients:
-    """A boto3 session and the clients made from it. `Session.client` is not thread-safe,
-    so creation is serialized; the clients themselves are."""
-
-    def __init__(self, session: boto3.Session, config: Config) -> None:
-        self.session = session
-        self.config = config
-        self._lock = threading.Lock()
-
-    @property
-    def default_region(self) -> str:
-        return self.session.region_name or _DEFAULT_REGION
-
-    def client(self, service: str, region: str | None = None) -> Any:
-        with self._lock:
-            return self.session.client(
-                service,  # type: ignore[call-overload]  # service is a runtime name
-                region_name=region or self.default_region,
-                config=self.config,
-            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +58,7 @@ def caller_identity(clients: SessionClients) -> Caller:
             "cannot identify the caller: GetCallerIdentity gave an unreadable answer",
             hint="check AWS_ENDPOINT_URL and any proxy in between",
         )
-    return Caller(account=account, arn=arn, partition=arn.split(":")[1])
+    return Caller(account=account, arn=arn, partition=partition_of(arn))
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,32 +128,6 @@ def read_accounts_file(path: Path) -> tuple[str, ...]:
     if not accounts:
         raise InputError(f"accounts file `{path}` lists no account")
     return tuple(accounts)
-
-
-def role_arn(partition: str, account: str, role_name: str) -> str:
-    return f"arn:{partition}:iam::{account}:role/{role_name}"
-
-
-def assume_role(sts: STSClient, base: SessionClients, arn: str, config: Config) -> SessionClients:
-    """A session in another account (credentials last the role's default hour)."""
-    creds = sts.assume_role(RoleArn=arn, RoleSessionName=SESSION_NAME)["Credentials"]
-    core = botocore.session.Session()
-    # one loader for every account's session: the service models are parsed once, which
-    # makes each assumed-role session about three times cheaper to set up
-    core.register_component("data_loader", _shared_loader())
-    session = boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=base.default_region,
-        botocore_session=core,
-    )
-    return SessionClients(session, config)
-
-
-@cache
-def _shared_loader() -> Loader:
-    return create_loader()
 
 
 def enabled_regions(clients: SessionClients) -> tuple[str, ...]:

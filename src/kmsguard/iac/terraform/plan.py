@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from kmsguard import strictjson
+from kmsguard.iac.items import GrantSpec, IacItem, Variant, default_key_policy
+from kmsguard.iac.terraform.modules import GRANT_RESOURCE, POLICY_RESOURCES
 from kmsguard.model import Origin
-
-from .iac_items import GrantSpec, IacItem, Variant, default_key_policy
-from .terraform import GRANT_RESOURCE, POLICY_RESOURCES
 
 _ACCOUNT_IN_ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}):")
 

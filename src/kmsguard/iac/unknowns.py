@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .iac_items import Unresolved
+from .items import Unresolved
 
 MARKER = "\u27e6unknown\u27e7"
 PLACEHOLDER = "unknown"

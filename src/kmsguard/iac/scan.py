@@ -23,7 +23,7 @@ from kmsguard.model import (
     Verdict,
 )
 
-from . import cloudformation, terraform, tfjson, tfplan
+from . import cloudformation, terraform
 from .discover import (
     DEFAULT_MAX_BYTES,
     BinaryFileError,
@@ -32,7 +32,9 @@ from .discover import (
     discover,
     read_text,
 )
-from .iac_items import IacItem, Unresolved, Variant
+from .items import IacItem, Unresolved, Variant
+from .terraform import plan as tfplan
+from .terraform import tfjson
 from .unknowns import settle, settle_string
 
 

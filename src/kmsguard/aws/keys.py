@@ -14,9 +14,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kmsguard.scan_result import ReadError
-from kmsguard.sources.aws_accounts import read_error
-from kmsguard.sources.aws_ratelimit import TokenBucket
+from kmsguard.aws.accounts import read_error
+from kmsguard.aws.ratelimit import TokenBucket
+from kmsguard.aws.result import ReadError
 
 AWS_ALIAS_PREFIX = "alias/aws/"
 

@@ -17,24 +17,17 @@ from typing import Any, Generic, TypeVar
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kmsguard.errors import KmsguardError
-from kmsguard.model import Assessment, Severity, TrustZone, Verdict
-from kmsguard.policy import Grant, Policy, analyze_policy, judge_grant, parse_policy
-from kmsguard.scan_result import GrantFinding, KeyResult, ReadError, ScanResult, ScopeFailure
-from kmsguard.sources.aws_accounts import (
+from kmsguard.arn import role_arn
+from kmsguard.aws.accounts import (
     DEFAULT_ROLE,
     Caller,
-    SessionClients,
     UnreadableAnswerError,
-    assume_role,
     caller_identity,
-    client_config,
     describe_organization,
     enabled_regions,
     read_error,
-    role_arn,
 )
-from kmsguard.sources.aws_keys import (
+from kmsguard.aws.keys import (
     CallCounter,
     DeadlineExceededError,
     KeyRef,
@@ -44,7 +37,12 @@ from kmsguard.sources.aws_keys import (
     list_region,
     read_key,
 )
-from kmsguard.sources.aws_ratelimit import RateLimits
+from kmsguard.aws.ratelimit import RateLimits
+from kmsguard.aws.result import GrantFinding, KeyResult, ReadError, ScanResult, ScopeFailure
+from kmsguard.aws.session import SessionClients, assume_role, client_config
+from kmsguard.errors import KmsguardError
+from kmsguard.model import Assessment, Severity, TrustZone, Verdict
+from kmsguard.policy import Grant, Policy, analyze_policy, judge_grant, parse_policy
 
 T = TypeVar("T")
 
@@ -291,7 +289,7 @@ class AwsScanner:
             if account == plan.caller.account:
                 clients = self.base
             else:
-                arn = role_arn(plan.caller.partition, account, self.options.role_name)
+                arn = role_arn(account, self.options.role_name, plan.caller.partition)
                 sts = self.base.client("sts")
                 clients = assume_role(sts, self.base, arn, self.config)
         except (ClientError, BotoCoreError) as exc:
