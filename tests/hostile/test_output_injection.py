@@ -94,8 +94,9 @@ def test_scan_aws_csv_and_text_with_hostile_sid_and_alias(
     def scan(fmt: str) -> str:
         with pytest.raises(SystemExit) as exc:
             main(["scan", "aws", "--region", "us-east-1", "--format", fmt])
-        assert exc.value.code == 3
-        return capsys.readouterr().out
+        out, err = capsys.readouterr()
+        assert exc.value.code == 3, (fmt, err, out[:2000])
+        return out
 
     rows = list(csv.DictReader(io.StringIO(scan("csv"))))
     [row] = [r for r in rows if FORMULA in r["statements"]]
