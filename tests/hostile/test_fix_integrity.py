@@ -193,6 +193,7 @@ def test_read_only_corrupt_and_full_databases_are_input_errors(
     assert str(files.db) in err
     assert "readonly" in err
     assert "Traceback" not in err
+    assert not Path("file:").exists()  # the URI is not taken for a folder name
     # corrupt: not a database at all
     corrupt = tmp_path / "corrupt.sqlite3"
     corrupt.write_bytes(b"SQLite format 3\x00" + os.urandom(4096))

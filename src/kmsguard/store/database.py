@@ -34,11 +34,20 @@ def describe_db_error(exc: BaseException) -> str:
     return f"{type(orig or exc).__name__}: {text}"
 
 
+def sqlite_file(engine: Engine) -> Path | None:
+    """The SQLite database file (also of a `file:...?mode=ro&uri=true` URI), if any."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return Path(database)
+
+
 def db_name(engine: Engine) -> str:
     """The database as the user knows it: the SQLite file, or the URL without password."""
-    if engine.dialect.name == "sqlite" and engine.url.database:
-        return engine.url.database
-    return engine.url.render_as_string(hide_password=True)
+    path = sqlite_file(engine)
+    return str(path) if path is not None else engine.url.render_as_string(hide_password=True)
 
 
 def user_data_dir() -> Path:
@@ -65,7 +74,8 @@ def open_database(url: str | None = None) -> Engine:
     A new SQLite file is created 0600 in a folder created 0700: it holds key policies."""
     url = url or default_db_url()
     name = url
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+    plain_path = "?" not in url and not url.startswith("sqlite:///file:")  # not a URI form
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and plain_path:
         path = Path(url.removeprefix("sqlite:///"))
         name = str(path)
         try:

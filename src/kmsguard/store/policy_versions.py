@@ -14,7 +14,14 @@ from sqlalchemy import DateTime, Engine, Integer, String, Text, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .database import Base, StoreError, db_name, describe_db_error, user_data_dir
+from .database import (
+    Base,
+    StoreError,
+    db_name,
+    describe_db_error,
+    sqlite_file,
+    user_data_dir,
+)
 from .locks import key_lock
 
 
@@ -113,13 +120,8 @@ class PolicyVersionStore:
     def lock_dir(self) -> Path:
         """Where the per-key lock files live: beside the SQLite file, else in the user
         data folder."""
-        if self._engine.dialect.name == "sqlite" and self._engine.url.database not in (
-            None,
-            "",
-            ":memory:",
-        ):
-            return Path(str(self._engine.url.database)).parent / "locks"
-        return user_data_dir() / "locks"
+        path = sqlite_file(self._engine)
+        return path.parent / "locks" if path is not None else user_data_dir() / "locks"
 
     def lock(self, key_arn: str, operation: str) -> AbstractContextManager[None]:
         """One writer per key for a read-check-write-read back sequence."""
