@@ -288,7 +288,7 @@ def test_killed_holder_releases_the_key_and_the_next_run_names_its_write(
     victim = _apply_process(key, first, files)
     _wait_for(slow_put, "PutKeyPolicy")
     victim.send_signal(signal.SIGKILL)  # dies holding the lock, its write still in flight
-    victim.wait(timeout=10)
+    victim.communicate(timeout=10)  # reaped, its pipes closed
     time.sleep(2.5)  # the proxy delivers the dead process's write
     started = time.monotonic()
     nxt = _apply_process(key, second, files)
