@@ -211,7 +211,7 @@ def test_read_only_corrupt_and_full_databases_are_input_errors(
         limit=64 * 1024,
     )
     assert proc.returncode == 2, proc.stderr
-    assert "StoreError" in proc.stderr
+    assert "DatabaseUnavailableError" in proc.stderr or "StoreError" in proc.stderr
     assert str(full) in proc.stderr
 
 

@@ -97,6 +97,12 @@ def _aws_options(f: F) -> F:
 
 def _store_options(f: F) -> F:
     f = click.option(
+        "--record",
+        is_flag=True,
+        help="Also record the change in the findings history (resolves or reopens the "
+        "key's key-policy findings).",
+    )(f)
+    f = click.option(
         "--db",
         "db_url",
         metavar="URL",
@@ -357,11 +363,22 @@ def _render_result(result: Applied | Skipped, fmt: str) -> str:
     return terminal_lines(lines)
 
 
-def _finish(result: Applied | Skipped, fmt: str, output: Path | None) -> int:
+def _finish(
+    result: Applied | Skipped,
+    fmt: str,
+    output: Path | None,
+    *,
+    record: bool = False,
+    db_url: str | None = None,
+) -> int:
     from kmsguard.fix.apply import Applied, FixRefusedError
 
     write_output(_render_result(result, fmt), output)
     if isinstance(result, Applied):
+        if record:
+            from .record import record_fix
+
+            record_fix(result, db_url)
         if not result.readback_matches:
             echo_warning("the policy read back differs from the one sent")
         return 0
@@ -397,6 +414,7 @@ def apply(
     region: str | None,
     db_url: str | None,
     backup_dir: Path | None,
+    record: bool,
     fmt: str,
     output: Path | None,
     **options: Any,
@@ -418,7 +436,7 @@ def apply(
     result = apply_plan(
         kms, _store(db_url), saved, key=key, confirm=yes, backup_dir=_backup_dir(backup_dir)
     )
-    return _finish(result, fmt, output)
+    return _finish(result, fmt, output, record=record, db_url=db_url)
 
 
 @fix.command()
@@ -463,6 +481,7 @@ def rollback(
     region: str | None,
     db_url: str | None,
     backup_dir: Path | None,
+    record: bool,
     fmt: str,
     output: Path | None,
 ) -> int:
@@ -482,7 +501,7 @@ def rollback(
         backup_file=backup_file,
         allow_exposed=allow_exposed,
     )
-    return _finish(result, fmt, output)
+    return _finish(result, fmt, output, record=record, db_url=db_url)
 
 
 @fix.command()

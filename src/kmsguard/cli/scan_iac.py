@@ -27,6 +27,7 @@ from .common import (
     write_output,
 )
 from .common import zone_options as _zone_options
+from .record import record_iac_scan, record_options
 
 if TYPE_CHECKING:
     from kmsguard.iac.suppressions import Config
@@ -173,6 +174,7 @@ def scan_paths(
     help="A folder Terraform's file()/templatefile() may read besides the scanned PATHs "
     "(repeatable).",
 )
+@record_options
 def scan_iac(
     paths: tuple[Path, ...],
     account: str | None,
@@ -187,6 +189,8 @@ def scan_iac(
     exclude: tuple[str, ...],
     max_file_size: float,
     allow_paths: tuple[Path, ...],
+    record: bool,
+    db_url: str | None,
 ) -> int:
     """Judge key policies in CloudFormation, Terraform and plan JSON before deployment.
 
@@ -198,6 +202,10 @@ def scan_iac(
     \b
     Exit codes: 0 nothing at or above --fail-on, 2 usage or input error,
     3 findings at or above --fail-on, 4 something could not be read or resolved.
+
+    \b
+    With --record, the run goes to the history store; findings at or above --fail-on
+    count as blocked before deployment.
 
     \b
     Example:
@@ -212,6 +220,7 @@ def scan_iac(
             hint="give the folders or files that hold your templates",
         )
     paths = tuple(p for p in paths if p not in missing)  # the others are still reported
+    started_at = dt.datetime.now(dt.UTC)
     config = load_config(config_path) if config_path is not None else Config()
     zone = build_zone(
         account,
@@ -251,6 +260,15 @@ def scan_iac(
 
     active = [f for f in findings if f.suppressed is None]
     incomplete = any(f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED) for f in active)
+    if record:
+        record_iac_scan(
+            findings,
+            paths,
+            db_url,
+            fail_on=Severity(fail_on),
+            complete=not incomplete,
+            started_at=started_at,
+        )
     return int(
         exit_code_for(
             [f.severity for f in active],

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from kmsguard.arn import partition_of
+from kmsguard.model import PrincipalType
 
 from .records import (
     KMS_SOURCE,
@@ -20,7 +21,6 @@ from .records import (
     PARAMS_DECODER,
     KmsParams,
     Principal,
-    PrincipalType,
     Record,
     arn_account,
     decode_identity,
