@@ -179,3 +179,27 @@ def test_usage_fifo_source_is_an_input_error(fifo: Path) -> None:
     proc = run("usage", str(fifo), timeout=30)
     assert proc.returncode == 2
     assert "FIFO" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("scan", "iac", "--config", "{fifo}", "."),
+        ("scan", "aws", "--accounts", "{fifo}"),
+        ("fix", "apply", "--key", "arn:aws:kms:us-east-1:111122223333:key/k", "--plan", "{fifo}"),
+        ("fix", "plan", "--policy", "{fifo}", "--usage", "{fifo}", "--account", ACCOUNT),
+    ],
+    ids=["iac-config", "aws-accounts", "fix-plan-file", "fix-policy-file"],
+)
+def test_option_files_that_are_fifos_are_input_errors(
+    fifo: Path, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    proc = run(
+        *(a.format(fifo=fifo) for a in args),
+        timeout=30,
+        cwd=tmp_path,
+        env={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_ENDPOINT_URL":
+             "http://127.0.0.1:9"},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "not a regular file" in proc.stderr

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from kmsguard import safeio
 from kmsguard.arn import partition_of
 from kmsguard.aws.result import ReadError
 from kmsguard.aws.session import SessionClients
@@ -108,7 +109,7 @@ def read_accounts_file(path: Path) -> tuple[str, ...]:
     """Account ids, one per line (`#` comments, blank lines and a trailing name after
     whitespace or a comma are allowed); every bad line is reported at once."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = safeio.read_text(path)
     except OSError as exc:
         raise InputError(f"cannot read accounts file `{path}`: {exc.strerror}") from exc
     accounts: list[str] = []

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from kmsguard import safeio
 from kmsguard.errors import InputError
 from kmsguard.policy.remediation import ReplayOutcome, Strategy
 from kmsguard.report.escape import terminal_lines
@@ -186,7 +187,7 @@ def _make_offer(
     else:
         assert policy_file is not None
         try:
-            old_policy = policy_file.read_text(encoding="utf-8-sig")
+            old_policy = safeio.read_text(policy_file)
         except OSError as exc:
             raise InputError(f"cannot read `{policy_file}`: {exc.strerror}") from exc
         source = str(policy_file)
@@ -427,7 +428,7 @@ def apply(
     saved: SavedPlan
     if plan_file is not None:
         try:
-            text = plan_file.read_text(encoding="utf-8")
+            text = safeio.read_text(plan_file)
         except OSError as exc:
             raise InputError(f"cannot read `{plan_file}`: {exc.strerror}") from exc
         saved = load_plan(text, str(plan_file))

@@ -13,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from kmsguard import safeio
 from kmsguard.errors import InputError
 from kmsguard.model import SELF_ACCOUNT, PrincipalType, TrustZone
 
@@ -202,7 +203,7 @@ class UsageReport:
     def load(cls, path: Path) -> UsageReport:
         """Read a report saved with `kmsguard usage --format json -o FILE`."""
         try:
-            text = path.read_text(encoding="utf-8")
+            text = safeio.read_text(path, 512 * 1024 * 1024)
         except OSError as exc:
             raise InputError(f"cannot read `{path}`: {exc.strerror or exc}") from None
         return cls.from_json(text)
