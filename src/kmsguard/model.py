@@ -20,6 +20,21 @@ class Verdict(StrEnum):
     ERROR = "error"  # the policy could not be read or parsed: never a pass
     UNRESOLVED = "unresolved"  # an IaC value could not be resolved to a policy
 
+    @property
+    def rank(self) -> int:
+        """How bad, for "the worst of several" (variants of a resource, a key's policy and
+        grants): a known exposure beats not knowing, which beats a pass."""
+        return _VERDICT_RANK[self]
+
+
+_VERDICT_RANK = {
+    Verdict.PUBLIC: 5,
+    Verdict.CROSS_ACCOUNT: 4,
+    Verdict.ERROR: 3,
+    Verdict.UNRESOLVED: 2,
+    Verdict.PRIVATE: 1,
+}
+
 
 class Severity(StrEnum):
     CRITICAL = "critical"
@@ -218,6 +233,14 @@ class Assessment:
     exposures: tuple[Exposure, ...] = ()
     errors: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: the analysis gave up (solver timeout, a construct it cannot model): verdict `error`,
+    #: reported as "could not decide" — never as "could not be read"
+    undecided: bool = False
+
+    @classmethod
+    def unreadable(cls, *errors: str, notes: tuple[str, ...] = ()) -> Assessment:
+        """A policy (or resource) that could not be read or parsed: `error`, never a pass."""
+        return cls(Verdict.ERROR, Severity.NONE, errors=errors, notes=notes)
 
     @classmethod
     def of(

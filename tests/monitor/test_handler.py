@@ -363,3 +363,17 @@ def test_state_failure_leaves_the_event_for_later(db_url: str, sink: CollectingS
     mon = Monitor(BrokenState(open_database(db_url)), sink)
     with pytest.raises(RetryLaterError):
         mon.handle(put_policy(public_policy()))
+
+
+def test_grant_on_a_key_whose_policy_is_unknown(
+    monitor: Monitor, sink: CollectingSink, sql_state: SqlMonitorState
+) -> None:
+    monitor.handle(_grant(f"arn:aws:iam::{OUTSIDE}:role/partner", "g1", 1))
+    assert types(sink) == ["grant"]
+    monitor.handle(record("RevokeGrant", time=t(2), params={"grantId": "g1"}))
+    state = sql_state.key(key_arn())
+    assert state is not None
+    assert state.verdict == "unknown"  # the policy was never seen: not called private
+    assert types(sink) == ["grant"]
+    monitor.handle(put_policy(private_policy(), time=t(3)))
+    assert types(sink) == ["grant"]  # private, and it was not exposed as far as known

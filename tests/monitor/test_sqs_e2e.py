@@ -103,11 +103,12 @@ def consumer(wiring: Wiring, rx: Receiver, db: str, log: Path) -> Iterator[subpr
                 proc.wait()
 
 
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+def wait_for(check: Callable[[], bool], what: str, logs: list[Path], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            shown = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in logs if p.exists())
+            raise AssertionError(f"timed out waiting for {what}\n{shown}")
         time.sleep(0.2)
 
 
@@ -139,13 +140,14 @@ def test_eventbridge_to_queue_to_webhook_and_sns(aws_env: str, tmp_path: Path) -
     wiring.put(records)
     wiring.sqs.send_message(QueueUrl=wiring.queue, MessageBody="not json at all")
     db = f"sqlite:///{tmp_path / 'state.sqlite3'}"
+    logs = [tmp_path / "out.err"]
     with webhook_receiver() as rx, consumer(wiring, rx, db, tmp_path / "out.jsonl") as proc:
-        wait_for(lambda: len(rx.alerts()) >= 4, "the first alerts")
+        wait_for(lambda: len(rx.alerts()) >= 4, "the first alerts", logs)
         # the exposure is fixed later: the key is private again
         wiring.put([put_policy(private_policy(), key_arn(1), time=t(9), event_id="fixed-1")])
-        wait_for(lambda: len(rx.alerts()) >= 5, "the resolved alert")
-        wait_for(lambda: wiring.depth(wiring.dlq) == 2, "both unreadable messages in the DLQ")
-        wait_for(lambda: wiring.depth(wiring.queue) == 0, "an empty queue")
+        wait_for(lambda: len(rx.alerts()) >= 5, "the resolved alert", logs)
+        wait_for(lambda: wiring.depth(wiring.dlq) == 2, "both unreadable messages in the DLQ", logs)
+        wait_for(lambda: wiring.depth(wiring.queue) == 0, "an empty queue", logs)
         stop(proc)
         webhook = rx.alerts()
     kinds = sorted((a["type"], a["event_id"]) for a in webhook)
@@ -185,13 +187,14 @@ def test_two_consumers_alert_once(aws_env: str, tmp_path: Path) -> None:
     ]
     wiring.put(records + records)  # every event twice
     db = f"sqlite:///{tmp_path / 'state.sqlite3'}"
+    logs = [tmp_path / "a.err", tmp_path / "b.err"]
     with (
         webhook_receiver() as rx,
         consumer(wiring, rx, db, tmp_path / "a.jsonl") as first,
         consumer(wiring, rx, db, tmp_path / "b.jsonl") as second,
     ):
-        wait_for(lambda: len(rx.alerts()) >= 40, "40 alerts")
-        wait_for(lambda: wiring.depth(wiring.queue) == 0, "an empty queue")
+        wait_for(lambda: len(rx.alerts()) >= 40, "40 alerts", logs)
+        wait_for(lambda: wiring.depth(wiring.queue) == 0, "an empty queue", logs)
         time.sleep(1.5)  # time for a double alert to show up, were there one
         stop(first)
         stop(second)

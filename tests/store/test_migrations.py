@@ -128,3 +128,27 @@ def test_the_older_file_name_is_still_found(
     (tmp_path / "kmsguard").mkdir()
     (tmp_path / "kmsguard" / "kmsguard.sqlite3").touch()
     assert default_db_url() == f"sqlite:///{tmp_path / 'kmsguard' / 'kmsguard.sqlite3'}"
+
+
+def test_monitor_tables_made_before_their_revision_are_kept(db_url: str) -> None:
+    """The monitor creates its tables itself when missing: a database it used at revision
+    0002 upgrades without error and keeps its rows."""
+    from kmsguard.store.monitor_state import MonitorKeyRow
+
+    engine = create_engine(db_url)
+    migrate(engine, "0002")
+    MonitorKeyRow.__table__.create(engine)  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO monitor_keys (key_arn, version, verdict, updated_at, state) "
+                "VALUES (:k, 1, 'private', :t, '{}')"
+            ),
+            {"k": KEY, "t": datetime(2026, 1, 2, tzinfo=UTC)},
+        )
+    engine.dispose()
+    upgraded = open_database(db_url)
+    with upgraded.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM monitor_keys")).scalar() == 1
+    assert "monitor_events" in inspect(upgraded).get_table_names()
+    upgraded.dispose()

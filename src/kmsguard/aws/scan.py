@@ -41,7 +41,7 @@ from kmsguard.aws.ratelimit import RateLimits
 from kmsguard.aws.result import GrantFinding, KeyResult, ReadError, ScanResult, ScopeFailure
 from kmsguard.aws.session import SessionClients, assume_role, client_config
 from kmsguard.errors import KmsguardError
-from kmsguard.model import Assessment, Severity, TrustZone, Verdict
+from kmsguard.model import Assessment, TrustZone, Verdict
 from kmsguard.policy import Grant, Policy, analyze_policy, judge_grant, parse_policy
 
 T = TypeVar("T")
@@ -145,7 +145,7 @@ def _parse(text: str) -> Policy | Assessment:
     try:
         return parse_policy(text)
     except KmsguardError as exc:
-        return Assessment(verdict=Verdict.ERROR, severity=Severity.NONE, errors=(exc.message,))
+        return Assessment.unreadable(exc.message)
 
 
 def _names_resources(policy: Policy) -> bool:
@@ -196,7 +196,8 @@ def judge_key(
                 )
             )
     errors = raw.errors
-    if assessment is not None and assessment.verdict is Verdict.ERROR:
+    if assessment is not None and assessment.verdict is Verdict.ERROR and not assessment.undecided:
+        # could not be read; an undecided analysis is its own finding (KMS008)
         errors = (*errors, *(ReadError("policy", "MalformedPolicy", e) for e in assessment.errors))
     return replace(
         base,

@@ -115,10 +115,10 @@ def _part(number: int, title: str, commands: tuple[str, ...], body: str) -> str:
 
 
 def render_demo_text(run: DemoRun, base: Path, *, color: bool) -> str:
-    from kmsguard.usage.render import render_text as render_usage
+    from kmsguard.report.fix_text import render_offer
+    from kmsguard.report.iac_text import render_text as render_iac
+    from kmsguard.report.usage_text import render_text as render_usage
 
-    from .fix import render_offer
-    from .scan_iac import render_text as render_iac
 
     policies = (
         f"judging {len(run.policies)} example key policies of account {DEMO_ACCOUNT} "
@@ -146,13 +146,12 @@ def render_demo_text(run: DemoRun, base: Path, *, color: bool) -> str:
 def render_demo_json(run: DemoRun) -> str:
     from kmsguard.report.json_report import finding_to_json
 
-    from .scan_iac import finding_json
 
     out: dict[str, Any] = {
         "account": DEMO_ACCOUNT,
         "org_id": DEMO_ORG,
         "policies": [finding_to_json(f) for f in run.policies],
-        "iac": {"files_scanned": run.iac_files, "findings": [finding_json(f) for f in run.iac]},
+        "iac": {"files_scanned": run.iac_files, "findings": [finding_to_json(f) for f in run.iac]},
         "usage": run.usage.to_dict(),
         "fix": run.fix.to_json(),
     }

@@ -96,6 +96,12 @@ def _common_options(f: F) -> F:
         ),
         click.option("--no-stdout", is_flag=True, help="Do not print alerts (JSON lines)."),
         click.option(
+            "--record",
+            is_flag=True,
+            help="Also record exposed/resolved alerts in the findings history (the --db "
+            "database), for `kmsguard report`.",
+        ),
+        click.option(
             "--remediate",
             is_flag=True,
             help="Restore the last policy judged private when a key becomes exposed "
@@ -147,6 +153,7 @@ def _settings(opts: dict[str, Any], *, read_policies: bool) -> Any:
         read_policies=read_policies,
         remediate=opts["remediate"],
         backup_dir=opts["backup_dir"],
+        record=opts["record"],
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Iterator
@@ -55,7 +54,9 @@ def _regions(
 
 def render(result: ScanResult, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(result.to_json(), indent=2)
+        from kmsguard.report.json_report import render_scan_json
+
+        return render_scan_json(result)
     if fmt == "csv":
         from kmsguard.report.csv_report import render_csv
 

@@ -4,19 +4,15 @@ Terraform modules, Terraform plan JSON and plain policy files before deployment.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections import Counter
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, assert_never
 
 import click
 
-from kmsguard import rules
 from kmsguard.errors import InputError
 from kmsguard.model import Finding, Severity, TrustZone, Verdict
-from kmsguard.report.escape import terminal_lines
 
 from .common import (
     build_zone,
@@ -38,59 +34,6 @@ class IacFormat(StrEnum):
     JSON = "json"
     SARIF = "sarif"
     JUNIT = "junit"
-
-
-def finding_json(f: Finding) -> dict[str, Any]:
-    """The shape of `kmsguard check --format json`, plus `file` (the same as `source`),
-    `title`, and `details` (branch judged, suppression notes)."""
-    from kmsguard.report.json_report import finding_to_json
-
-    out: dict[str, Any] = {
-        "file": f.origin.source,
-        "line": f.origin.line,
-        "resource": f.origin.resource,
-        **finding_to_json(f),
-    }
-    out["title"] = rules.rule(f.rule_id).title if f.rule_id else None
-    out["suppressed"] = f.suppressed
-    if f.extra:
-        out["details"] = dict(f.extra)
-    return out
-
-
-def render_text(findings: Sequence[Finding], files_scanned: int) -> str:
-    lines: list[str] = []
-    for f in sorted(findings, key=lambda f: (f.origin.source, f.origin.line or 0)):
-        a = f.assessment
-        loc = f.origin.source if f.origin.line is None else f"{f.origin.source}:{f.origin.line}"
-        head = f"{loc}  {f.origin.resource or '-'}  {a.verdict}"
-        if a.severity is not Severity.NONE:
-            head += f" {a.severity}"
-        if f.rule_id:
-            head += f"  {f.rule_id}"
-        if f.suppressed is not None:
-            head += f"  [suppressed: {f.suppressed}]"
-        lines.append(head)
-        for e in a.exposures:
-            text = f"    {', '.join(e.principals)} can be allowed {', '.join(e.actions)}"
-            if e.statements:
-                text += f" (statement {', '.join(e.statements)})"
-            lines.append(text)
-            if e.witness is not None:
-                lines.append(f"    witness: {e.witness.describe()}")
-        lines.extend(f"    error: {err}" for err in a.errors)
-        lines.extend(f"    note: {n}" for n in a.notes)
-        lines.extend(f"    {k.replace('_', ' ')}: {v}" for k, v in f.extra)
-        if f.rule_id and f.suppressed is None and a.verdict is not Verdict.ERROR:
-            lines.append(f"    fix: {rules.rule(f.rule_id).remediation}")
-    counts = Counter(str(f.verdict) for f in findings if f.origin.resource or f.rule_id)
-    summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "none found"
-    suppressed = sum(1 for f in findings if f.suppressed is not None)
-    lines.append(
-        f"{files_scanned} files scanned; key policies and grants: {summary}; "
-        f"{suppressed} suppressed"
-    )
-    return terminal_lines(lines)
 
 
 def scan_paths(
@@ -241,9 +184,13 @@ def scan_iac(
     format_ = IacFormat(fmt)
     match format_:
         case IacFormat.TEXT:
+            from kmsguard.report.iac_text import render_text
+
             text = render_text(findings, files_scanned)
         case IacFormat.JSON:
-            text = json.dumps([finding_json(f) for f in findings], indent=2)
+            from kmsguard.report.json_report import render_json
+
+            text = render_json(findings)
         case IacFormat.SARIF:
             from kmsguard.report.sarif import render_sarif
 

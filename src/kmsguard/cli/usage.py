@@ -102,8 +102,8 @@ def usage(
     encryption-context keys, first/last seen, denied attempts, and whether the caller is
     outside the zone of trust (the key's account, --account, --trusted-account).
     """
+    from kmsguard.report.usage_text import UsageFormat, render
     from kmsguard.usage import analyze_usage, live_keys, resolve_keys
-    from kmsguard.usage.render import UsageFormat, render
 
     zone = build_zone(account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
     if org_id or trusted_orgs or trusted_ou_paths:

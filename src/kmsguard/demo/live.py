@@ -142,8 +142,9 @@ def _scan_iac(run: LiveRun, base: Path) -> str:
 
     from kmsguard.cli.common import build_zone
     from kmsguard.cli.record import record_iac_scan
-    from kmsguard.cli.scan_iac import render_text, scan_paths
+    from kmsguard.cli.scan_iac import scan_paths
     from kmsguard.model import Severity, Verdict
+    from kmsguard.report.iac_text import render_text
 
     from .cli_support import cwd
 
@@ -164,8 +165,8 @@ def _scan_iac(run: LiveRun, base: Path) -> str:
 
 def _usage(run: LiveRun, base: Path, estate: Estate) -> Path:
     from kmsguard.cli.common import build_zone
+    from kmsguard.report.usage_text import render_text as render_usage
     from kmsguard.usage import analyze_usage
-    from kmsguard.usage.render import render_text as render_usage
 
     from .events import retarget_cloudtrail
 
@@ -187,9 +188,10 @@ def _usage(run: LiveRun, base: Path, estate: Estate) -> Path:
 def _fix(run: LiveRun, estate: Estate, usage_file: Path) -> str:
     import boto3
 
-    from kmsguard.cli.fix import _make_offer, _render_result, render_offer
+    from kmsguard.cli.fix import _make_offer, _render_result
     from kmsguard.fix.apply import apply_plan
     from kmsguard.fix.kms import KeyPolicyClient
+    from kmsguard.report.fix_text import render_offer
     from kmsguard.store import PolicyVersionStore, open_database
 
     arn = estate.arn(FIX_ALIAS)
@@ -224,7 +226,8 @@ def _monitor(run: LiveRun, estate: Estate) -> str:
     records = monitor_day(arn, datetime.now(UTC) - timedelta(days=1))
     write_events(events_file, records)
     lines = replay(events_file, run.db_url)
-    command = f"kmsguard monitor replay monitor-events.json --record --db {run.db_url}"
+    command = (f"kmsguard monitor replay monitor-events.json --record --no-stdout "
+               f"--db {run.db_url}")
     return _section(6, f"A day of key-policy events ({MONITOR_ALIAS})", [command],
                     "\n".join(lines))
 

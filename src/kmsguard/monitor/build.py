@@ -3,6 +3,7 @@ the state backend, the sinks, the policy reader and the remediator."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -38,6 +39,7 @@ class MonitorSettings:
     read_policies: bool = True  # GetKeyPolicy when an event does not carry the policy
     remediate: bool = False
     backup_dir: Path | None = None
+    record: bool = False  # also record exposed/resolved alerts in the findings history
 
 
 def _topic_region(arn: str) -> str:
@@ -61,6 +63,12 @@ def build_sinks(
     sinks.extend(
         WebhookSink(url, timeout=settings.webhook_timeout) for url in settings.webhook_urls
     )
+    if settings.record:
+        from kmsguard.store import History, open_database
+
+        from .history_sink import HistorySink
+
+        sinks.append(HistorySink(History(open_database(settings.db_url))))
     return FanoutSink(sinks)
 
 
@@ -75,11 +83,24 @@ def build_state(
         return DynamoDbMonitorState(
             clients.client("dynamodb", settings.state_region or region), settings.dynamodb_table
         )
-    from kmsguard.store import open_database
-
     from .state_sql import SqlMonitorState
 
-    return SqlMonitorState(open_database(settings.db_url))
+    return SqlMonitorState(open_store(settings.db_url))
+
+
+def open_store(url: str | None) -> Any:
+    """The history store's engine. Consumers started together race to create its tables
+    (one sees "table already exists"): try again briefly before giving up."""
+    from kmsguard.store import StoreError, open_database
+
+    for attempt in range(5):
+        try:
+            return open_database(url)
+        except StoreError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def build_monitor(
@@ -97,13 +118,13 @@ def build_monitor(
         if clients is None:
             raise InputError("--remediate needs AWS access")
         from kmsguard.fix.backup import default_backup_dir
-        from kmsguard.store import PolicyVersionStore, open_database
+        from kmsguard.store import PolicyVersionStore
 
         from .remediate import PolicyRestorer
 
         remediator = PolicyRestorer(
             clients.kms,
-            PolicyVersionStore(open_database(settings.db_url)),
+            PolicyVersionStore(open_store(settings.db_url)),
             zone=settings.zone,
             backup_dir=settings.backup_dir or default_backup_dir(),
         )

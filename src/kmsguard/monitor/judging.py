@@ -133,7 +133,9 @@ def judge_event(
     verdicts = [v for _, v in state.external_grants]
     if state.policy_verdict is not None:
         verdicts.append(state.policy_verdict)
-    verdict = _worst(verdicts) if verdicts else before.verdict
+    # nothing known about the policy and no outside grant: the verdict is unknown (never a
+    # pass; the next policy event decides)
+    verdict = _worst(verdicts) if verdicts else "unknown"
     was_exposed = before.verdict in EXPOSED_VERDICTS
     now_exposed = verdict in EXPOSED_VERDICTS
     state = replace(state, verdict=verdict)

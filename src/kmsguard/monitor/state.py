@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from .alerts import Alert
 
 #: A claimed event whose alerts were not delivered within this time may be reclaimed.
-DEFAULT_LEASE = timedelta(seconds=30)
+DEFAULT_LEASE = timedelta(seconds=20)
 
 
 class Claim(StrEnum):

@@ -30,12 +30,23 @@ class SqlMonitorState:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        migrate(engine)  # the store's Alembic revisions own the schema (a no-op when current)
-        if engine.dialect.name == "sqlite":
-            # One fsync per commit instead of three, and readers never wait for a writer:
-            # the monitor commits once or twice per event, from several consumers at once.
-            with engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        for attempt in range(_LOCKED_RETRIES):
+            try:
+                migrate(engine)  # the store's Alembic revisions own the schema (no-op if current)
+                if engine.dialect.name == "sqlite":
+                    # One fsync per commit instead of three, and readers never wait for a
+                    # writer: the monitor commits once or twice per event, from several
+                    # consumers at once.
+                    with engine.connect() as conn:
+                        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                return
+            except OperationalError as exc:
+                # consumers starting together race to migrate / switch the journal mode
+                if attempt == _LOCKED_RETRIES - 1:
+                    raise StateError(
+                        f"cannot open the monitor state: {exc.__class__.__name__}"
+                    ) from exc
+                time.sleep(0.02 * (attempt + 1))
 
     def seen(self, event_id: str) -> bool:
         try:

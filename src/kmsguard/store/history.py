@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -28,12 +28,14 @@ from kmsguard.model import Assessment, Severity
 
 from .database import StoreError
 from .models import (
+    SNAPSHOT_COLUMNS,
     BlockedFindingRow,
     FindingRow,
     FindingStatus,
     KeySnapshotRow,
     RunKind,
     ScanRunRow,
+    SnapshotView,
 )
 from .observations import POLICY_RULES, KeySnapshot, Observation, observe_policy
 
@@ -153,8 +155,9 @@ class History:
                             continue
                         _resolve(row, finished, run_id=run.id)
                         resolved += 1
-                for snap in snapshots:
-                    session.add(_snapshot_row(run.id, snap))
+                rows_to_add = [_snapshot_values(run.id, snap) for snap in snapshots]
+                if rows_to_add:  # one executemany: thousands of keys per scan
+                    session.execute(insert(KeySnapshotRow), rows_to_add)
                 blocked = 0
                 if fail_on is not None:
                     for fp, o in seen.items():
@@ -300,10 +303,10 @@ class History:
                 query = query.where(FindingRow.status == str(status))
             return list(session.scalars(query).all())
 
-    def snapshots(self) -> list[KeySnapshotRow]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            query = select(KeySnapshotRow).order_by(KeySnapshotRow.run_id, KeySnapshotRow.id)
-            return list(session.scalars(query).all())
+    def snapshots(self) -> list[SnapshotView]:
+        with self.engine.connect() as conn:
+            query = select(*SNAPSHOT_COLUMNS).order_by(KeySnapshotRow.run_id, KeySnapshotRow.id)
+            return [SnapshotView(*row) for row in conn.execute(query)]
 
     def blocked(self) -> list[BlockedFindingRow]:
         with Session(self.engine, expire_on_commit=False) as session:
@@ -320,17 +323,17 @@ def _resolve(
     row.resolved_by_event = event
 
 
-def _snapshot_row(run_id: int, snap: KeySnapshot) -> KeySnapshotRow:
-    return KeySnapshotRow(
-        run_id=run_id,
-        key_arn=snap.key_arn,
-        account=snap.account,
-        region=snap.region,
-        manager=snap.manager,
-        state=snap.state,
-        verdict=snap.verdict,
-        severity=snap.severity,
-        owner_tag=snap.owner_tag,
-        aliases=json.dumps(list(snap.aliases)),
-        tags=json.dumps(dict(snap.tags)),
-    )
+def _snapshot_values(run_id: int, snap: KeySnapshot) -> dict[str, object]:
+    return {
+        "run_id": run_id,
+        "key_arn": snap.key_arn,
+        "account": snap.account,
+        "region": snap.region,
+        "manager": snap.manager,
+        "state": snap.state,
+        "verdict": snap.verdict,
+        "severity": snap.severity,
+        "owner_tag": snap.owner_tag,
+        "aliases": json.dumps(list(snap.aliases)),
+        "tags": json.dumps(dict(snap.tags)),
+    }

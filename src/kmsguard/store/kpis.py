@@ -28,9 +28,9 @@ from .models import (
     BlockedFindingRow,
     FindingRow,
     FindingStatus,
-    KeySnapshotRow,
     RunKind,
     ScanRunRow,
+    SnapshotView,
     as_utc,
 )
 from .observations import POLICY_RULES, aws_scope_unit
@@ -84,7 +84,7 @@ class Kpis:
     owner_trend: tuple[SharePoint, ...]
     blocked: Blocked
     open_findings: tuple[FindingRow, ...]
-    unowned_keys: dict[str, list[KeySnapshotRow]] = field(default_factory=dict)
+    unowned_keys: dict[str, list[SnapshotView]] = field(default_factory=dict)
     runs: int = 0
 
 
@@ -141,36 +141,48 @@ def exposure_trend(
     findings: Sequence[FindingRow], runs: Sequence[ScanRunRow], since: datetime | None
 ) -> tuple[ExposurePoint, ...]:
     """Keys with an open public / cross-account policy finding at every moment that
-    changed it (a finding opened or resolved) or measured it (an aws scan)."""
+    changed it (a finding opened or resolved) or measured it (an aws scan). One sweep over
+    the sorted opens and resolutions: a finding counts at t when first seen <= t < resolved."""
     times = {as_utc(r.finished_at) for r in runs if r.kind == RunKind.AWS.value}
+    changes: list[tuple[datetime, int, str, str]] = []  # (when, +1/-1, rule, key)
     for f in findings:
-        if f.kind == RunKind.AWS.value and f.rule_id in POLICY_RULES:
-            times.add(as_utc(f.first_seen))
-            if f.resolved_at is not None:
-                times.add(as_utc(f.resolved_at))
-    points = []
-    for t in sorted(times):
-        if since is not None and t < since:
+        if f.kind != RunKind.AWS.value or f.rule_id not in _TREND_RULES:
             continue
-        points.append(
-            ExposurePoint(
-                at=t,
-                public=_exposed_keys(findings, rules.PUBLIC_POLICY, t),
-                cross_account=_exposed_keys(findings, rules.CROSS_ACCOUNT_POLICY, t),
-            )
-        )
+        changes.append((as_utc(f.first_seen), 1, f.rule_id, f.subject))
+        times.add(as_utc(f.first_seen))
+        if f.resolved_at is not None:
+            changes.append((as_utc(f.resolved_at), -1, f.rule_id, f.subject))
+            times.add(as_utc(f.resolved_at))
+    changes.sort(key=lambda c: c[0])
+    open_per_key: dict[str, dict[str, int]] = {rule: defaultdict(int) for rule in _TREND_RULES}
+    exposed = dict.fromkeys(_TREND_RULES, 0)
+    points = []
+    i = 0
+    for t in sorted(times):
+        while i < len(changes) and changes[i][0] <= t:
+            _, delta, rule, key = changes[i]
+            before = open_per_key[rule][key]
+            open_per_key[rule][key] = before + delta
+            exposed[rule] += (before == 0 and delta > 0) - (before + delta == 0 and delta < 0)
+            i += 1
+        if since is None or t >= since:
+            points.append(ExposurePoint(t, exposed[rules.PUBLIC_POLICY],
+                                        exposed[rules.CROSS_ACCOUNT_POLICY]))
     return tuple(points)
 
 
+_TREND_RULES = (rules.PUBLIC_POLICY, rules.CROSS_ACCOUNT_POLICY)
+
+
 def inventory_timeline(
-    runs: Sequence[ScanRunRow], snapshots: Sequence[KeySnapshotRow]
-) -> list[tuple[ScanRunRow, dict[str, KeySnapshotRow]]]:
+    runs: Sequence[ScanRunRow], snapshots: Sequence[SnapshotView]
+) -> list[tuple[ScanRunRow, dict[str, SnapshotView]]]:
     """The known keys after each aws run: a complete run replaces what it covered (a key
     it did not see is gone); an incomplete one only adds and updates."""
-    by_run: dict[int, list[KeySnapshotRow]] = defaultdict(list)
+    by_run: dict[int, list[SnapshotView]] = defaultdict(list)
     for s in snapshots:
         by_run[s.run_id].append(s)
-    state: dict[str, KeySnapshotRow] = {}
+    state: dict[str, SnapshotView] = {}
     out = []
     for run in runs:
         if run.kind != RunKind.AWS.value:
@@ -187,7 +199,7 @@ def inventory_timeline(
     return out
 
 
-def owner_share(keys: Iterable[KeySnapshotRow], at: datetime) -> SharePoint:
+def owner_share(keys: Iterable[SnapshotView], at: datetime) -> SharePoint:
     customer = [k for k in keys if k.manager != "AWS" and k.owner_tag is not None]
     return SharePoint(at, sum(1 for k in customer if k.owner_tag), len(customer))
 
@@ -202,7 +214,7 @@ def compute(history: History, *, now: datetime, since: datetime | None = None) -
         if since is None or as_utc(run.finished_at) >= since
     )
     current = timeline[-1][1] if timeline else {}
-    unowned: dict[str, list[KeySnapshotRow]] = defaultdict(list)
+    unowned: dict[str, list[SnapshotView]] = defaultdict(list)
     for key in sorted(current.values(), key=lambda k: (k.account, k.region, k.key_arn)):
         if key.manager != "AWS" and key.owner_tag is False:
             unowned[key.account].append(key)

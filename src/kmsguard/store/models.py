@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -121,3 +122,22 @@ class BlockedFindingRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
     fail_on: Mapped[str] = mapped_column(String(16))
     blocked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SnapshotView(NamedTuple):
+    """A key snapshot as the KPIs read it (plain tuples: thousands per scan)."""
+
+    run_id: int
+    key_arn: str
+    account: str
+    region: str
+    manager: str | None
+    state: str | None
+    verdict: str
+    severity: str
+    owner_tag: bool | None
+    aliases: str
+    tags: str
+
+
+SNAPSHOT_COLUMNS = tuple(getattr(KeySnapshotRow, name) for name in SnapshotView._fields)

@@ -4,11 +4,21 @@ finding keeps across scans (kind + key ARN or file + resource + rule, + grant id
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kmsguard import rules
-from kmsguard.model import Assessment, Finding, Severity, Verdict
+from kmsguard.model import (
+    Assessment,
+    Exposure,
+    ExposureKind,
+    Finding,
+    Severity,
+    Verdict,
+    Witness,
+)
 
 from .models import RunKind
 
@@ -175,3 +185,36 @@ class KeySnapshot:
     owner_tag: bool | None
     aliases: tuple[str, ...] = ()
     tags: tuple[tuple[str, str], ...] = ()
+
+
+def assessment_from_exposures(raw: Sequence[Mapping[str, Any]]) -> Assessment:
+    """The `Assessment` that `Exposure.to_json()` values stand for (an alert carries its
+    exposures as JSON); the verdict and severity follow from them."""
+    exposures = []
+    for e in raw:
+        w = e.get("witness")
+        witness = None
+        if isinstance(w, Mapping):
+            context = w.get("context") or {}
+            witness = Witness(
+                principal=str(w["principal"]),
+                account=str(w["account"]),
+                action=str(w["action"]),
+                org_id=w.get("org_id"),
+                context=tuple(sorted((str(k), tuple(v)) for k, v in context.items())),
+                principal_type=str(w.get("principal_type") or "AssumedRole"),
+            )
+        exposures.append(
+            Exposure(
+                kind=ExposureKind(e["kind"]),
+                severity=Severity(e["severity"]),
+                actions=tuple(e.get("actions") or ()),
+                principals=tuple(e.get("principals") or ()),
+                statements=tuple(e.get("statements") or ()),
+                witness=witness,
+                network_restricted=bool(e.get("network_restricted")),
+                network_conditions=tuple(e.get("network_conditions") or ()),
+                notes=tuple(e.get("notes") or ()),
+            )
+        )
+    return Assessment.of(exposures)

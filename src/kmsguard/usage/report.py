@@ -183,7 +183,8 @@ class UsageReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "version": SCHEMA_VERSION,
+            "schema_version": SCHEMA_VERSION,
+            "version": SCHEMA_VERSION,  # the name before schema_version; the same number
             "engine": self.engine,
             "window": self.window.to_json(),
             "zone_accounts": list(self.zone_accounts),

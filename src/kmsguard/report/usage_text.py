@@ -7,9 +7,8 @@ import io
 from enum import StrEnum
 
 from kmsguard.report.escape import csv_cell, terminal_lines
-
-from .records import DENIAL_CODES
-from .report import Caller, UsageReport
+from kmsguard.usage.records import DENIAL_CODES
+from kmsguard.usage.report import Caller, UsageReport
 
 
 class UsageFormat(StrEnum):
