@@ -12,6 +12,7 @@ import click
 
 from kmsguard.errors import ExitCode, InputError
 from kmsguard.model import SELF_ACCOUNT, Severity, TrustZone
+from kmsguard.report.escape import terminal_message
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -20,13 +21,13 @@ _ORG_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
 
 
 def echo_error(message: str, hint: str | None = None) -> None:
-    click.secho(f"error: {message}", fg="red", err=True)
+    click.secho(f"error: {terminal_message(message)}", fg="red", err=True)
     if hint:
-        click.echo(f"  hint: {hint}", err=True)
+        click.echo(f"  hint: {terminal_message(hint)}", err=True)
 
 
 def echo_warning(message: str) -> None:
-    click.secho(f"warning: {message}", fg="yellow", err=True)
+    click.secho(f"warning: {terminal_message(message)}", fg="yellow", err=True)
 
 
 def _account(_ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -131,6 +132,8 @@ def write_output(text: str, output: Path | None) -> None:
     """The report to standard output, or to `output` (a clear input error if it cannot)."""
     if not text.endswith("\n"):
         text += "\n"
+    # a lone surrogate (from a JSON escape in the input) cannot be encoded: show it escaped
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if output is None:
         sys.stdout.write(text)
         return

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from kmsguard import safeio
 from kmsguard.errors import InputError
 from kmsguard.policy.remediation import Strategy
+from kmsguard.report.escape import terminal_lines
 
 from .common import (
     _account,
@@ -197,7 +199,7 @@ def _make_offer(
     else:
         assert policy_file is not None
         try:
-            old_policy = policy_file.read_text(encoding="utf-8-sig")
+            old_policy = safeio.read_text(policy_file)
         except OSError as exc:
             raise InputError(f"cannot read `{policy_file}`: {exc.strerror}") from exc
         source = str(policy_file)
@@ -337,15 +339,17 @@ def _render_result(result: Applied | Skipped, fmt: str) -> str:
             f"  undo with: kmsguard fix rollback --key {result.key_arn} --to {result.saved.id} "
             "--yes",
         ]
-        return "\n".join(lines)
+        if result.diff:  # what was written, always shown
+            lines.extend(result.diff.rstrip("\n").split("\n"))
+        return terminal_lines(lines)
     lines = [f"{result.reason}: {result.detail}"]
     if result.verification is not None:
         from kmsguard.report.fix_text import mark
 
         lines.extend(f"  {mark(c.ok)} {c.name}: {c.detail}" for c in result.verification.checks)
     if result.diff:
-        lines.append(result.diff.rstrip("\n"))
-    return "\n".join(lines)
+        lines.extend(result.diff.rstrip("\n").split("\n"))
+    return terminal_lines(lines)
 
 
 def _finish(
@@ -412,7 +416,7 @@ def apply(
     saved: SavedPlan
     if plan_file is not None:
         try:
-            text = plan_file.read_text(encoding="utf-8")
+            text = safeio.read_text(plan_file)
         except OSError as exc:
             raise InputError(f"cannot read `{plan_file}`: {exc.strerror}") from exc
         saved = load_plan(text, str(plan_file))
@@ -445,6 +449,12 @@ def apply(
     is_flag=True,
     help="Restore even if the live policy changed since kmsguard wrote it.",
 )
+@click.option(
+    "--allow-exposed",
+    is_flag=True,
+    help="Restore even a policy the engine judges public or cross-account (a rollback "
+    "of a fix usually restores one: say so on purpose).",
+)
 @_aws_options
 @_store_options
 @_format_option
@@ -455,6 +465,7 @@ def rollback(
     backup_file: Path | None,
     yes: bool,
     force: bool,
+    allow_exposed: bool,
     profile: str | None,
     region: str | None,
     db_url: str | None,
@@ -477,6 +488,7 @@ def rollback(
         backup_dir=_backup_dir(backup_dir),
         force=force,
         backup_file=backup_file,
+        allow_exposed=allow_exposed,
     )
     return _finish(result, fmt, output, record=record, db_url=db_url)
 
@@ -502,5 +514,5 @@ def history(key: str, db_url: str | None, fmt: str) -> int:
             f"  {v.id:>4}  {v.saved_at:%Y-%m-%d %H:%M:%S}Z  {v.reason:<15} "
             f"sha256 {v.sha256[:12]}{note}{where}"
         )
-    write_output("\n".join(lines), None)
+    write_output(terminal_lines(lines), None)
     return 0

@@ -14,7 +14,14 @@ import click
 from kmsguard.errors import InputError
 from kmsguard.model import Finding, Severity, TrustZone, Verdict
 
-from .common import build_zone, exit_code_for, fail_on_option, output_option, write_output
+from .common import (
+    build_zone,
+    echo_error,
+    exit_code_for,
+    fail_on_option,
+    output_option,
+    write_output,
+)
 from .common import zone_options as _zone_options
 from .record import record_iac_scan, record_options
 
@@ -36,18 +43,22 @@ def scan_paths(
     config: Config | None = None,
     exclude: Sequence[str] = (),
     max_file_bytes: int = 5 * 1024 * 1024,
+    allow_paths: Sequence[Path] = (),
 ) -> tuple[list[Finding], int]:
     """What `kmsguard scan iac` does before rendering: collect the key policies and grants
     under `paths`, judge them against `zone`, apply the suppressions (inline, metadata and
-    `config`). Returns the findings and the number of files scanned."""
+    `config`). Returns the findings and the number of files scanned. Terraform's `file()`
+    and `templatefile()` read only under `paths` and `allow_paths`."""
     from kmsguard.iac.scan import ScanOptions, collect, judge_all
     from kmsguard.iac.suppressions import Config, apply
+    from kmsguard.safeio import read_scope
 
     config = config if config is not None else Config()
     options = ScanOptions(
         zone=zone, max_file_bytes=max_file_bytes, exclude=(*exclude, *config.exclude)
     )
-    collected = collect(paths, options)
+    with read_scope([*paths, *allow_paths]):
+        collected = collect(paths, options)
     findings = judge_all(collected.items, zone)
     end_lines = {
         (i.origin.source, i.origin.line, i.origin.resource): i.end_line for i in collected.items
@@ -98,6 +109,14 @@ def scan_paths(
     show_default=True,
     help="Files larger than this many MB are reported, not read.",
 )
+@click.option(
+    "--allow-path",
+    "allow_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A folder Terraform's file()/templatefile() may read besides the scanned PATHs "
+    "(repeatable).",
+)
 @record_options
 def scan_iac(
     paths: tuple[Path, ...],
@@ -112,6 +131,7 @@ def scan_iac(
     config_path: Path | None,
     exclude: tuple[str, ...],
     max_file_size: float,
+    allow_paths: tuple[Path, ...],
     record: bool,
     db_url: str | None,
 ) -> int:
@@ -137,11 +157,12 @@ def scan_iac(
     from kmsguard.iac.suppressions import Config, load_config
 
     missing = [p for p in paths if not p.exists() and not p.is_symlink()]
-    if missing:
+    if missing and len(missing) == len(paths):
         raise InputError(
             "no such file or folder: " + ", ".join(f"`{p}`" for p in missing),
             hint="give the folders or files that hold your templates",
         )
+    paths = tuple(p for p in paths if p not in missing)  # the others are still reported
     started_at = dt.datetime.now(dt.UTC)
     config = load_config(config_path) if config_path is not None else Config()
     zone = build_zone(
@@ -157,6 +178,7 @@ def scan_iac(
         config=config,
         exclude=exclude,
         max_file_bytes=int(max_file_size * 1024 * 1024),
+        allow_paths=allow_paths,
     )
 
     format_ = IacFormat(fmt)
@@ -180,6 +202,8 @@ def scan_iac(
         case _:
             assert_never(format_)
     write_output(text, output)
+    for p in missing:
+        echo_error(f"no such file or folder: `{p}`", "the other paths were scanned")
 
     active = [f for f in findings if f.suppressed is None]
     incomplete = any(f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED) for f in active)
@@ -194,6 +218,9 @@ def scan_iac(
         )
     return int(
         exit_code_for(
-            [f.severity for f in active], fail_on, input_errors=False, incomplete=incomplete
+            [f.severity for f in active],
+            fail_on,
+            input_errors=bool(missing),
+            incomplete=incomplete,
         )
     )

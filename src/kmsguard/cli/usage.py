@@ -11,7 +11,14 @@ import click
 from kmsguard.arn import region_of
 from kmsguard.errors import ExitCode, InputError
 
-from .common import build_zone, echo_warning, output_option, write_output, zone_options
+from .common import (
+    build_zone,
+    echo_error,
+    echo_warning,
+    output_option,
+    write_output,
+    zone_options,
+)
 
 if TYPE_CHECKING:
     from kmsguard.usage.report import UsageReport
@@ -63,6 +70,15 @@ _NAMED_SKIPS = 20
     help="Also list the live account's keys (KMS ListKeys in --region, else in the regions "
     "of the keys seen) so keys with no calls show as unused.",
 )
+@click.option(
+    "--max-log-size",
+    type=click.FloatRange(min=0.001),
+    default=256.0,
+    show_default=True,
+    metavar="MB",
+    help="Most MB one log file may hold once decompressed; larger files (gzip bombs) are "
+    "named and skipped (exit 4).",
+)
 def usage(
     sources: tuple[str, ...],
     since: str | None,
@@ -83,6 +99,7 @@ def usage(
     region: str | None,
     allow_no_usage: bool,
     all_keys: bool,
+    max_log_size: float,
 ) -> int:
     """Who used each KMS key, from CloudTrail logs (a folder, files, or s3://bucket/prefix).
 
@@ -136,6 +153,7 @@ def usage(
                 progress=progress.update,
                 on_listed=progress.start,
                 s3_client=lambda: _client("s3", region),
+                max_log_bytes=int(max_log_size * 1024 * 1024),
             )
     if all_keys:
         regions = (
@@ -160,6 +178,10 @@ def usage(
             "--since/--until; pass --allow-no-usage to write the empty report anyway",
         )
     write_output(render(report, UsageFormat(fmt)), output)
+    for problem in report.input_errors:
+        echo_error(problem, "the other sources were read")
+    if report.input_errors:
+        return int(ExitCode.USAGE)
     return int(ExitCode.INCOMPLETE if report.incomplete else ExitCode.OK)
 
 

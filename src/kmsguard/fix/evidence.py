@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from kmsguard import safeio
 from kmsguard.errors import InputError
 from kmsguard.model import PrincipalType, TrustZone
 from kmsguard.policy.remediation.evidence import (
@@ -100,7 +101,7 @@ def load_usage_file(
     path: Path, key: str | None, *, key_account: str, allow_missing: bool = False
 ) -> UsageEvidence:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(safeio.read_text(path, 512 * 1024 * 1024))
     except OSError as exc:
         raise InputError(f"cannot read `{path}`: {exc.strerror}") from exc
     except ValueError as exc:

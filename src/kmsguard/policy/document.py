@@ -9,12 +9,14 @@ JSON path of the problem.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from kmsguard import strictjson
 from kmsguard.errors import PolicyParseError
 
 
@@ -190,13 +192,32 @@ def _loads(text: str, path: str) -> Any:
     if not text.strip():
         raise PolicyParseError("empty document", path=path)
     try:
-        return json.loads(text)
+        # NaN, Infinity, 1e999, huge integers and duplicate keys: errors, as in AWS
+        return strictjson.loads(text)
+    except strictjson.StrictJsonError as exc:
+        raise PolicyParseError(f"not a valid policy: {exc.msg}", path=path) from None
     except json.JSONDecodeError as exc:
         raise PolicyParseError(
             f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", path=path
         ) from None
     except RecursionError:
         raise PolicyParseError("JSON nested too deeply", path=path) from None
+
+
+def _number(value: float, path: str) -> str:
+    """A number as the policy's text; NaN, infinities and huge integers (from YAML or HCL,
+    which decode them) are errors, as they are in AWS."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise PolicyParseError(f"`{value}` is not a number a policy can hold", path=path)
+        return repr(value)
+    if value.bit_length() > strictjson.MAX_NUMBER_DIGITS * 10 // 3:
+        raise PolicyParseError(
+            f"a number of about {int(value.bit_length() * 0.30103)} digits "
+            f"(at most {strictjson.MAX_NUMBER_DIGITS})",
+            path=path,
+        )
+    return str(value)
 
 
 def _kind(value: Any) -> str:
@@ -294,7 +315,7 @@ def _parse_statement(
     if sid_f is not None:
         if not isinstance(sid_f[1], str | int):
             raise PolicyParseError("`Sid` must be a string", path=f"{path}.Sid")
-        sid = str(sid_f[1])
+        sid = sid_f[1] if isinstance(sid_f[1], str) else _number(sid_f[1], f"{path}.Sid")
     effect_f = element(stmt, "effect")
     if effect_f is None:
         raise PolicyParseError("missing `Effect`", path=path)
@@ -409,7 +430,7 @@ def _condition_value(value: Any, path: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return repr(value) if isinstance(value, float) else str(value)
+        return _number(value, path)
     if isinstance(value, str):
         return value
     raise PolicyParseError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kmsguard.fix.planning import Offer
 from kmsguard.policy.remediation import ReplayOutcome
+from kmsguard.report.escape import terminal_lines
 
 
 def mark(ok: bool) -> str:
@@ -17,7 +18,7 @@ def render_offer(offer: Offer) -> str:
     lines = [f"fix plan for {offer.source}"]
     if not plan.changed:
         lines.append(f"  nothing to fix: the policy is {offer.verdict_before}")
-        return "\n".join(lines)
+        return terminal_lines(lines)
     lines.append(
         f"  verdict: {offer.verdict_before} -> {v.verdict_after}    strategy: {plan.strategy}"
     )
@@ -58,8 +59,8 @@ def render_offer(offer: Offer) -> str:
     for note in plan.notes:
         lines.append(f"note: {note}")
     lines.append("")
-    lines.append(offer.diff().rstrip("\n"))
-    return "\n".join(lines)
+    lines.extend(offer.diff().rstrip("\n").split("\n"))
+    return terminal_lines(lines)
 
 
 def _evidence_lines(offer: Offer) -> list[str]:

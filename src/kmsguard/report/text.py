@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kmsguard.model import Finding, Severity, Verdict
+from kmsguard.report.escape import terminal
 
 _VERDICT_STYLE = {
     Verdict.PUBLIC: "bold red",
@@ -50,16 +51,25 @@ def render_text(findings: Sequence[Finding], *, color: bool = False, width: int 
             {p for e in a.exposures for p in e.principals if e.kind != "confused-deputy"}
         )
         table.add_row(
-            f.origin.describe(),
+            terminal(f.origin.describe()),
             Text(str(a.verdict), style=_VERDICT_STYLE[a.verdict]),
             Text(str(a.severity), style=_SEVERITY_STYLE[a.severity]),
-            _actions(a.exposed_actions)
+            terminal(_actions(a.exposed_actions))
             if a.verdict in (Verdict.PUBLIC, Verdict.CROSS_ACCOUNT)
             else "",
-            ", ".join(principals),
+            terminal(", ".join(principals)),
         )
     console.print(table)
-    say = partial(console.print, soft_wrap=True)  # detail lines stay whole for grep
+    print_line = partial(console.print, soft_wrap=True)  # detail lines stay whole for grep
+
+    def say(line: str | Text) -> None:
+        # every line holds input (Sids, ARNs, notes): control characters shown escaped
+        if isinstance(line, Text):
+            line = Text(terminal(line.plain), style=line.style)
+        else:
+            line = terminal(line)
+        print_line(line)
+
     for f in findings:
         a = f.assessment
         if not (a.exposures or a.errors or a.notes):
