@@ -167,7 +167,8 @@ def usage(
             listed = [a for a in listed if a in resolved or a.rsplit("/", 1)[-1] in resolved]
         report = report.with_known_keys(listed)
     _warn_skipped(report)
-    if report.events_read == 0 and not allow_no_usage:
+    if report.events_read == 0 and not report.incomplete and not allow_no_usage:
+        # (unreadable files make the report incomplete, exit 4, which says more)
         where = ", ".join(f"`{s}`" for s in sources) if sources else f"`{table}`"
         w = report.window
         window = f"{w.since or 'the first log'} to {w.until or 'the last log'}"
