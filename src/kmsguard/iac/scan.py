@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -120,30 +120,23 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
             elif text is not None:
                 tf_files.append(terraform.TfFile(c.path, c.display, text))
         modules[folder] = tf_files
-    callers = terraform.find_callers(modules)
+    callers = terraform.find_callers(
+        modules, on_error=lambda folder, exc: items.append(_internal_error(str(folder), exc))
+    )
     library = terraform.ModuleLibrary(
         {folder.resolve(): (folder, tf_files) for folder, tf_files in modules.items()}
     )
     for folder, tf_files in modules.items():
-        installed = terraform.scan_installed_modules(
-            folder, tf_files, account=account, max_file_bytes=options.max_file_bytes
-        )
-        if not any(terraform.MARKER in f.text for f in tf_files):
-            for f in tf_files:
-                keep(f.display, f.text, [i for i in installed if i.origin.source == f.display])
+        try:
+            scanned, refs = _scan_folder(
+                folder, tf_files, callers.get(folder.resolve(), ()), library, options
+            )
+        except Exception as exc:  # one module's bug must not cost the scan
+            items.append(_internal_error(str(folder), exc))
             continue
-        new, refs = terraform.scan_module(
-            folder,
-            str(folder),
-            tf_files,
-            account=account,
-            max_file_bytes=options.max_file_bytes,
-            callers=callers.get(folder.resolve(), ()),
-            library=library,
-        )
         referenced |= refs
         by_file: dict[str, list[IacItem]] = defaultdict(list)
-        for it in [*new, *installed]:
+        for it in scanned:
             if it.origin.source in context_only:
                 continue
             by_file[it.origin.source].append(_json_line(it, json_texts))
@@ -157,22 +150,75 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
             items.append(err)
             continue
         assert text is not None
-        if any(m in text for m in cloudformation.MARKERS):
-            is_json = text.lstrip().startswith("{")
-            keep(
-                c.display,
-                text,
-                cloudformation.scan_template(text, c.display, is_json=is_json, account=account),
-            )
-        elif c.kind is FileKind.JSON and '"format_version"' in text:
-            keep(c.display, text, _scan_plan(c, text, account))
-        elif c.kind is FileKind.JSON and ('"Statement"' in text or '"Policy"' in text):
-            policies.append((c, text))
+        try:
+            _scan_other(c, text, account, keep, policies)
+        except Exception as exc:  # one file's bug must not cost the scan
+            items.append(_internal_error(c.display, exc))
     for c, text in policies:
         if c.path.resolve() in referenced:
             continue  # judged as part of the Terraform resource that reads it
         keep(c.display, text, _plain_policy(c, text))
     return Collected(tuple(items), len(found.candidates), texts)
+
+
+def _scan_folder(
+    folder: Path,
+    tf_files: list[terraform.TfFile],
+    callers: Sequence[terraform.ModuleCall],
+    library: terraform.ModuleLibrary,
+    options: ScanOptions,
+) -> tuple[list[IacItem], set[Path]]:
+    """The items of one Terraform module (and of the modules `terraform init` installed
+    for it), and the files its `file()` calls read."""
+    account = options.zone.account
+    try:
+        installed = terraform.scan_installed_modules(
+            folder, tf_files, account=account, max_file_bytes=options.max_file_bytes
+        )
+    except Exception as exc:  # the installed modules' bug is theirs alone
+        installed = [_internal_error(str(folder / ".terraform" / "modules"), exc)]
+    if not any(terraform.MARKER in f.text for f in tf_files):
+        return installed, set()
+    new, refs = terraform.scan_module(
+        folder,
+        str(folder),
+        tf_files,
+        account=account,
+        max_file_bytes=options.max_file_bytes,
+        callers=callers,
+        library=library,
+    )
+    return [*new, *installed], refs
+
+
+def _internal_error(display: str, exc: BaseException) -> IacItem:
+    """An unexpected failure (a bug in kmsguard) while reading one file or module: that
+    input's error finding; the scan goes on."""
+    return IacItem(
+        Origin(display),
+        error=f"internal error while reading this input: {type(exc).__name__}: {exc}",
+        hint="this is a bug in kmsguard; please report it with the input that caused it",
+    )
+
+
+def _scan_other(
+    c: Candidate,
+    text: str,
+    account: str,
+    keep: Callable[[str, str, list[IacItem]], None],
+    policies: list[tuple[Candidate, str]],
+) -> None:
+    if any(m in text for m in cloudformation.MARKERS):
+        is_json = text.lstrip().startswith("{")
+        keep(
+            c.display,
+            text,
+            cloudformation.scan_template(text, c.display, is_json=is_json, account=account),
+        )
+    elif c.kind is FileKind.JSON and '"format_version"' in text:
+        keep(c.display, text, _scan_plan(c, text, account))
+    elif c.kind is FileKind.JSON and ('"Statement"' in text or '"Policy"' in text):
+        policies.append((c, text))
 
 
 def _tf_json(c: Candidate, text: str) -> tuple[str | None, IacItem | None]:
@@ -341,4 +387,11 @@ def judge(item: IacItem, zone: TrustZone) -> Finding:
 
 
 def judge_all(items: Sequence[IacItem], zone: TrustZone) -> list[Finding]:
-    return [judge(i, zone) for i in items]
+    out: list[Finding] = []
+    for item in items:
+        try:
+            out.append(judge(item, zone))
+        except Exception as exc:  # one policy's bug must not cost the scan
+            err = _internal_error(item.origin.source, exc)
+            out.append(judge(replace(err, origin=item.origin), zone))
+    return out

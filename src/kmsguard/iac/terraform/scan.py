@@ -76,33 +76,52 @@ def scan_module(
         else:
             module.pending.append(f)
     referenced: set[Path] = set()
-    for block in module.resource_order:
+    for block in list(module.resource_order):
         rtype = block.labels[0]
         if rtype not in POLICY_RESOURCES and rtype != GRANT_RESOURCE:
             continue
         origin = Origin(block.display, block.line, f"{rtype}.{block.labels[1]}")
-        if rtype == GRANT_RESOURCE:
-            variants = _variants(
-                module, account, max_file_bytes, referenced, block, _grant, callers
+        try:
+            items.append(
+                _resource_item(module, account, max_file_bytes, referenced, block, origin, callers)
             )
-            items.append(IacItem(origin, block.end_line, variants=variants))
-            continue
-        if "policy" not in block.attrs:
-            if rtype == "aws_kms_key_policy":
-                items.append(IacItem(origin, block.end_line, error="`policy` is required"))
-                continue
+        except Exception as exc:  # one resource's bug must not cost the scan
             items.append(
                 IacItem(
                     origin,
                     block.end_line,
-                    variants=(Variant(policy=default_key_policy(account)),),
-                    notes=("no `policy`: the default key policy applies",),
+                    error=f"internal error while reading this resource: "
+                    f"{type(exc).__name__}: {exc}",
+                    hint="this is a bug in kmsguard; please report it with the input",
                 )
             )
-            continue
-        variants = _variants(module, account, max_file_bytes, referenced, block, _policy, callers)
-        items.append(IacItem(origin, block.end_line, variants=variants))
     return module.errors + items, referenced
+
+
+def _resource_item(
+    module: Module,
+    account: str,
+    max_file_bytes: int,
+    referenced: set[Path],
+    block: Block,
+    origin: Origin,
+    callers: Sequence[ModuleCall],
+) -> IacItem:
+    rtype = block.labels[0]
+    if rtype == GRANT_RESOURCE:
+        variants = _variants(module, account, max_file_bytes, referenced, block, _grant, callers)
+        return IacItem(origin, block.end_line, variants=variants)
+    if "policy" not in block.attrs:
+        if rtype == "aws_kms_key_policy":
+            return IacItem(origin, block.end_line, error="`policy` is required")
+        return IacItem(
+            origin,
+            block.end_line,
+            variants=(Variant(policy=default_key_policy(account)),),
+            notes=("no `policy`: the default key policy applies",),
+        )
+    variants = _variants(module, account, max_file_bytes, referenced, block, _policy, callers)
+    return IacItem(origin, block.end_line, variants=variants)
 
 
 def _policy(ev: Evaluator, block: Block) -> Variant:
@@ -169,32 +188,48 @@ def load_tfvars(module: Module, max_file_bytes: int) -> None:
             module.errors.append(IacItem(Origin(display), error=f"cannot read: {exc}"))
 
 
-def find_callers(modules: dict[Path, list[TfFile]]) -> dict[Path, list[ModuleCall]]:
+def find_callers(
+    modules: dict[Path, list[TfFile]],
+    on_error: Callable[[Path, Exception], None] | None = None,
+) -> dict[Path, list[ModuleCall]]:
     """Module blocks with a local `source` ("./x", "../x"), by the resolved folder they
-    call. Only files that contain such a block are parsed."""
+    call. Only files that contain such a block are parsed. An unexpected failure in one
+    folder goes to `on_error` (or up, without it) and the other folders are still read."""
     out: dict[Path, list[ModuleCall]] = {}
     for folder, files in modules.items():
         calling = [f for f in files if _LOCAL_SOURCE.search(f.text)]
         if not calling:
             continue
-        parent = Module(folder, str(folder))
-        load_tfvars(parent, _MAX_FILE_BYTES)
-        parent.pending = [f for f in files if f not in calling]
-        for f in calling:
-            parent.load(f)
-        for block in parent.calls.values():
-            source = block.attrs.get("source")
-            if source is None:
-                continue
-            try:
-                value = Evaluator(parent, SELF, {}).eval(source)
-            except Unresolved:
-                continue
-            if isinstance(value, str) and value.startswith(("./", "../")):
-                child = (folder / value).resolve()
-                for suffix, scope in _instances(Evaluator(parent, SELF, {}), block):
-                    out.setdefault(child, []).append(ModuleCall(parent, block, suffix, scope))
+        try:
+            _find_calls(folder, files, calling, out)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(folder, exc)
     return out
+
+
+def _find_calls(
+    folder: Path, files: list[TfFile], calling: list[TfFile], out: dict[Path, list[ModuleCall]]
+) -> None:
+    parent = Module(folder, str(folder))
+    load_tfvars(parent, _MAX_FILE_BYTES)
+    parent.pending = [f for f in files if f not in calling]
+    for f in calling:
+        parent.load(f)
+    # a snapshot: evaluating `for_each` may load another file, adding its module blocks
+    for block in list(parent.calls.values()):
+        source = block.attrs.get("source")
+        if source is None:
+            continue
+        try:
+            value = Evaluator(parent, SELF, {}).eval(source)
+        except Unresolved:
+            continue
+        if isinstance(value, str) and value.startswith(("./", "../")):
+            child = (folder / value).resolve()
+            for suffix, scope in _instances(Evaluator(parent, SELF, {}), block):
+                out.setdefault(child, []).append(ModuleCall(parent, block, suffix, scope))
 
 
 def _instances(ev: Evaluator, block: Block) -> list[tuple[str, dict[str, Any] | None]]:
