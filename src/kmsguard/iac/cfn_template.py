@@ -12,6 +12,7 @@ import yaml
 #: Expanded size (nodes, counting every alias expansion) above which a document is refused.
 MAX_EXPANDED_NODES = 1_000_000
 
+
 class CfnParseError(Exception):
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)

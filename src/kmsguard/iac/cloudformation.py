@@ -13,7 +13,7 @@ from kmsguard.model import Origin
 
 from .cfn_template import CfnParseError, LineDict, load_template
 from .items import MAX_BRANCH_CHOICES, IacItem, Unresolved, Variant, default_key_policy
-from .unknowns import MARKER
+from .unknowns import Unknown, has_unknown
 
 KEY_TYPES = ("AWS::KMS::Key", "AWS::KMS::ReplicaKey")
 MARKERS = KEY_TYPES
@@ -77,7 +77,7 @@ class CfnResolver:
         except Unresolved as exc:
             if exc.reason not in self.unknowns:
                 self.unknowns.append(exc.reason)
-            return MARKER
+            return Unknown(exc.reason)
 
     def _serverless_vars(self, text: str) -> Any:
         """Serverless Framework variables: `${aws:accountId}` is the own account,
@@ -106,7 +106,7 @@ class CfnResolver:
             except Unresolved as exc:
                 if exc.reason not in self.unknowns:
                     self.unknowns.append(exc.reason)
-                return MARKER
+                return Unknown(exc.reason)
             return value if isinstance(value, str) else json.dumps(value)
 
         return re.sub(r"\$\{([^{}]+)\}", repl, text)
@@ -230,9 +230,12 @@ class CfnResolver:
                 return [f"{PLACEHOLDER_REGION}{z}" for z in "abc"]
             case "Fn::ImportValue":
                 what = arg if isinstance(arg, str) else "a value"
-                raise Unresolved(f"`Fn::ImportValue` of `{what}` comes from another stack")
+                return Unknown(f"`Fn::ImportValue {what}` (from another stack)")
+            case "Fn::Transform":
+                macro = arg.get("Name") if isinstance(arg, dict) else None
+                return Unknown(f"`Fn::Transform {macro or ''}` (expanded at deploy time)")
             case _:
-                raise Unresolved(f"`{name}` cannot be resolved before deployment")
+                return Unknown(f"`{name}` (resolved at deploy time)")
 
     def _ref(self, name: str) -> Any:
         match name:
@@ -264,10 +267,11 @@ class CfnResolver:
 
     def _param(self, name: str, spec: Any) -> Any:
         if not isinstance(spec, dict):
-            raise Unresolved(f"parameter `{name}` has no default")
+            return Unknown(f"parameter `{name}`")
         ptype = str(spec.get("Type", "String"))
         if ptype.startswith("AWS::SSM::Parameter::Value"):
-            raise Unresolved(f"parameter `{name}` is read from SSM at deployment")
+            unknown = Unknown(f"parameter `{name}` (read from SSM at deployment)")
+            return [unknown] if "List<" in ptype else unknown
         allowed = spec.get("AllowedValues")
         if "Default" in spec:
             default = self.resolve(spec["Default"])
@@ -280,7 +284,10 @@ class CfnResolver:
             options = tuple(str(v) for v in allowed)
             default = options[self._choose(f"parameter {name}", options)]
         else:
-            raise Unresolved(f"parameter `{name}` has no default")
+            unknown = Unknown(f"parameter `{name}`")
+            return (
+                [unknown] if ptype.startswith("List<") or ptype == "CommaDelimitedList" else unknown
+            )
         if (ptype.startswith("List<") or ptype == "CommaDelimitedList") and isinstance(
             default, str
         ):
@@ -320,7 +327,7 @@ class CfnResolver:
             except Unresolved as exc:
                 if exc.reason not in self.unknowns:
                     self.unknowns.append(exc.reason)
-                return MARKER
+                return Unknown(exc.reason)
 
         def value_of(m: re.Match[str]) -> str:
             inner = m.group(1)
@@ -450,6 +457,8 @@ def _expand_resources(
                 items = CfnResolver(template, account, {}).resolve(collection)
             except Unresolved as exc:
                 items, reason = None, exc.reason
+            if isinstance(items, list) and has_unknown(items):
+                items, reason = None, "`Fn::ForEach` loops over values known only at deployment"
             if not isinstance(items, list):
                 for inner, definition in body.items():
                     out.append((str(inner), key, _Unexpandable(definition, reason)))

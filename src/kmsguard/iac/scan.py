@@ -3,8 +3,9 @@ HCL, plan JSON, plain policy JSON), and judge every item with the policy engine.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,10 +33,19 @@ from .discover import (
     discover,
     read_text,
 )
-from .items import IacItem, Unresolved, Variant
+from .items import GrantSpec, IacItem, Unresolved, Variant
 from .terraform import plan as tfplan
 from .terraform import tfjson
-from .unknowns import settle, settle_string
+from .unknowns import (
+    OPEN,
+    PLACEHOLDER,
+    TOKEN,
+    _arn_name_only,
+    dependency,
+    display,
+    interpret,
+    names_in,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,57 +307,132 @@ _VERDICT_RANK = {
 }
 
 
-def _judge_variant(variant: Variant, zone: TrustZone) -> Assessment:
+def _judge_variant(variant: Variant, zone: TrustZone) -> tuple[Assessment, str]:
+    """The assessment of one variant, and the reading of its unknowns that gave it (empty
+    when there were none, or they did not change the verdict)."""
+    if variant.unresolved is not None:
+        return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=(variant.unresolved,)), ""
+    if variant.grant is not None:
+        return _judge_grant(variant.grant, zone)
+    raw = variant.policy
+    text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
+    if OPEN not in text and "\\u27e6" not in text:
+        return _analyze(raw, zone), ""
+    if isinstance(raw, str) and OPEN not in raw:
+        with contextlib.suppress(json.JSONDecodeError):
+            raw = json.loads(raw)  # tokens escaped by `jsonencode`
+    try:
+        interp = interpret(raw, zone.account)
+    except Unresolved as exc:
+        return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=(exc.reason,)), ""
+    judged = [
+        (r, _renamed(_analyze(r.policy, zone, frozenset(a for a, _ in r.aliases)), r.aliases))
+        for r in interp.readings
+    ]
+    reading, worst = max(judged, key=lambda p: (_VERDICT_RANK[p[1].verdict], p[1].severity.rank))
+    notes = list(interp.notes)
+    sentence = dependency(interp.roles, [(r, str(a.verdict)) for r, a in judged])
+    if sentence is not None:
+        notes.append(sentence)
+    if interp.harmless:
+        notes.append(
+            "read as placeholders (they cannot change who is outside the zone of trust): "
+            + ", ".join(display(n) for n in interp.harmless)
+        )
+    label = reading.label if len({a.verdict for _, a in judged}) > 1 else ""
+    if interp.unknown_statements:
+        what = ", ".join(display(n) for n in interp.unknown_statements)
+        if worst.verdict is Verdict.PRIVATE:
+            reason = (
+                f"statements from {what} are known only at deployment; the known ones are private"
+            )
+            return (
+                Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=(reason,), notes=tuple(notes)),
+                "",
+            )
+        notes.append(f"statements from {what} are known only at deployment; judged without them")
+    return replace(worst, notes=(*worst.notes, *notes)), label
+
+
+def _judge_grant(g: GrantSpec, zone: TrustZone) -> tuple[Assessment, str]:
     from kmsguard.policy import Grant, judge_grant
 
-    if variant.unresolved is not None:
-        return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=(variant.unresolved,))
-    if variant.grant is not None:
-        g = variant.grant
-        try:
-            grantee = settle_string(g.grantee_principal, "the grantee")
-            retiring = (
-                settle_string(g.retiring_principal, "the retiring principal")
-                if g.retiring_principal
-                else None
-            )
-        except Unresolved as exc:
-            errors = (exc.reason, *variant.unknowns)
-            return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=errors)
+    names = [n for p in (g.grantee_principal, g.retiring_principal or "") for n in names_in(p)]
+    judged: list[tuple[str, Assessment]] = []
+    for inside in (True, False) if names else (True,):
+        table = {
+            n: (zone.account if inside else str(999_900_000_000 + i)) for i, n in enumerate(names)
+        }
+
+        def sub(value: str, table: dict[str, str] = table) -> str:
+            if _arn_name_only(value):
+                return TOKEN.sub(PLACEHOLDER, value)
+            return TOKEN.sub(lambda m: table[m.group(1)], value)
+
         grant = Grant(
             grant_id=g.name or "(terraform)",
-            grantee_principal=grantee,
-            retiring_principal=retiring,
+            grantee_principal=sub(g.grantee_principal),
+            retiring_principal=sub(g.retiring_principal) if g.retiring_principal else None,
             operations=g.operations,
             constraints=g.constraints,
             name=g.name,
         )
-        return judge_grant(grant, zone)
-    raw = variant.policy
-    settled_note: tuple[str, ...] = ()
-    if variant.unknowns:
-        try:
-            raw, changed = settle(raw)
-        except Unresolved as exc:
-            errors = (exc.reason, *variant.unknowns)
-            return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=errors)
-        if changed:
-            settled_note = (
-                "names not known before deployment were read as placeholders "
-                "(they cannot change who is outside the zone of trust): "
-                + "; ".join(variant.unknowns),
-            )
-    a = _analyze(raw, zone)
-    return replace(a, notes=(*a.notes, *settled_note)) if settled_note else a
+        aliases = tuple((table[n], n) for n in names) if not inside else ()
+        where = "is one of your accounts" if inside else "is another account"
+        label = ", ".join(f"{display(n)} {where}" for n in names)
+        judged.append((label, _renamed(judge_grant(grant, zone), aliases)))
+    label, worst = max(judged, key=lambda p: (_VERDICT_RANK[p[1].verdict], p[1].severity.rank))
+    if len({a.verdict for _, a in judged}) > 1:
+        best = min(judged, key=lambda p: _VERDICT_RANK[p[1].verdict])[1].verdict
+        what = ", ".join(display(n) for n in names)
+        note = f"{best} if {what} names your accounts, {worst.verdict} otherwise"
+        return replace(worst, notes=(*worst.notes, note)), label
+    return worst, ""
 
 
-def _analyze(raw: Any, zone: TrustZone) -> Assessment:
-    from kmsguard.policy import analyze_inferring_owner, parse_policy
+def _renamed(a: Assessment, aliases: tuple[tuple[str, str], ...]) -> Assessment:
+    """Exposures to an outside value that stands for an unknown name the unknown."""
+    if not aliases or not a.exposures:
+        return a
+
+    def name(text: str) -> str:
+        for fake, unknown in aliases:
+            text = text.replace(fake, f"<{unknown.strip('`')}>")
+        return text
+
+    exposures = tuple(
+        replace(
+            e,
+            principals=tuple(name(p) for p in e.principals),
+            witness=(
+                replace(
+                    e.witness, principal=name(e.witness.principal), account=name(e.witness.account)
+                )
+                if e.witness is not None
+                else None
+            ),
+        )
+        for e in a.exposures
+    )
+    return replace(a, exposures=exposures)
+
+
+def _analyze(raw: Any, zone: TrustZone, stand_ins: frozenset[str] = frozenset()) -> Assessment:
+    """`stand_ins`: outside accounts that stand for unknown values; never the owner."""
+    from kmsguard.policy import (
+        analyze_inferring_owner,
+        analyze_policy,
+        infer_owner_account,
+        parse_policy,
+    )
 
     try:
+        policy = parse_policy(raw)
+        if stand_ins and infer_owner_account(policy) in stand_ins:
+            return analyze_policy(policy, zone)
         # a template that names its own account literally (not as AWS::AccountId /
         # aws_caller_identity) has its owner read from the administrator statement
-        return analyze_inferring_owner(parse_policy(raw), zone)
+        return analyze_inferring_owner(policy, zone)
     except PolicyParseError as exc:
         return Assessment(Verdict.ERROR, Severity.NONE, errors=(exc.message,))
 
@@ -372,16 +457,23 @@ def judge(item: IacItem, zone: TrustZone) -> Finding:
         errors = (message,) if item.hint is None else (message, f"hint: {item.hint}")
         a = Assessment(Verdict.ERROR, Severity.NONE, errors=errors, notes=item.notes)
         return Finding(item.origin, rules.UNREADABLE, a)
-    judged = [(v, _judge_variant(v, zone)) for v in item.variants]
-    variant, worst = max(judged, key=lambda p: (_VERDICT_RANK[p[1].verdict], p[1].severity.rank))
+    judged = [(v, *_judge_variant(v, zone)) for v in item.variants]
+    variant, worst, reading = max(
+        judged, key=lambda p: (_VERDICT_RANK[p[1].verdict], p[1].severity.rank)
+    )
     notes = list(item.notes) + list(variant.notes) + list(worst.notes)
     if len(judged) > 1:
-        summary = ", ".join(f"{v.label}: {a.verdict}" for v, a in judged)
-        notes.append(f"judged {len(judged)} variants, reporting the worst ({summary})")
-    assessment = replace(worst, notes=tuple(notes))
+        if len(judged) <= 4:
+            summary = "; ".join(f"{v.label}: {a.verdict}" for v, a, _ in judged)
+        else:
+            counts = Counter(str(a.verdict) for _, a, _ in judged)
+            summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda p: -p[1]))
+        notes.append(f"{len(judged)} variants judged ({summary}); the worst is reported")
+    assessment = replace(worst, notes=tuple(dict.fromkeys(notes)))
     extra: tuple[tuple[str, str], ...] = ()
-    if variant.label:
-        extra = (("branch", variant.label),)
+    label = ", ".join(p for p in (variant.label, reading) if p)
+    if label:
+        extra = (("branch", label),)
     rule_id = _rule_id(assessment, grant=variant.grant is not None)
     return Finding(item.origin, rule_id, assessment, extra=extra)
 

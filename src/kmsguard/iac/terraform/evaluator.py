@@ -19,6 +19,8 @@ from kmsguard.iac.items import (
 )
 from kmsguard.iac.terraform.functions import (
     FUNCTIONS,
+    LIST_ARGUMENTS,
+    STRING_FUNCTIONS,
     binary_op,
     to_str,
 )
@@ -32,7 +34,7 @@ from kmsguard.iac.terraform.hcl import (
     unescape,
 )
 from kmsguard.iac.terraform.modules import _MAX_FILE_BYTES, Module, ModuleCall
-from kmsguard.iac.unknowns import MARKER as UNKNOWN
+from kmsguard.iac.unknowns import Unknown, has_unknown
 
 _MAX_DEPTH = 64
 
@@ -104,12 +106,14 @@ class ExpressionEvaluator:
                 out.append(to_str(self._embedded(parse_expression(node[1]), depth)))
             elif kind == "if":
                 cond = self.eval(parse_expression(node[1]), depth)
+                if isinstance(cond, Unknown):
+                    raise Unresolved(f"a template `%{{ if }}` condition depends on {cond.name}")
                 if not isinstance(cond, bool):
                     raise Unresolved("a template `%{ if }` condition is not a boolean")
                 self._render(node[2] if cond else node[3], out, depth + 1, quoted=quoted)
             else:  # for
                 names, coll_src, body = node[1], node[2], node[3]
-                coll = self.eval(parse_expression(coll_src), depth)
+                coll = _collection(self.eval(parse_expression(coll_src), depth))
                 if isinstance(coll, dict):
                     pairs = list(coll.items())
                 elif isinstance(coll, list):
@@ -139,7 +143,7 @@ class ExpressionEvaluator:
         except Unresolved as exc:
             if exc.reason not in self.unknowns:
                 self.unknowns.append(exc.reason)
-            return UNKNOWN
+            return Unknown(exc.reason)
 
     def _string(self, node: Tree[Token], depth: int) -> Any:
         embedded = sum(1 for p in node.children if isinstance(p, Tree)) > 1
@@ -217,6 +221,8 @@ class ExpressionEvaluator:
         cond_node, yes, no = trees(node)
         try:
             cond = self.eval(cond_node, depth)
+            if has_unknown(cond):
+                raise Unresolved("the condition is known only at deployment")
         except Unresolved:
             key = f"{self._where(node)}"
             if key not in self.used:
@@ -245,6 +251,8 @@ class ExpressionEvaluator:
     def _unary(self, node: Tree[Token], depth: int) -> Any:
         op = str(node.children[0])
         value = self.eval(node.children[1], depth)
+        if isinstance(value, Unknown):
+            raise Unresolved(f"`{op}` of {value.name}")
         if op == "!" and isinstance(value, bool):
             return not value
         if op == "-" and isinstance(value, int | float) and not isinstance(value, bool):
@@ -290,7 +298,14 @@ class ExpressionEvaluator:
             return self._file(args)
         fn = FUNCTIONS.get(fname)
         if fn is None:
-            raise Unresolved(f"function `{fname}()` is not evaluated")
+            # a function kmsguard does not evaluate: its value is symbolic, not an error
+            return Unknown(f"`{fname}(…)`")
+        if fname in LIST_ARGUMENTS:
+            args = [[a] if isinstance(a, Unknown) else a for a in args]
+        elif fname not in STRING_FUNCTIONS:
+            bare = next((a for a in args if isinstance(a, Unknown)), None)
+            if bare is not None:
+                return Unknown(f"`{fname}({bare.name.strip('`')})`")
         try:
             return fn(*args)
         except Unresolved:
@@ -385,7 +400,7 @@ class ExpressionEvaluator:
     def _for_scopes(self, intro: Tree[Token], depth: int) -> list[dict[str, Any]]:
         parts = trees(intro)
         names = [str(p.children[0]) for p in parts if p.data == "identifier"]
-        collection = self.eval(parts[-1], depth)
+        collection = _collection(self.eval(parts[-1], depth))
         pairs: list[tuple[Any, Any]]
         if isinstance(collection, dict):
             pairs = list(collection.items())
@@ -396,6 +411,14 @@ class ExpressionEvaluator:
         if len(names) == 1:
             return [{names[0]: v} for _, v in pairs]
         return [{names[0]: k, names[1]: v} for k, v in pairs]
+
+
+def _collection(value: Any) -> Any:
+    """An unknown collection is read as one element of unknown value, under an unknown
+    key: every element is alike as far as the policy can tell."""
+    if isinstance(value, Unknown):
+        return {Unknown(f"`{value.name.strip('`')}` key"): value.attr("*")}
+    return value
 
 
 _TRAVERSAL_NODES = frozenset({"get_attr_expr_term", "index_expr_term", "identifier"})
@@ -423,4 +446,3 @@ _HANDLERS: dict[str, Callable[[ExpressionEvaluator, Tree[Token], int], Any]] = {
     "for_tuple_expr": ExpressionEvaluator._for_tuple,
     "for_object_expr": ExpressionEvaluator._for_object,
 }
-

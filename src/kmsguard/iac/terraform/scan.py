@@ -49,6 +49,7 @@ from kmsguard.iac.terraform.modules import (
     TfFile,
 )
 from kmsguard.iac.terraform.references import Evaluator
+from kmsguard.iac.unknowns import Unknown
 from kmsguard.model import SELF_ACCOUNT as SELF
 from kmsguard.model import Origin
 
@@ -233,24 +234,38 @@ def _find_calls(
 
 
 def _instances(ev: Evaluator, block: Block) -> list[tuple[str, dict[str, Any] | None]]:
-    """`for_each` / `count` instances whose keys are known; one unnamed instance else."""
+    """Every `for_each` / `count` instance; when the collection or count is not known (or
+    has more than `MAX_INSTANCES` members), one symbolic instance whose `each` / `count`
+    values are unknown, so a conditional on them is judged both ways."""
     try:
         if "for_each" in block.attrs:
             coll = ev.eval(block.attrs["for_each"])
             pairs = list(coll.items()) if isinstance(coll, dict) else None
             if isinstance(coll, list):
                 pairs = [(v, v) for v in coll]
-            if pairs:
-                return [
-                    (f"[{json.dumps(k)}]", {"each": {"key": k, "value": v}})
-                    for k, v in pairs[:MAX_INSTANCES]
-                ]
-        elif "count" in block.attrs:
+            if pairs is not None and 0 < len(pairs) <= MAX_INSTANCES:
+                return [(f"[{json.dumps(k)}]", {"each": {"key": k, "value": v}}) for k, v in pairs]
+            return [
+                (
+                    "[each]",
+                    {"each": {"key": Unknown("`each.key`"), "value": Unknown("`each.value`")}},
+                )
+            ]
+        if "count" in block.attrs:
             n = ev.eval(block.attrs["count"])
-            if isinstance(n, int) and not isinstance(n, bool) and n > 0:
-                return [(f"[{i}]", {"count": {"index": i}}) for i in range(min(n, MAX_INSTANCES))]
+            if isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_INSTANCES:
+                return [(f"[{i}]", {"count": {"index": i}}) for i in range(n)]
+            return [("[count.index]", {"count": {"index": Unknown("`count.index`")}})]
     except Unresolved:
-        pass
+        return [
+            (
+                "[each]",
+                {
+                    "each": {"key": Unknown("`each.key`"), "value": Unknown("`each.value`")},
+                    "count": {"index": Unknown("`count.index`")},
+                },
+            )
+        ]
     return [("", None)]
 
 
@@ -294,7 +309,7 @@ def _variants(
         return v, ev
 
     out: list[Variant] = []
-    contexts: list[ModuleCall | None] = list(callers[:MAX_INSTANCES]) or [None]
+    contexts: list[ModuleCall | None] = list(callers) or [None]
     for caller in contexts:
         for suffix, scope in _instances(evaluator({}, caller), block):
             parts = [
