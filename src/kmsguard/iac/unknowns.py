@@ -77,7 +77,8 @@ def names_in(text: str) -> list[str]:
 
 def display(name: str) -> str:
     name = name.replace("\u2236", ":")
-    return name if name.startswith("`") else f"a value not known before deployment ({name})"
+    named = name.startswith("`") or name.startswith("parameter `")
+    return name if named else f"a value not known before deployment ({name})"
 
 
 # -- where an unknown stands -----------------------------------------------------------

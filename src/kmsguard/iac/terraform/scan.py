@@ -127,6 +127,10 @@ def _resource_item(
 
 def _policy(ev: Evaluator, block: Block) -> Variant:
     value = ev.eval(block.attrs["policy"])
+    if (value is None or value == "") and block.labels[0] != "aws_kms_key_policy":
+        # the provider treats an empty or null `policy` as "not set": AWS's default policy
+        ev.notes.add("empty `policy`: the default key policy applies")
+        return Variant(policy=default_key_policy(ev.account))
     return Variant(policy=value)
 
 
