@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from kmsguard.errors import InputError
-from kmsguard.model import SELF_ACCOUNT, TrustZone
+from kmsguard.model import SELF_ACCOUNT, PrincipalType, TrustZone
 
 from .aggregate import MAX_CONTEXT_VALUES, Aggregate, GroupKey, GroupStats
-from .records import DENIAL_CODES, PrincipalType, arn_account
+from .records import DENIAL_CODES, arn_account
 
 SCHEMA_VERSION = 1
 

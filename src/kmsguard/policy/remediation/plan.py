@@ -15,13 +15,15 @@ from kmsguard.model import ExposureKind, TrustZone
 from kmsguard.policy.document import Policy, element, parse_policy
 from kmsguard.policy.exposure import analyze_policy
 
-from .evidence import ObservedCaller, caller_trusted, replay_requests
-from .verify import (
+from .evidence import ObservedCaller
+from .plan_support import (
     account_of_principal,
     allows,
+    caller_trusted,
     parsed,
     policy_document,
     principal_values,
+    replay_requests,
     statement_label,
     statements_of,
     without_account_roots,
