@@ -1,6 +1,6 @@
 """The IaC corpus: each folder of `tests/iac/corpus/` is a tree scanned as a user would,
 with the findings (file, line, resource, verdict, and optionally a note or branch that
-must appear) and the exit code it must give in `expected.json`."""
+must appear), the notes on stderr and the exit code it must give in `expected.json`."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ def test_corpus_case(case: str, kmsguard: Any) -> None:
     run = kmsguard("scan", "iac", root, "--format", "json", *expected.get("args", []))
     got = run.json()
     assert run.code == expected["exit"], (run.code, run.err, got)
+    for part in expected.get("stderr", []):
+        assert part in run.err, (part, run.err)
+    if "stderr" not in expected:
+        assert run.err == "", run.err
     wanted: list[dict[str, Any]] = expected["findings"]
     assert len(got) == len(wanted), [(g["file"], g["resource"], g["verdict"]) for g in got]
     for want in wanted:

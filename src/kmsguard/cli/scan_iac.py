@@ -49,7 +49,7 @@ def finding_json(f: Finding) -> dict[str, Any]:
     return out
 
 
-def render_text(findings: Sequence[Finding], files_scanned: int) -> str:
+def render_text(findings: Sequence[Finding], files_scanned: int, notes: Sequence[str] = ()) -> str:
     lines: list[str] = []
     for f in sorted(findings, key=lambda f: (f.origin.source, f.origin.line or 0)):
         a = f.assessment
@@ -74,6 +74,7 @@ def render_text(findings: Sequence[Finding], files_scanned: int) -> str:
         lines.extend(f"    {k.replace('_', ' ')}: {v}" for k, v in f.extra)
         if f.rule_id and f.suppressed is None and a.verdict is not Verdict.ERROR:
             lines.append(f"    fix: {rules.rule(f.rule_id).remediation}")
+    lines.extend(f"note: {n}" for n in notes)
     counts = Counter(str(f.verdict) for f in findings if f.origin.resource or f.rule_id)
     summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "none found"
     suppressed = sum(1 for f in findings if f.suppressed is not None)
@@ -91,10 +92,12 @@ def scan_paths(
     config: Config | None = None,
     exclude: Sequence[str] = (),
     max_file_bytes: int = 5 * 1024 * 1024,
+    notes: list[str] | None = None,
 ) -> tuple[list[Finding], int]:
     """What `kmsguard scan iac` does before rendering: collect the key policies and grants
     under `paths`, judge them against `zone`, apply the suppressions (inline, metadata and
-    `config`). Returns the findings and the number of files scanned."""
+    `config`). Returns the findings and the number of files scanned; `notes`, when given,
+    receives what is worth knowing but no finding (module calls not followed)."""
     from kmsguard.iac.scan import ScanOptions, collect, judge_all
     from kmsguard.iac.suppressions import Config, apply
 
@@ -103,6 +106,8 @@ def scan_paths(
         zone=zone, max_file_bytes=max_file_bytes, exclude=(*exclude, *config.exclude)
     )
     collected = collect(paths, options)
+    if notes is not None:
+        notes.extend(collected.notes)
     findings = judge_all(collected.items, zone)
     end_lines = {
         (i.origin.source, i.origin.line, i.origin.resource): i.end_line for i in collected.items
@@ -198,18 +203,20 @@ def scan_iac(
         (*trusted_orgs, *config.trusted_orgs),
         trusted_ou_paths,
     )
+    notes: list[str] = []
     findings, files_scanned = scan_paths(
         paths,
         zone,
         config=config,
         exclude=exclude,
         max_file_bytes=int(max_file_size * 1024 * 1024),
+        notes=notes,
     )
 
     format_ = IacFormat(fmt)
     match format_:
         case IacFormat.TEXT:
-            text = render_text(findings, files_scanned)
+            text = render_text(findings, files_scanned, notes)
         case IacFormat.JSON:
             text = json.dumps([finding_json(f) for f in findings], indent=2)
         case IacFormat.SARIF:
@@ -223,6 +230,9 @@ def scan_iac(
         case _:
             assert_never(format_)
     write_output(text, output)
+    if format_ is not IacFormat.TEXT:
+        for n in notes:  # the report's shape stays as it is; the notes go to stderr
+            click.echo(f"note: {n}", err=True)
 
     active = [f for f in findings if f.suppressed is None]
     incomplete = any(f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED) for f in active)

@@ -61,6 +61,8 @@ class Collected:
     files_scanned: int
     #: display path -> text lines, for files that produced items (inline suppressions)
     texts: dict[str, list[str]]
+    #: things worth knowing that are no finding (module calls not followed, fragments)
+    notes: tuple[str, ...] = ()
 
 
 # -- collecting ----------------------------------------------------------------------
@@ -136,8 +138,10 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
     library = terraform.ModuleLibrary(
         {folder.resolve(): (folder, tf_files) for folder, tf_files in modules.items()}
     )
+    notes: list[str] = []
     for folder, tf_files in modules.items():
         try:
+            notes.extend(terraform.skipped_module_calls(folder, tf_files))
             scanned, refs = _scan_folder(
                 folder, tf_files, callers.get(folder.resolve(), ()), library, options
             )
@@ -168,7 +172,7 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
         if c.path.resolve() in referenced:
             continue  # judged as part of the Terraform resource that reads it
         keep(c.display, text, _plain_policy(c, text))
-    return Collected(tuple(items), len(found.candidates), texts)
+    return Collected(tuple(items), len(found.candidates), texts, tuple(notes))
 
 
 def _scan_folder(

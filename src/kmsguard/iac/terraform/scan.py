@@ -349,6 +349,40 @@ def _read_module_files(folder: Path, max_file_bytes: int) -> list[TfFile]:
     return files
 
 
+_MODULE_BLOCK = re.compile(r'^[ \t]*module\s+"([^"]+)"\s*\{', re.MULTILINE)
+_SOURCE_ATTR = re.compile(r'^[ \t]*source\s*=\s*"([^"]*)"', re.MULTILINE)
+
+
+def skipped_module_calls(folder: Path, files: list[TfFile]) -> list[str]:
+    """One note per `module` block whose source is the registry or git and that
+    `terraform init` has not installed: kmsguard cannot see the keys it creates."""
+    installed: set[str] = set()
+    manifest = folder / ".terraform" / "modules" / "modules.json"
+    try:
+        entries = json.loads(read_text(manifest)).get("Modules") or []
+        installed = {str(e.get("Key")) for e in entries if isinstance(e, dict)}
+    except (OSError, ValueError, AttributeError):
+        pass
+    notes: list[str] = []
+    for f in files:
+        for m in _MODULE_BLOCK.finditer(f.text):
+            name = m.group(1)
+            source = _SOURCE_ATTR.search(f.text, m.end())
+            next_block = _MODULE_BLOCK.search(f.text, m.end())
+            if source is None or (next_block is not None and source.start() > next_block.start()):
+                continue
+            src = source.group(1)
+            if src.startswith(("./", "../")) or name in installed:
+                continue
+            line = f.text.count("\n", 0, m.start()) + 1
+            notes.append(
+                f"{f.display}:{line}: module `{name}` (`{src}`) was not followed: run "
+                "`terraform init` first (kmsguard reads `.terraform/modules`), or scan the "
+                "plan JSON"
+            )
+    return notes
+
+
 def scan_installed_modules(
     folder: Path,
     files: list[TfFile],
