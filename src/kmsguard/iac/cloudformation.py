@@ -536,6 +536,18 @@ def _key_item(
     notes: tuple[str, ...] = ()
     if props is not None and not isinstance(props, dict):
         return IacItem(origin, end_line, error="`Properties` is not a mapping")
+    transform = props.get("Fn::Transform") if isinstance(props, dict) else None
+    if transform is not None and isinstance(props, dict):
+        name = transform.get("Name") if isinstance(transform, dict) else None
+        what = f"`Fn::Transform {name or ''}`".replace(" `", "`")
+        if "KeyPolicy" not in props:
+            reason = f"the key's properties are expanded at deploy time by {what}"
+            return IacItem(origin, end_line, variants=(Variant(unresolved=reason),))
+        notes = (f"{what} on the properties is expanded at deploy time and may change them",)
+        judged = _variants(template, props["KeyPolicy"], account, serverless)
+        meta = res.get("Metadata")
+        kmsguard_meta = meta.get("kmsguard") if isinstance(meta, dict) else None
+        return IacItem(origin, end_line, variants=judged, notes=notes, metadata=kmsguard_meta)
     if props is None or "KeyPolicy" not in props:
         if res.get("Type") == "AWS::KMS::ReplicaKey":
             return IacItem(origin, end_line, error="`KeyPolicy` is required")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -165,12 +166,18 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
             continue
         assert text is not None
         try:
-            _scan_other(c, text, account, keep, policies)
+            _scan_other(c, text, account, keep, policies, notes)
         except Exception as exc:  # one file's bug must not cost the scan
             items.append(_internal_error(c.display, exc))
     for c, text in policies:
         if c.path.resolve() in referenced:
             continue  # judged as part of the Terraform resource that reads it
+        if '"Fn::' in text or re.search(r'\{\s*"Ref"\s*:', text):
+            notes.append(
+                f"{c.display}: a policy with CloudFormation intrinsics (`Fn::…`, `Ref`) is a "
+                "fragment, not a template: skipped"
+            )
+            continue
         keep(c.display, text, _plain_policy(c, text))
     return Collected(tuple(items), len(found.candidates), texts, tuple(notes))
 
@@ -221,14 +228,17 @@ def _scan_other(
     account: str,
     keep: Callable[[str, str, list[IacItem]], None],
     policies: list[tuple[Candidate, str]],
+    notes: list[str],
 ) -> None:
     if any(m in text for m in cloudformation.MARKERS):
         is_json = text.lstrip().startswith("{")
-        keep(
-            c.display,
-            text,
-            cloudformation.scan_template(text, c.display, is_json=is_json, account=account),
-        )
+        found = cloudformation.scan_template(text, c.display, is_json=is_json, account=account)
+        if not found and "Resources" not in text:
+            notes.append(
+                f"{c.display}: names a KMS key but is not a template (no `Resources`), "
+                "e.g. a fragment for a macro or `AWS::Include`: skipped"
+            )
+        keep(c.display, text, found)
     elif c.kind is FileKind.JSON and '"format_version"' in text:
         keep(c.display, text, _scan_plan(c, text, account))
     elif c.kind is FileKind.JSON and ('"Statement"' in text or '"Policy"' in text):

@@ -266,6 +266,9 @@ class ExpressionEvaluator:
     def _reference(self, root: str, steps: list[tuple[str, Any]], depth: int) -> Any:
         raise Unresolved(f"`{root}` is not evaluated here")
 
+    def _splat(self, node: Tree[Token], depth: int) -> Any:
+        raise Unresolved("splat expressions are not evaluated here")
+
     # -- functions -------------------------------------------------------------------
     def _call(self, node: Tree[Token], depth: int) -> Any:
         parts = trees(node)
@@ -286,11 +289,12 @@ class ExpressionEvaluator:
                     last = exc
             raise last or Unresolved("`try()` without arguments")
         if fname == "can":
+            # unknown values are values now (`Unknown`): what raises is a real error
             try:
-                self.eval(arg_nodes[0], depth)
+                value = self.eval(arg_nodes[0], depth)
             except Unresolved:
-                raise Unresolved("`can()` of an unknown value") from None
-            return True
+                return False
+            return Unknown("`can(…)`") if has_unknown(value) else True
         if fname == "templatefile":
             return self._templatefile(arg_nodes, depth)
         args = [self.eval(a, depth) for a in arg_nodes]
@@ -444,5 +448,7 @@ _HANDLERS: dict[str, Callable[[ExpressionEvaluator, Tree[Token], int], Any]] = {
     "get_attr_expr_term": lambda e, n, d: e._traversal(n, d),
     "index_expr_term": lambda e, n, d: e._traversal(n, d),
     "for_tuple_expr": ExpressionEvaluator._for_tuple,
+    "full_splat_expr_term": lambda e, n, d: e._splat(n, d),
+    "attr_splat_expr_term": lambda e, n, d: e._splat(n, d),
     "for_object_expr": ExpressionEvaluator._for_object,
 }

@@ -59,6 +59,28 @@ class Evaluator(PolicyDocumentEvaluator):
         value = self.eval(cur, depth)
         return self._apply(value, steps, depth)
 
+    def _splat(self, node: Tree[Token], depth: int) -> Any:
+        """`list[*].attr` / `list.*.attr`: the attribute of every element (a single value
+        is a list of one, null an empty list)."""
+        base_node, splat = trees(node)[:2]
+        steps: list[tuple[str, Any]] = []
+        for op in trees(splat):
+            if op.data == "get_attr":
+                steps.append(("attr", name_of(trees(op)[0])))
+            elif op.data == "index":
+                steps.append(("index", op))
+        resource = _resource_ref(base_node)
+        if resource is not None:
+            # `aws_iam_role.r[*].arn`: every instance of an own resource looks alike
+            return [self._resource_attr(resource[0], resource[1], steps, depth)]
+        base = self.eval(base_node, depth)
+        if isinstance(base, Unknown):
+            return [self._apply(base.attr("*"), steps, depth)]
+        if base is None:
+            return []
+        elements = base if isinstance(base, list) else [base]
+        return [self._apply(e, steps, depth) for e in elements]
+
     def _index_value(self, index: Tree[Token], depth: int) -> Any:
         if index.data == "short_index":
             return int(str(index.children[-1]))
@@ -340,6 +362,20 @@ class Evaluator(PolicyDocumentEvaluator):
                 pass
         # an id or name of a resource of the own configuration: not an account
         return f"{rtype}.{name}.{attr}"
+
+
+def _resource_ref(node: Tree[Token]) -> tuple[str, str] | None:
+    """(type, name) when `node` is `aws_TYPE.NAME` and nothing more."""
+    while node.data == "expr_term" and len(trees(node)) == 1 and len(node.children) == 1:
+        node = trees(node)[0]
+    if node.data != "get_attr_expr_term":
+        return None
+    base, attr = trees(node)
+    while base.data == "expr_term" and len(trees(base)) == 1 and len(base.children) == 1:
+        base = trees(base)[0]
+    if base.data != "identifier" or not str(base.children[0]).startswith(("aws_", "awscc_")):
+        return None
+    return str(base.children[0]), name_of(trees(attr)[0])
 
 
 def _after_name(steps: list[tuple[str, Any]], n_attrs: int) -> list[tuple[str, Any]]:
