@@ -384,6 +384,12 @@ def _variants(
             ),
         )
     keys = list(first.used)[:MAX_BRANCH_CHOICES]
+    capped: tuple[str, ...] = ()
+    if len(first.used) > MAX_BRANCH_CHOICES:
+        capped = (
+            f"{len(first.used)} conditions and parameters with several values: the first "
+            f"{MAX_BRANCH_CHOICES} are judged every way, the others on their first value",
+        )
     combos = itertools.islice(
         itertools.product(*(range(len(first.used[k])) for k in keys)), 2**MAX_BRANCH_CHOICES
     )
@@ -399,11 +405,11 @@ def _variants(
                     label=label,
                     policy=resolved,
                     unknowns=tuple(resolver.unknowns),
-                    notes=tuple(sorted(resolver.notes)),
+                    notes=(*sorted(resolver.notes), *capped),
                 )
             )
         except Unresolved as exc:
-            out.append(Variant(label=label, unresolved=exc.reason))
+            out.append(Variant(label=label, unresolved=exc.reason, notes=capped))
     return tuple(out)
 
 

@@ -14,6 +14,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -325,13 +326,24 @@ def _variants(
                 out.append(first)
                 continue
             keys = ev.used[:MAX_BRANCH_CHOICES]
+            capped = _capped_note(len(ev.used))
             for combo in itertools.product((True, False), repeat=len(keys)):
                 choices = dict(zip(keys, combo, strict=True))
                 label = "conditional " + ", ".join(
                     f"{k}={'true' if c else 'false'}" for k, c in choices.items()
                 )
-                out.append(run(choices, ", ".join(p for p in (base, label) if p), caller, scope)[0])
+                v = run(choices, ", ".join(p for p in (base, label) if p), caller, scope)[0]
+                out.append(replace(v, notes=(*v.notes, *capped)))
     return tuple(out)
+
+
+def _capped_note(conditions: int) -> tuple[str, ...]:
+    if conditions <= MAX_BRANCH_CHOICES:
+        return ()
+    return (
+        f"{conditions} conditionals with unknown conditions: the first {MAX_BRANCH_CHOICES} "
+        "are judged both ways, the others on their true branch",
+    )
 
 
 # -- modules installed by `terraform init` (registry, git) ------------------------------
