@@ -326,6 +326,9 @@ def _judge_variant(variant: Variant, zone: TrustZone) -> tuple[Assessment, str]:
     when there were none, or they did not change the verdict)."""
     if variant.unresolved is not None:
         return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=(variant.unresolved,)), ""
+    if variant.absent:
+        note = "not created with these values (`count = 0` or an empty `for_each`)"
+        return Assessment(Verdict.PRIVATE, Severity.NONE, notes=(note,)), ""
     if variant.grant is not None:
         return _judge_grant(variant.grant, zone)
     raw = variant.policy
@@ -383,25 +386,57 @@ def _judge_grant(g: GrantSpec, zone: TrustZone) -> tuple[Assessment, str]:
                 return TOKEN.sub(PLACEHOLDER, value)
             return TOKEN.sub(lambda m: table[m.group(1)], value)
 
+        name = TOKEN.sub(PLACEHOLDER, g.name) if g.name else None
         grant = Grant(
-            grant_id=g.name or "(terraform)",
+            grant_id=name or "(terraform)",
             grantee_principal=sub(g.grantee_principal),
             retiring_principal=sub(g.retiring_principal) if g.retiring_principal else None,
-            operations=g.operations,
-            constraints=g.constraints,
-            name=g.name,
+            operations=_grant_operations(g.operations),
+            constraints=_placeholders(g.constraints),
+            name=name,
         )
         aliases = tuple((table[n], n) for n in names) if not inside else ()
         where = "is one of your accounts" if inside else "is another account"
         label = ", ".join(f"{display(n)} {where}" for n in names)
         judged.append((label, _renamed(judge_grant(grant, zone), aliases)))
     label, worst = max(judged, key=lambda p: (_VERDICT_RANK[p[1].verdict], p[1].severity.rank))
+    unknown_ops = [n for op in g.operations for n in names_in(op)]
+    if unknown_ops:
+        what = ", ".join(display(n) for n in dict.fromkeys(unknown_ops))
+        worst = replace(worst, notes=(*worst.notes, f"operations from {what} read as any operation"))
     if len({a.verdict for _, a in judged}) > 1:
         best = min(judged, key=lambda p: _VERDICT_RANK[p[1].verdict])[1].verdict
         what = ", ".join(display(n) for n in names)
-        note = f"{best} if {what} names your accounts, {worst.verdict} otherwise"
+        verb = "names one of your accounts" if len(names) == 1 else "each name one of your accounts"
+        note = f"{best} if {what} {verb}, {worst.verdict} otherwise"
         return replace(worst, notes=(*worst.notes, note)), label
     return worst, ""
+
+
+#: Every operation a grant can allow: an unknown operation is read as any of them.
+GRANT_OPERATIONS = (
+    "Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "ReEncryptFrom",
+    "ReEncryptTo", "Sign", "Verify", "GetPublicKey", "GenerateMac", "VerifyMac",
+    "DeriveSharedSecret", "CreateGrant", "RetireGrant", "DescribeKey",
+)  # fmt: skip
+
+
+def _grant_operations(operations: tuple[str, ...]) -> tuple[str, ...]:
+    if not any(OPEN in op for op in operations):
+        return operations
+    known = [op for op in operations if OPEN not in op]
+    return tuple(dict.fromkeys([*known, *GRANT_OPERATIONS]))
+
+
+def _placeholders(value: Any) -> Any:
+    if isinstance(value, str):
+        return TOKEN.sub(PLACEHOLDER, value)
+    if isinstance(value, list):
+        return [_placeholders(v) for v in value]
+    if isinstance(value, dict):
+        return {_placeholders(k): _placeholders(v) for k, v in value.items()}
+    return value
 
 
 def _renamed(a: Assessment, aliases: tuple[tuple[str, str], ...]) -> Assessment:

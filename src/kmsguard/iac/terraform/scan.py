@@ -140,15 +140,17 @@ def _grant(ev: Evaluator, block: Block) -> Variant:
     if "grantee_principal" not in a:
         raise Unresolved("`grantee_principal` is missing")
     grantee = to_str(ev.eval(a["grantee_principal"]))
-    retiring = to_str(ev.eval(a["retiring_principal"])) if "retiring_principal" in a else None
+    retiring_value = ev.eval(a["retiring_principal"]) if "retiring_principal" in a else None
+    retiring = None if retiring_value is None else to_str(retiring_value)
     operations = (
-        tuple(to_str(o) for o in as_list(ev.eval(a["operations"]))) if ("operations" in a) else ()
+        tuple(to_str(o) for o in as_list(ev.eval(a["operations"]))) if "operations" in a else ()
     )
     constraints: Any = None
     cblocks = [b for b in block.blocks if b.type == "constraints"]
     if cblocks:
         constraints = {k: ev.eval(v) for b in cblocks for k, v in b.attrs.items()}
-    name = to_str(ev.eval(a["name"])) if "name" in a else None
+    name_value = ev.eval(a["name"]) if "name" in a else None
+    name = None if name_value is None else to_str(name_value)
     return Variant(
         grant=GrantSpec(
             grantee_principal=grantee,
@@ -248,7 +250,8 @@ def _instances(ev: Evaluator, block: Block) -> list[tuple[str, dict[str, Any] | 
             pairs = list(coll.items()) if isinstance(coll, dict) else None
             if isinstance(coll, list):
                 pairs = [(v, v) for v in coll]
-            if pairs is not None and 0 < len(pairs) <= MAX_INSTANCES:
+            if pairs is not None and len(pairs) <= MAX_INSTANCES:
+                # an empty collection: no instance is created with these values
                 return [(f"[{json.dumps(k)}]", {"each": {"key": k, "value": v}}) for k, v in pairs]
             return [
                 (
@@ -258,7 +261,7 @@ def _instances(ev: Evaluator, block: Block) -> list[tuple[str, dict[str, Any] | 
             ]
         if "count" in block.attrs:
             n = ev.eval(block.attrs["count"])
-            if isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_INSTANCES:
+            if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_INSTANCES:
                 return [(f"[{i}]", {"count": {"index": i}}) for i in range(n)]
             return [("[count.index]", {"count": {"index": Unknown("`count.index`")}})]
     except Unresolved:
@@ -316,7 +319,13 @@ def _variants(
     out: list[Variant] = []
     contexts: list[ModuleCall | None] = list(callers) or [None]
     for caller in contexts:
-        for suffix, scope in _instances(evaluator({}, caller), block):
+        instances = _instances(evaluator({}, caller), block)
+        if not instances:
+            label = caller.label if caller else ""
+            out.append(
+                Variant(label=", ".join(p for p in (label, "no instance") if p), absent=True)
+            )
+        for suffix, scope in instances:
             parts = [
                 p for p in (caller.label if caller else "", suffix and f"instance {suffix}") if p
             ]

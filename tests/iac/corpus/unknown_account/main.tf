@@ -35,3 +35,14 @@ resource "aws_kms_key" "org" {
 resource "aws_kms_key" "whole" {
   policy = data.aws_secretsmanager_secret_version.cfg.secret_string
 }
+
+variable "grant_operations" {
+  type = list(string)
+}
+
+resource "aws_kms_grant" "partner" {
+  name              = "partner-${var.trusted_account}"
+  key_id            = aws_kms_key.partner.key_id
+  grantee_principal = "arn:aws:iam::${var.trusted_account}:role/reader"
+  operations        = var.grant_operations
+}
