@@ -403,7 +403,8 @@ def _judge_grant(g: GrantSpec, zone: TrustZone) -> tuple[Assessment, str]:
     unknown_ops = [n for op in g.operations for n in names_in(op)]
     if unknown_ops:
         what = ", ".join(display(n) for n in dict.fromkeys(unknown_ops))
-        worst = replace(worst, notes=(*worst.notes, f"operations from {what} read as any operation"))
+        note = f"operations from {what} read as any operation"
+        worst = replace(worst, notes=(*worst.notes, note))
     if len({a.verdict for _, a in judged}) > 1:
         best = min(judged, key=lambda p: _VERDICT_RANK[p[1].verdict])[1].verdict
         what = ", ".join(display(n) for n in names)
