@@ -48,3 +48,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("failures from a library lagging AWS")
         for nodeid, reason in lagging:
             terminalreporter.line(f"{nodeid}: {reason}")
+
+
+@pytest.fixture(autouse=True)
+def _private_user_data_dir(tmp_path_factory: pytest.TempPathFactory,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the real user's data directory (the default history store):
+    each test gets its own, empty, unless it names a database itself."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+    monkeypatch.delenv("KMSGUARD_DB", raising=False)

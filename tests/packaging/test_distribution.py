@@ -97,6 +97,12 @@ def test_wheel_carries_demo_data_and_metadata(dist: dict[str, Path]) -> None:
     demo = [n for n in names if n.startswith("kmsguard/demo/")]
     assert any(n.startswith("kmsguard/demo/policies/") for n in demo)
     assert any(n.startswith("kmsguard/demo/iac/") for n in demo)
+    # the dashboard's vendored chart library, its license and hash; the schema revisions
+    for asset in ("chart.umd.min.js", "chart.js-LICENSE.md", "chart.js.json"):
+        assert f"kmsguard/report/assets/{asset}" in names, asset
+    assert "kmsguard/store/migrations/env.py" in names
+    assert "kmsguard/store/migrations/script.py.mako" in names
+    assert "kmsguard/store/migrations/versions/0001_policy_versions.py" in names
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
 
 
@@ -113,6 +119,7 @@ def test_wheel_in_a_clean_venv_runs_the_demo(dist: dict[str, Path], tmp_path: Pa
     demo = _run([str(bin_dir / "kmsguard"), "demo"], cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert "[critical] public" in demo.stdout
+    assert "pip install 'kmsguard[demo]'" in demo.stderr  # how to get the full demo
     for tool in ("pytest", "mypy", "moto", "duckdb"):
         assert _run([str(bin_dir / "python"), "-c", f"import {tool}"]).returncode != 0, tool
 
@@ -206,11 +213,12 @@ def test_container_image_builds_non_root_with_kmsguard_entry_point() -> None:
 
 
 @pytest.mark.parametrize(("target", "lock", "not_lock"), [
-    ("demo", "requirements/runtime.txt", "requirements/dev.txt"),
+    ("demo", "requirements/demo.txt", "requirements/dev.txt"),
     ("test", "requirements/dev.txt", "requirements/runtime.txt"),
 ])
 def test_make_targets_install_the_lock(target: str, lock: str, not_lock: str) -> None:
-    """`make demo` gets the runtime set only, `make test` the test set; both with hashes."""
+    """`make demo` gets the runtime + demo extra set, `make test` the test set; both with
+    hashes."""
     plan = _run(["make", "-n", "-B", target], cwd=REPO)
     assert plan.returncode == 0, plan.stderr
     installs = [line for line in plan.stdout.splitlines() if " install " in line]

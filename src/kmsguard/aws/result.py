@@ -261,6 +261,8 @@ class ScanResult:
     http_requests: int = 0  # including retries
     elapsed_seconds: float = 0.0
     org_id: str | None = None
+    #: the (account, region) pairs whose keys were listed: what a complete scan covered
+    scopes: tuple[tuple[str, str], ...] = ()
 
     @property
     def judged(self) -> tuple[KeyResult, ...]:

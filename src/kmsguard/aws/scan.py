@@ -302,6 +302,7 @@ class AwsScanner:
         keys: list[KeyResult] = []
         failures: list[ScopeFailure] = []
         regions_scanned = 0
+        scopes: list[tuple[str, str]] = []
         self.counts.accounts_total = len(plan.accounts)
         self._report()
         # Keys wait in one queue per (account, region) and are started in turn, at most
@@ -326,6 +327,7 @@ class AwsScanner:
                         )
                     elif isinstance(item, _RegionListed):
                         regions_scanned += 1
+                        scopes.append((item.account, item.region))
                         self.counts.regions_done += 1
                         to_read = []
                         for ref in item.keys:
@@ -362,6 +364,7 @@ class AwsScanner:
             http_requests=self.counter.requests,
             elapsed_seconds=time.monotonic() - started,
             org_id=plan.org_id,
+            scopes=tuple(sorted(scopes)),
         )
 
     def _report(self) -> None:

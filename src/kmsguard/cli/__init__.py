@@ -23,6 +23,8 @@ _COMMANDS = {
     "scan": "kmsguard.cli.scan:scan",
     "usage": "kmsguard.cli.usage:usage",
     "fix": "kmsguard.cli.fix:fix",
+    "monitor": "kmsguard.cli.monitor:monitor",
+    "report": "kmsguard.cli.report:report",
 }
 
 
@@ -39,6 +41,8 @@ def cli() -> None:
     kmsguard scan aws             judge every key of live AWS accounts and regions
     kmsguard usage SOURCE...      who used which key, from CloudTrail logs
     kmsguard fix plan|apply|rollback   least-privilege replacement policies
+    kmsguard monitor sqs|replay   alert on KMS key changes from CloudTrail events
+    kmsguard report               KPIs and dashboard from recorded runs (--record)
     kmsguard demo                 run on bundled examples (no AWS account needed)
     """
 

@@ -96,6 +96,12 @@ def _aws_options(f: F) -> F:
 
 def _store_options(f: F) -> F:
     f = click.option(
+        "--record",
+        is_flag=True,
+        help="Also record the change in the findings history (resolves or reopens the "
+        "key's key-policy findings).",
+    )(f)
+    f = click.option(
         "--db",
         "db_url",
         metavar="URL",
@@ -354,11 +360,22 @@ def _render_result(result: Applied | Skipped, fmt: str) -> str:
     return "\n".join(lines)
 
 
-def _finish(result: Applied | Skipped, fmt: str, output: Path | None) -> int:
+def _finish(
+    result: Applied | Skipped,
+    fmt: str,
+    output: Path | None,
+    *,
+    record: bool = False,
+    db_url: str | None = None,
+) -> int:
     from kmsguard.fix.apply import Applied, FixRefusedError
 
     write_output(_render_result(result, fmt), output)
     if isinstance(result, Applied):
+        if record:
+            from .record import record_fix
+
+            record_fix(result, db_url)
         if not result.readback_matches:
             echo_warning("the policy read back differs from the one sent")
         return 0
@@ -394,6 +411,7 @@ def apply(
     region: str | None,
     db_url: str | None,
     backup_dir: Path | None,
+    record: bool,
     fmt: str,
     output: Path | None,
     **options: Any,
@@ -415,7 +433,7 @@ def apply(
     result = apply_plan(
         kms, _store(db_url), saved, key=key, confirm=yes, backup_dir=_backup_dir(backup_dir)
     )
-    return _finish(result, fmt, output)
+    return _finish(result, fmt, output, record=record, db_url=db_url)
 
 
 @fix.command()
@@ -453,6 +471,7 @@ def rollback(
     region: str | None,
     db_url: str | None,
     backup_dir: Path | None,
+    record: bool,
     fmt: str,
     output: Path | None,
 ) -> int:
@@ -471,7 +490,7 @@ def rollback(
         force=force,
         backup_file=backup_file,
     )
-    return _finish(result, fmt, output)
+    return _finish(result, fmt, output, record=record, db_url=db_url)
 
 
 @fix.command()

@@ -7,6 +7,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from .common import (
     output_option,
     write_output,
 )
+from .record import record_aws_scan, record_options
 
 FORMATS = ("text", "json", "sarif", "csv", "asff")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
@@ -179,6 +181,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
     help="Attempts per API call (botocore adaptive retries).",
 )
 @click.option("--profile", help="AWS profile (default: AWS_PROFILE or the default chain).")
+@record_options
 def scan_aws(
     *,
     regions: tuple[str, ...],
@@ -197,6 +200,8 @@ def scan_aws(
     workers: int,
     max_attempts: int,
     profile: str | None,
+    record: bool,
+    db_url: str | None,
 ) -> int:
     """Judge every customer managed KMS key: key policy exposure, grants to outside
     principals, and owner tags, across regions and accounts.
@@ -226,8 +231,11 @@ def scan_aws(
         trusted_orgs=frozenset(trusted_orgs),
         trusted_org_paths=frozenset(trusted_ou_paths),
     )
+    started_at = datetime.now(UTC)
     result = _run(options, profile)
     write_output(render(result, fmt), output)
+    if record:
+        record_aws_scan(result, db_url, started_at=started_at)
     if result.incomplete:
         s = result.summary()
         echo_warning(

@@ -19,6 +19,7 @@ from kmsguard.model import Finding, Severity, TrustZone, Verdict
 
 from .common import build_zone, exit_code_for, fail_on_option, output_option, write_output
 from .common import zone_options as _zone_options
+from .record import record_iac_scan, record_options
 
 if TYPE_CHECKING:
     from kmsguard.iac.suppressions import Config
@@ -158,6 +159,7 @@ def scan_paths(
     show_default=True,
     help="Files larger than this many MB are reported, not read.",
 )
+@record_options
 def scan_iac(
     paths: tuple[Path, ...],
     account: str | None,
@@ -171,6 +173,8 @@ def scan_iac(
     config_path: Path | None,
     exclude: tuple[str, ...],
     max_file_size: float,
+    record: bool,
+    db_url: str | None,
 ) -> int:
     """Judge key policies in CloudFormation, Terraform and plan JSON before deployment.
 
@@ -184,6 +188,10 @@ def scan_iac(
     3 findings at or above --fail-on, 4 something could not be read or resolved.
 
     \b
+    With --record, the run goes to the history store; findings at or above --fail-on
+    count as blocked before deployment.
+
+    \b
     Example:
       kmsguard scan iac . --account 123456789012 --format sarif -o kmsguard.sarif
     """
@@ -195,6 +203,7 @@ def scan_iac(
             "no such file or folder: " + ", ".join(f"`{p}`" for p in missing),
             hint="give the folders or files that hold your templates",
         )
+    started_at = dt.datetime.now(dt.UTC)
     config = load_config(config_path) if config_path is not None else Config()
     zone = build_zone(
         account,
@@ -236,6 +245,15 @@ def scan_iac(
 
     active = [f for f in findings if f.suppressed is None]
     incomplete = any(f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED) for f in active)
+    if record:
+        record_iac_scan(
+            findings,
+            paths,
+            db_url,
+            fail_on=Severity(fail_on),
+            complete=not incomplete,
+            started_at=started_at,
+        )
     return int(
         exit_code_for(
             [f.severity for f in active], fail_on, input_errors=False, incomplete=incomplete
