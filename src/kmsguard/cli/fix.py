@@ -52,8 +52,12 @@ def fix() -> None:
 def _plan_options(f: F) -> F:
     """The evidence, strategy and zone of trust a plan is made from."""
     decorators = [
-        click.option("--usage", "usage_file", type=click.Path(exists=True, dir_okay=False,
-                     path_type=Path), help="A usage report (`kmsguard usage --format json`)."),
+        click.option(
+            "--usage",
+            "usage_file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="A usage report (`kmsguard usage --format json`).",
+        ),
         click.option(
             "--cloudtrail",
             "cloudtrail",
@@ -63,6 +67,12 @@ def _plan_options(f: F) -> F:
         ),
         click.option("--since", help="With --cloudtrail: start of the usage window (e.g. 90d)."),
         click.option("--until", help="With --cloudtrail: end of the usage window."),
+        click.option(
+            "--allow-no-usage",
+            is_flag=True,
+            help="Plan even when the evidence holds no event for the key (anyone who relies "
+            "on it may be locked out).",
+        ),
         click.option(
             "--usage-key",
             metavar="ARN",
@@ -159,6 +169,7 @@ def _make_offer(
     since: str | None,
     until: str | None,
     usage_key: str | None,
+    allow_no_usage: bool = False,
     strategy: str,
     keep_external: tuple[str, ...],
     account: str | None,
@@ -166,6 +177,7 @@ def _make_offer(
     trusted_accounts: tuple[str, ...],
     trusted_orgs: tuple[str, ...],
     trusted_ou_paths: tuple[str, ...],
+    warn_window: bool = True,
 ) -> Offer:
     from kmsguard.arn import account_of
     from kmsguard.fix.evidence import load_usage_file, usage_from_cloudtrail
@@ -200,9 +212,7 @@ def _make_offer(
         probe = load_usage_file(usage_file, None, key_account="000000000000")
         key_account = account_of(probe.key_arn) if probe.key_arn else None
     if key_account is None:
-        raise InputError(
-            "the key owner's account is unknown", hint="pass --account ID (12 digits)"
-        )
+        raise InputError("the key owner's account is unknown", hint="pass --account ID (12 digits)")
     if account and key_arn and account_of(key_arn) not in (None, account):
         raise InputError(f"`--account {account}` does not own `{key_arn}`")
     if Strategy(strategy) is Strategy.ORG and not org_id:
@@ -212,12 +222,27 @@ def _make_offer(
         )
     zone = build_zone(key_account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
     if usage_file is not None:
-        evidence = load_usage_file(usage_file, usage_target, key_account=key_account)
+        evidence = load_usage_file(
+            usage_file, usage_target, key_account=key_account, allow_missing=allow_no_usage
+        )
     else:
         evidence = usage_from_cloudtrail(
             cloudtrail, usage_target, key_account=key_account, zone=zone, since=since, until=until
         )
-    for warning in evidence.warnings:
+    if evidence.empty and not allow_no_usage:
+        what = f"`{usage_target}`" if usage_target else "the key"
+        raise InputError(
+            f"no usage evidence: {evidence.source} hold no event for {what} in the window "
+            f"{evidence.describe_window()}"
+            + (
+                f" ({evidence.events_read} CloudTrail events read)"
+                if evidence.events_read is not None
+                else ""
+            ),
+            hint="a plan from no evidence removes access nobody was seen using: check the "
+            "log folder and --since/--until, or pass --allow-no-usage to plan anyway",
+        )
+    for warning in (*evidence.warnings, *(evidence.window_warnings() if warn_window else ())):
         echo_warning(warning)
     return make_offer(
         old_policy,
@@ -230,6 +255,7 @@ def _make_offer(
         source=source,
         key_arn=key_arn or evidence.key_arn,
         window=evidence.window,
+        evidence=evidence.to_json(),
     )
 
 
@@ -304,8 +330,11 @@ def _render_result(result: Applied | Skipped, fmt: str) -> str:
             f"  previous policy saved as version {result.saved.id} "
             f"(sha256 {result.saved.sha256[:12]}), backup file {result.backup_path}",
             f"  new policy read back as version {result.written.id}: "
-            + ("identical to what was sent" if result.readback_matches else "DIFFERS from what "
-               "was sent"),
+            + (
+                "identical to what was sent"
+                if result.readback_matches
+                else "DIFFERS from what was sent"
+            ),
             f"  verdict after: {result.verdict_after}",
             f"  undo with: kmsguard fix rollback --key {result.key_arn} --to {result.saved.id} "
             "--yes",

@@ -60,6 +60,11 @@ _NAMED_SKIPS = 20
 @click.option("--jobs", type=click.IntRange(1, 64), help="Worker processes (default: cores).")
 @click.option("--region", help="AWS region for Athena and alias resolution.")
 @click.option(
+    "--allow-no-usage",
+    is_flag=True,
+    help="Report even when the sources hold no CloudTrail event in the window (else exit 2).",
+)
+@click.option(
     "--all-keys",
     is_flag=True,
     help="Also list the live account's keys (KMS ListKeys in --region, else in the regions "
@@ -92,6 +97,7 @@ def usage(
     output_location: str | None,
     jobs: int | None,
     region: str | None,
+    allow_no_usage: bool,
     all_keys: bool,
     max_log_size: float,
 ) -> int:
@@ -161,6 +167,16 @@ def usage(
             listed = [a for a in listed if a in resolved or a.rsplit("/", 1)[-1] in resolved]
         report = report.with_known_keys(listed)
     _warn_skipped(report)
+    if report.events_read == 0 and not allow_no_usage:
+        where = ", ".join(f"`{s}`" for s in sources) if sources else f"`{table}`"
+        w = report.window
+        window = f"{w.since or 'the first log'} to {w.until or 'the last log'}"
+        raise InputError(
+            f"no CloudTrail event in {where} for the window {window} "
+            f"({report.files} log files read)",
+            hint="check the folder or prefix (AWSLogs/<account>/CloudTrail/...) and "
+            "--since/--until; pass --allow-no-usage to write the empty report anyway",
+        )
     write_output(render(report, UsageFormat(fmt)), output)
     for problem in report.input_errors:
         echo_error(problem, "the other sources were read")

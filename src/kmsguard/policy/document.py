@@ -327,7 +327,10 @@ def _parse_statement(
     effect = Effect(effect_raw)
 
     pf = _exactly_one(stmt, "Principal", path, "a key policy statement")
-    principals = _parse_principal(pf[1], f"{path}.{pf[0]}", invalid)
+    # a wildcard principal ARN is read as `*` where it grants (Allow Principal, Deny
+    # NotPrincipal) and as its pattern where it restricts (evaluator.restricts)
+    widest = (effect is Effect.ALLOW) == (str(pf[0]).lower() == "principal")
+    principals = _parse_principal(pf[1], f"{path}.{pf[0]}", invalid, widest=widest)
 
     af = _exactly_one(stmt, "Action", path, "a statement")
     actions = _strings(af[1], f"{path}.{af[0]}")
@@ -391,7 +394,9 @@ def _strings(value: Any, path: str) -> tuple[str, ...]:
 _WILDCARD_ARN = re.compile(r"^arn:[^:]*:(iam|sts)::[^:]*[*?]")
 
 
-def _parse_principal(value: Any, path: str, invalid: list[str]) -> tuple[PrincipalEntry, ...]:
+def _parse_principal(
+    value: Any, path: str, invalid: list[str], *, widest: bool = True
+) -> tuple[PrincipalEntry, ...]:
     if value == "*":
         return (PrincipalEntry("*", "*"),)
     if not isinstance(value, Mapping):
@@ -409,9 +414,13 @@ def _parse_principal(value: Any, path: str, invalid: list[str]) -> tuple[Princip
         for s in _strings(v, f"{path}.{k}"):
             s = s.strip()
             if kind == "AWS" and s != "*" and ("*" in s or "?" in s):
-                invalid.append(
-                    f"{path}.{k}: principal `{s}` contains a wildcard, which IAM rejects; "
+                reading = (
                     "judged as `*` (any principal)"
+                    if widest
+                    else "judged as the pattern it writes (it can restrict no one else)"
+                )
+                invalid.append(
+                    f"{path}.{k}: principal `{s}` contains a wildcard, which IAM rejects; {reading}"
                 )
             entries.append(PrincipalEntry(kind, s))
     return tuple(entries)
