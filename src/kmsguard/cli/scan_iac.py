@@ -13,6 +13,7 @@ import click
 
 from kmsguard.errors import InputError
 from kmsguard.model import Finding, Severity, TrustZone, Verdict
+from kmsguard.report.escape import terminal_message
 
 from .common import (
     build_zone,
@@ -44,11 +45,13 @@ def scan_paths(
     exclude: Sequence[str] = (),
     max_file_bytes: int = 5 * 1024 * 1024,
     allow_paths: Sequence[Path] = (),
+    notes: list[str] | None = None,
 ) -> tuple[list[Finding], int]:
     """What `kmsguard scan iac` does before rendering: collect the key policies and grants
     under `paths`, judge them against `zone`, apply the suppressions (inline, metadata and
-    `config`). Returns the findings and the number of files scanned. Terraform's `file()`
-    and `templatefile()` read only under `paths` and `allow_paths`."""
+    `config`). Returns the findings and the number of files scanned; `notes`, when given,
+    receives what is worth knowing but no finding (module calls not followed). Terraform's
+    `file()` and `templatefile()` read only under `paths` and `allow_paths`."""
     from kmsguard.iac.scan import ScanOptions, collect, judge_all
     from kmsguard.iac.suppressions import Config, apply
     from kmsguard.safeio import read_scope
@@ -59,6 +62,8 @@ def scan_paths(
     )
     with read_scope([*paths, *allow_paths]):
         collected = collect(paths, options)
+    if notes is not None:
+        notes.extend(collected.notes)
     findings = judge_all(collected.items, zone)
     end_lines = {
         (i.origin.source, i.origin.line, i.origin.resource): i.end_line for i in collected.items
@@ -172,6 +177,7 @@ def scan_iac(
         (*trusted_orgs, *config.trusted_orgs),
         trusted_ou_paths,
     )
+    notes: list[str] = []
     findings, files_scanned = scan_paths(
         paths,
         zone,
@@ -179,6 +185,7 @@ def scan_iac(
         exclude=exclude,
         max_file_bytes=int(max_file_size * 1024 * 1024),
         allow_paths=allow_paths,
+        notes=notes,
     )
 
     format_ = IacFormat(fmt)
@@ -186,7 +193,7 @@ def scan_iac(
         case IacFormat.TEXT:
             from kmsguard.report.iac_text import render_text
 
-            text = render_text(findings, files_scanned)
+            text = render_text(findings, files_scanned, notes)
         case IacFormat.JSON:
             from kmsguard.report.json_report import render_json
 
@@ -204,6 +211,9 @@ def scan_iac(
     write_output(text, output)
     for p in missing:
         echo_error(f"no such file or folder: `{p}`", "the other paths were scanned")
+    if format_ is not IacFormat.TEXT:
+        for n in notes:  # the report's shape stays as it is; the notes go to stderr
+            click.echo(f"note: {terminal_message(n)}", err=True)
 
     active = [f for f in findings if f.suppressed is None]
     incomplete = any(f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED) for f in active)

@@ -11,7 +11,9 @@ from kmsguard.model import Finding, Severity, Verdict
 from kmsguard.report.escape import terminal_lines
 
 
-def render_text(findings: Sequence[Finding], files_scanned: int) -> str:
+def render_text(
+    findings: Sequence[Finding], files_scanned: int, notes: Sequence[str] = ()
+) -> str:
     lines: list[str] = []
     for f in sorted(findings, key=lambda f: (f.origin.source, f.origin.line or 0)):
         a = f.assessment
@@ -36,6 +38,7 @@ def render_text(findings: Sequence[Finding], files_scanned: int) -> str:
         lines.extend(f"    {k.replace('_', ' ')}: {v}" for k, v in f.extra)
         if f.rule_id and f.suppressed is None and a.verdict is not Verdict.ERROR:
             lines.append(f"    fix: {rules.rule(f.rule_id).remediation}")
+    lines.extend(f"note: {n}" for n in notes)
     counts = Counter(str(f.verdict) for f in findings if f.origin.resource or f.rule_id)
     summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "none found"
     suppressed = sum(1 for f in findings if f.suppressed is not None)
