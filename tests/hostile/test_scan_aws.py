@@ -133,14 +133,17 @@ def test_deadline_reports_what_is_unread(
     ids = {create_key(east, root_policy(OWN)) for _ in range(4)}
     # every key's calls slow, none hanging: only the deadline stops the scan
     proxy.plan.op_latency = dict.fromkeys(
-        ("DescribeKey", "GetKeyPolicy", "ListGrants", "ListResourceTags"), 0.6
+        ("DescribeKey", "GetKeyPolicy", "ListGrants", "ListResourceTags"), 1.5
     )
     started = time.monotonic()
-    code, report, err = scan(capsys, *EAST, "--deadline", "2", "--workers", "1")
+    code, report, err = scan(capsys, *EAST, "--deadline", "5", "--workers", "1")
     elapsed = time.monotonic() - started
     assert code == 4, err
-    assert elapsed < 2 + 0.6 + 3, elapsed  # the deadline, one call in flight, start-up
+    assert elapsed < 5 + 1.5 + 5, elapsed  # the deadline, one call in flight, slack
     keys = {k["key_id"]: k for k in report["keys"]}
+    if not keys:  # a loaded machine: even the region listing was not done by the deadline
+        assert [f["error"]["code"] for f in report["failures"]] == ["DeadlineExceeded"]
+        return
     assert set(keys) == ids  # every listed key accounted for
     unread = [k for k in keys.values() if k["status"] == "error"]
     assert unread

@@ -39,7 +39,8 @@ def test_gzip_bomb_is_named_skipped_and_the_rest_reported(tmp_path: Path) -> Non
 def test_decompressed_cap_is_configurable(tmp_path: Path) -> None:
     records = [_record("2026-11-20T10:00:00Z") for _ in range(3000)]  # ~3 MB of JSON
     log = _log(tmp_path / "big.json.gz", records)
-    proc = run("usage", "--format", "json", "--max-log-size", "1", str(log))
+    # --allow-no-usage: the only file is skipped, which is what this test is about
+    proc = run("usage", "--format", "json", "--max-log-size", "1", "--allow-no-usage", str(log))
     assert proc.returncode == 4
     assert "more than 1 MB" in json.loads(proc.stdout)["skipped"][0]["reason"]
     proc = run("usage", "--format", "json", "--max-log-size", "8", str(log))
@@ -54,7 +55,8 @@ def test_bomb_memory_is_bounded_by_the_cap(tmp_path: Path) -> None:
         "-c",
         "import resource, sys; from kmsguard.cli import main\n"
         "try:\n"
-        f"    main(['usage', '--jobs', '1', '--max-log-size', '64', {str(bomb)!r}])\n"
+        "    main(['usage', '--jobs', '1', '--max-log-size', '64', '--allow-no-usage',\n"
+        f"          {str(bomb)!r}])\n"
         "except SystemExit as e:\n"
         "    print(e.code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n",
         python=True,
