@@ -17,8 +17,22 @@ from kmsguard import rules
 from kmsguard.errors import InputError
 from kmsguard.model import Finding, Severity, TrustZone, Verdict
 
-from .common import build_zone, exit_code_for, fail_on_option, output_option, write_output
+from .common import (
+    announce_config,
+    build_zone,
+    echo_note,
+    echo_warning,
+    exit_code_for,
+    fail_on_option,
+    output_option,
+    source_root,
+    warn_no_account,
+    write_output,
+)
 from .common import zone_options as _zone_options
+from .configured import ConfiguredCommand, config_option, loaded_config
+from .settings import CONFIG_NAME
+from .terminal import Log, verbosity_options
 
 if TYPE_CHECKING:
     from kmsguard.iac.suppressions import Config
@@ -49,8 +63,11 @@ def finding_json(f: Finding) -> dict[str, Any]:
     return out
 
 
-def render_text(findings: Sequence[Finding], files_scanned: int) -> str:
+def render_text(findings: Sequence[Finding], files_scanned: int, *, quiet: bool = False) -> str:
+    """One block per judged resource; `quiet`: only active findings, no summary."""
     lines: list[str] = []
+    if quiet:
+        findings = [f for f in findings if f.rule_id is not None and f.suppressed is None]
     for f in sorted(findings, key=lambda f: (f.origin.source, f.origin.line or 0)):
         a = f.assessment
         loc = f.origin.source if f.origin.line is None else f"{f.origin.source}:{f.origin.line}"
@@ -77,6 +94,8 @@ def render_text(findings: Sequence[Finding], files_scanned: int) -> str:
     counts = Counter(str(f.verdict) for f in findings if f.origin.resource or f.rule_id)
     summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "none found"
     suppressed = sum(1 for f in findings if f.suppressed is not None)
+    if quiet:
+        return "\n".join(lines)
     lines.append(
         f"{files_scanned} files scanned; key policies and grants: {summary}; "
         f"{suppressed} suppressed"
@@ -91,10 +110,12 @@ def scan_paths(
     config: Config | None = None,
     exclude: Sequence[str] = (),
     max_file_bytes: int = 5 * 1024 * 1024,
+    inline_suppressions: bool = True,
 ) -> tuple[list[Finding], int]:
     """What `kmsguard scan iac` does before rendering: collect the key policies and grants
     under `paths`, judge them against `zone`, apply the suppressions (inline, metadata and
-    `config`). Returns the findings and the number of files scanned."""
+    `config`; only `config` without `inline_suppressions`). Returns the findings and the
+    number of files scanned."""
     from kmsguard.iac.scan import ScanOptions, collect, judge_all
     from kmsguard.iac.suppressions import Config, apply
 
@@ -110,19 +131,35 @@ def scan_paths(
     findings = apply(
         findings,
         config=config.suppressions,
-        texts=collected.texts,
+        texts=collected.texts if inline_suppressions else {},
         end_lines=end_lines,
         today=dt.date.today(),
         metadata={
             (i.origin.source, i.origin.line, i.origin.resource): i.metadata
             for i in collected.items
-            if i.metadata is not None
+            if i.metadata is not None and inline_suppressions
         },
     )
     return findings, collected.files_scanned
 
 
-@click.command(name="iac")
+def expand_modules(paths: Sequence[Path]) -> tuple[Path, ...]:
+    """A named Terraform file brings its module: every `.tf` / `.tf.json` file of its
+    folder is judged and reported (the pre-commit hook passes only the changed files)."""
+    out: dict[Path, None] = {}
+    for p in paths:
+        name = p.name.lower()
+        if p.is_file() and (name.endswith(".tf") or name.endswith(".tf.json")):
+            for sibling in sorted(p.parent.iterdir()):
+                low = sibling.name.lower()
+                if sibling.is_file() and (low.endswith(".tf") or low.endswith(".tf.json")):
+                    out[sibling] = None
+        else:
+            out[p] = None
+    return tuple(out)
+
+
+@click.command(name="iac", cls=ConfiguredCommand, section="iac")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_zone_options
 @click.option(
@@ -135,12 +172,7 @@ def scan_paths(
 )
 @output_option
 @fail_on_option
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="YAML/JSON config: suppressions (with reason, optional expiry), exclude globs.",
-)
+@config_option
 @click.option(
     "--exclude",
     multiple=True,
@@ -153,6 +185,36 @@ def scan_paths(
     show_default=True,
     help="Files larger than this many MB are reported, not read.",
 )
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="KMSGUARD_BASELINE",
+    help="Findings recorded in this baseline are reported as accepted and do not fail.",
+)
+@click.option(
+    "--write-baseline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Record every current finding in FILE (accepting them), then report as usual.",
+)
+@click.option(
+    "--base-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The repository root that SARIF paths and fingerprints are relative to "
+    "(default: the git top level of the first PATH).",
+)
+@click.option(
+    "--inline-suppressions/--no-inline-suppressions",
+    default=True,
+    show_default=True,
+    help="Honour `# kmsguard:ignore` comments and template metadata (off for audits; "
+    "config-file suppressions still apply).",
+)
+@click.option(
+    "--whole-modules",
+    is_flag=True,
+    help="A named .tf file brings every .tf file of its folder (the pre-commit hook).",
+)
+@verbosity_options
 def scan_iac(
     paths: tuple[Path, ...],
     account: str | None,
@@ -163,9 +225,15 @@ def scan_iac(
     fmt: str,
     output: Path | None,
     fail_on: str,
-    config_path: Path | None,
     exclude: tuple[str, ...],
     max_file_size: float,
+    baseline: Path | None,
+    write_baseline: Path | None,
+    base_dir: Path | None,
+    inline_suppressions: bool,
+    whole_modules: bool,
+    quiet: bool,
+    verbose: bool,
 ) -> int:
     """Judge key policies in CloudFormation, Terraform and plan JSON before deployment.
 
@@ -173,24 +241,40 @@ def scan_iac(
     PATH is a folder (searched recursively; .terraform, node_modules and .git are
     skipped) or a file: CloudFormation YAML/JSON, Terraform .tf / .tf.json (each folder
     one module), plan JSON (`terraform show -json`), or a key policy JSON file.
+    Settings come from .kmsguard.toml (see `kmsguard config show`); flags win.
 
     \b
     Exit codes: 0 nothing at or above --fail-on, 2 usage or input error,
     3 findings at or above --fail-on, 4 something could not be read or resolved.
 
     \b
-    Example:
+    Examples:
       kmsguard scan iac . --account 123456789012 --format sarif -o kmsguard.sarif
+      kmsguard scan iac infra/ --write-baseline .kmsguard-baseline.json
+      kmsguard scan iac infra/ --baseline .kmsguard-baseline.json --fail-on high
     """
-    from kmsguard.iac.suppressions import Config, load_config
+    from .baseline import apply_baseline, load_baseline
+    from .baseline import write_baseline as save_baseline
 
+    log = Log.of(quiet, verbose)
+    loaded = loaded_config()
+    announce_config(log)
+    if loaded.legacy and not quiet:
+        echo_warning(
+            f"`--config {loaded.path}`: YAML/JSON suppressions files are deprecated; move "
+            f"the settings to {CONFIG_NAME} ([iac] exclude, [[iac.suppressions]], "
+            "trusted-accounts) — see docs/ci.md"
+        )
     missing = [p for p in paths if not p.exists() and not p.is_symlink()]
     if missing:
         raise InputError(
             "no such file or folder: " + ", ".join(f"`{p}`" for p in missing),
             hint="give the folders or files that hold your templates",
         )
-    config = load_config(config_path) if config_path is not None else Config()
+    if baseline is not None and write_baseline is not None:
+        raise click.UsageError("--baseline and --write-baseline cannot be combined")
+    accepted = load_baseline(baseline) if baseline is not None else None
+    config = loaded.iac
     zone = build_zone(
         account,
         org_id,
@@ -198,24 +282,43 @@ def scan_iac(
         (*trusted_orgs, *config.trusted_orgs),
         trusted_ou_paths,
     )
-    findings, files_scanned = scan_paths(
-        paths,
-        zone,
-        config=config,
-        exclude=exclude,
-        max_file_bytes=int(max_file_size * 1024 * 1024),
-    )
+    if account is None and not quiet:
+        warn_no_account()
+    if whole_modules:
+        paths = expand_modules(paths)
+    for p in paths:
+        log.info(f"scanning {p}")
+    with log.timed("scanned"):
+        findings, files_scanned = scan_paths(
+            paths,
+            zone,
+            config=config,
+            exclude=exclude,
+            max_file_bytes=int(max_file_size * 1024 * 1024),
+            inline_suppressions=inline_suppressions,
+        )
+    log.info(f"{files_scanned} file(s) read, {len(findings)} key policies and grants judged")
+    root = source_root(paths, base_dir)
+    log.info(f"repository root (SARIF paths, fingerprints): {root}")
+    if write_baseline is not None:
+        n = save_baseline(write_baseline, findings, root)
+        accepted = load_baseline(write_baseline)
+        baseline = write_baseline
+        if not quiet:
+            echo_note(f"baseline `{write_baseline}` written: {n} finding(s) accepted")
+    if accepted is not None and baseline is not None:
+        findings = apply_baseline(findings, accepted, baseline, root)
 
     format_ = IacFormat(fmt)
     match format_:
         case IacFormat.TEXT:
-            text = render_text(findings, files_scanned)
+            text = render_text(findings, files_scanned, quiet=quiet)
         case IacFormat.JSON:
             text = json.dumps([finding_json(f) for f in findings], indent=2)
         case IacFormat.SARIF:
             from kmsguard.report.sarif import render_sarif
 
-            text = render_sarif(findings)
+            text = render_sarif(findings, base_dir=root)
         case IacFormat.JUNIT:
             from kmsguard.report.junit import render_junit
 
@@ -231,3 +334,4 @@ def scan_iac(
             [f.severity for f in active], fail_on, input_errors=False, incomplete=incomplete
         )
     )
+
