@@ -23,6 +23,7 @@ _COMMANDS = {
     "scan": "kmsguard.cli.scan:scan",
     "usage": "kmsguard.cli.usage:usage",
     "fix": "kmsguard.cli.fix:fix",
+    "config": "kmsguard.cli.config_cmd:config",
 }
 
 
@@ -40,6 +41,13 @@ def cli() -> None:
     kmsguard usage SOURCE...      who used which key, from CloudTrail logs
     kmsguard fix plan|apply|rollback   least-privilege replacement policies
     kmsguard demo                 run on bundled examples (no AWS account needed)
+    kmsguard config show          the settings in force and where each came from
+
+    \b
+    Examples:
+      kmsguard check --account 123456789012 policy.json
+      kmsguard scan iac . --baseline .kmsguard-baseline.json
+      eval "$(_KMSGUARD_COMPLETE=bash_source kmsguard)"   # shell completion (bash)
     """
 
 

@@ -21,11 +21,13 @@ from kmsguard.aws.scan import (
     ScanCounts,
     ScanOptions,
 )
-from kmsguard.errors import ExitCode
+from kmsguard.errors import ExitCode, SourceError
+from kmsguard.report.asff import KnownFixed
 
 from .common import (
     _account,
     _org,
+    announce_config,
     aws_session,
     echo_warning,
     exit_code_for,
@@ -33,6 +35,8 @@ from .common import (
     output_option,
     write_output,
 )
+from .configured import ConfiguredCommand, config_option
+from .terminal import Log, verbosity_options
 
 FORMATS = ("text", "json", "sarif", "csv", "asff")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
@@ -50,7 +54,7 @@ def _regions(
     return tuple(dict.fromkeys(value))
 
 
-def render(result: ScanResult, fmt: str) -> str:
+def render(result: ScanResult, fmt: str, *, fixed: KnownFixed | None = None) -> str:
     if fmt == "json":
         return json.dumps(result.to_json(), indent=2)
     if fmt == "csv":
@@ -60,7 +64,7 @@ def render(result: ScanResult, fmt: str) -> str:
     if fmt == "asff":
         from kmsguard.report.asff import render_asff
 
-        return render_asff(result)
+        return render_asff(result, fixed=fixed)
     if fmt == "sarif":
         from kmsguard.report.sarif import render_sarif
 
@@ -96,7 +100,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
         yield update
 
 
-@click.command(name="aws")
+@click.command(name="aws", cls=ConfiguredCommand, section="aws")
 @click.option(
     "--region",
     "regions",
@@ -119,12 +123,18 @@ def _progress(enabled: bool) -> Iterator[Any]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="A file of account ids, one per line, to scan via --role.",
 )
-@click.option("--org-id", callback=_org, help="Trust this organization (default with --org: own).")
+@click.option(
+    "--org-id",
+    callback=_org,
+    envvar="KMSGUARD_ORG_ID",
+    help="Trust this organization (default with --org: own).",
+)
 @click.option(
     "--trusted-account",
     "trusted_accounts",
     multiple=True,
     callback=_account,
+    envvar="KMSGUARD_TRUSTED_ACCOUNTS",
     help="An outside account that is trusted (repeatable).",
 )
 @click.option(
@@ -132,12 +142,14 @@ def _progress(enabled: bool) -> Iterator[Any]:
     "trusted_orgs",
     multiple=True,
     callback=_org,
+    envvar="KMSGUARD_TRUSTED_ORGS",
     help="A trusted organization id (repeatable).",
 )
 @click.option(
     "--trusted-ou-path",
     "trusted_ou_paths",
     multiple=True,
+    envvar="KMSGUARD_TRUSTED_OU_PATHS",
     help="A trusted OU path prefix, e.g. o-abc/r-ab12/ou-ab12-3456/ (repeatable).",
 )
 @click.option(
@@ -179,6 +191,13 @@ def _progress(enabled: bool) -> Iterator[Any]:
     help="Attempts per API call (botocore adaptive retries).",
 )
 @click.option("--profile", help="AWS profile (default: AWS_PROFILE or the default chain).")
+@click.option(
+    "--security-hub",
+    is_flag=True,
+    help="Also import the findings into Security Hub (BatchImportFindings) in their regions.",
+)
+@config_option
+@verbosity_options
 def scan_aws(
     *,
     regions: tuple[str, ...],
@@ -197,6 +216,9 @@ def scan_aws(
     workers: int,
     max_attempts: int,
     profile: str | None,
+    security_hub: bool,
+    quiet: bool,
+    verbose: bool,
 ) -> int:
     """Judge every customer managed KMS key: key policy exposure, grants to outside
     principals, and owner tags, across regions and accounts.
@@ -204,7 +226,15 @@ def scan_aws(
     \b
     Exit codes: 0 clean, 3 findings at or above --fail-on, 4 something could not be
     read (and nothing worse), 2 usage error.
+
+    \b
+    Examples:
+      kmsguard scan aws --region eu-west-1 --region us-east-1
+      kmsguard scan aws --org --role kmsguard-scanner --format sarif -o kms.sarif
+      kmsguard scan aws --format asff -o findings.json --security-hub
     """
+    log = Log.of(quiet, verbose)
+    announce_config(log)
     if org and accounts_file is not None:
         raise click.UsageError("--org and --accounts cannot be combined")
     accounts: tuple[str, ...] = ()
@@ -226,8 +256,17 @@ def scan_aws(
         trusted_orgs=frozenset(trusted_orgs),
         trusted_org_paths=frozenset(trusted_ou_paths),
     )
-    result = _run(options, profile)
-    write_output(render(result, fmt), output)
+    with log.timed("scanned"):
+        result = _run(options, profile, progress=not quiet)
+    s = result.summary()
+    log.info(
+        f"{s['accounts']} account(s), {s['regions']} region(s), {s['keys_scanned']} key(s) "
+        f"judged with {s['api_calls_total']} API calls"
+    )
+    fixed = known_fixed()
+    write_output(render(result, fmt, fixed=fixed), output)
+    if security_hub:
+        _import(result, profile, max_attempts, workers, fixed, log)
     if result.incomplete:
         s = result.summary()
         echo_warning(
@@ -240,9 +279,41 @@ def scan_aws(
     return int(code)
 
 
-def _run(options: ScanOptions, profile: str | None) -> ScanResult:
+def known_fixed() -> KnownFixed | None:
+    """The history store's answer to "which findings are known fixed" (issue 15 adds the
+    store and its `--db`); without a store nothing is marked resolved."""
+    return None
+
+
+def _import(
+    result: ScanResult,
+    profile: str | None,
+    max_attempts: int,
+    workers: int,
+    fixed: KnownFixed | None,
+    log: Log,
+) -> None:
+    from kmsguard.aws.securityhub import import_findings
+    from kmsguard.aws.session import SessionClients, client_config
+    from kmsguard.report.asff import asff_findings
+
+    findings = asff_findings(result, fixed=fixed)
+    clients = SessionClients(aws_session(profile), client_config(max_attempts, workers))
+    try:
+        imported = import_findings(clients, findings)
+    except Exception as exc:  # botocore's errors: say which call failed, exit 4
+        raise SourceError(f"Security Hub BatchImportFindings failed: {exc}") from None
+    log.info(f"Security Hub: {imported.imported} finding(s) imported")
+    if imported.failed:
+        raise SourceError(
+            f"Security Hub refused {len(imported.failed)} finding(s): "
+            + "; ".join(imported.failed[:5])
+        )
+
+
+def _run(options: ScanOptions, profile: str | None, *, progress: bool = True) -> ScanResult:
     from kmsguard.aws.scan import AwsScanner
 
     session = aws_session(profile)
-    with _progress(sys.stderr.isatty()) as progress:
-        return AwsScanner(session, options, progress=progress).scan()
+    with _progress(progress and sys.stderr.isatty()) as update:
+        return AwsScanner(session, options, progress=update).scan()

@@ -156,7 +156,7 @@ SECTIONS: dict[str, dict[str, Setting]] = {
         workers=Setting("workers", _number(1, 256, integer=True), ("aws",)),
         max_attempts=Setting("max_attempts", _number(1, 20, integer=True), ("aws",)),
         profile=Setting("profile", _string(None, '"prod-audit"'), ("aws",)),
-        base_dir=Setting("base_dir", _path, ("aws",)),
+        security_hub=Setting("security_hub", _bool, ("aws",)),
     ),
 }
 
