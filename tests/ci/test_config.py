@@ -33,7 +33,8 @@ def test_found_from_a_subfolder_and_flags_env_file_default_in_that_order(
     assert shown["commands"]["check"]["fail-on"]["from"].endswith(".kmsguard.toml:2")
     assert shown["commands"]["aws"]["role"]["from"] == "default"
     text = kmsguard("config", "show").out
-    assert 'fail-on = "critical"    # ' in text and ".kmsguard.toml:2" in text
+    assert 'fail-on = "critical"    # ' in text
+    assert ".kmsguard.toml:2" in text
 
 
 def test_a_section_wins_over_the_top_level_and_sets_format_and_output(
@@ -96,7 +97,8 @@ def test_config_flag_beats_the_environment_variable_which_beats_discovery(
     assert kmsguard("scan", "iac", PARTNER, "--config=ci.toml").code == 0
     missing = kmsguard("scan", "iac", PARTNER, "--config", "nope.toml")
     assert missing.code == 2
-    assert "nope.toml" in missing.err and "no such file" in missing.err
+    assert "nope.toml" in missing.err
+    assert "no such file" in missing.err
 
 
 @pytest.mark.parametrize(
@@ -160,6 +162,8 @@ def test_a_yaml_suppressions_file_still_works_with_a_deprecation_warning(
     )
     run = kmsguard("scan", "iac", "infra/cfn/public.yaml", "--config", "old.yaml")
     assert run.code == 0
-    assert "deprecated" in run.err and ".kmsguard.toml" in run.err
+    assert "deprecated" in run.err
+    assert ".kmsguard.toml" in run.err
     other = kmsguard("check", DATA_POLICY, "--config", "old.yaml")
-    assert other.code == 2 and "YAML/JSON suppressions file" in other.err
+    assert other.code == 2
+    assert "YAML/JSON suppressions file" in other.err
