@@ -15,7 +15,7 @@ from kmsguard import __version__
 from kmsguard.errors import ExitCode, KmsguardError
 
 from .common import echo_error
-from .lazy import LazyGroup
+from .lazy import LazyGroup, examples_last
 
 _COMMANDS = {
     "check": "kmsguard.cli.check:check",
@@ -49,6 +49,9 @@ def cli() -> None:
       kmsguard scan iac . --baseline .kmsguard-baseline.json
       eval "$(_KMSGUARD_COMPLETE=bash_source kmsguard)"   # shell completion (bash)
     """
+
+
+examples_last(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,6 +18,7 @@ from .common import (
     exit_code_for,
     fail_on_option,
     output_option,
+    source_root,
     warn_no_account,
     write_output,
     zone_options,
@@ -114,7 +115,13 @@ def check(
         findings, problems = judge_inputs(paths, zone)
     for f in findings:
         log.info(f"read {f.origin.source}")
-    text = render(findings, fmt, color=use_color(output is not None), quiet=quiet)
+    text = render(
+        findings,
+        fmt,
+        color=use_color(output is not None),
+        quiet=quiet,
+        base_dir=source_root(paths, None),
+    )
     write_output(text, output)
     for p in problems:
         echo_error(p)
@@ -124,7 +131,14 @@ def check(
     )
 
 
-def render(findings: list[Finding], fmt: str, *, color: bool, quiet: bool = False) -> str:
+def render(
+    findings: list[Finding],
+    fmt: str,
+    *,
+    color: bool,
+    quiet: bool = False,
+    base_dir: Path | None = None,
+) -> str:
     match fmt:
         case "json":
             from kmsguard.report.json_report import render_json
@@ -133,7 +147,7 @@ def render(findings: list[Finding], fmt: str, *, color: bool, quiet: bool = Fals
         case "sarif":
             from kmsguard.report.sarif import render_sarif
 
-            return render_sarif(findings)
+            return render_sarif(findings, base_dir=base_dir)
         case _:
             from kmsguard.report.text import render_text
 

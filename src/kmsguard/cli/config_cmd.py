@@ -24,7 +24,13 @@ _TITLES = {"check": "kmsguard check", "iac": "kmsguard scan iac", "aws": "kmsgua
 
 @click.group()
 def config() -> None:
-    """The config file (.kmsguard.toml, or [tool.kmsguard] in pyproject.toml)."""
+    """The config file (.kmsguard.toml, or [tool.kmsguard] in pyproject.toml).
+
+    \b
+    Examples:
+      kmsguard config show
+      kmsguard config show --format json
+    """
 
 
 def _keys(section: str) -> dict[str, str]:

@@ -180,6 +180,11 @@ def demo(fmt: str) -> int:
     --format json prints one object: `policies` (as `kmsguard check --format json`),
     `iac` (`files_scanned`, `findings` as `kmsguard scan iac --format json`), `usage`
     (as `kmsguard usage --format json`) and `fix` (as `kmsguard fix plan --format json`).
+
+    \b
+    Examples:
+      kmsguard demo
+      kmsguard demo --format json
     """
     folder = resources.files("kmsguard").joinpath("demo")
     with resources.as_file(folder) as base:
