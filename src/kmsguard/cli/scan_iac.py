@@ -272,7 +272,10 @@ def scan_iac(
             hint="give the folders or files that hold your templates",
         )
     if baseline is not None and write_baseline is not None:
-        raise click.UsageError("--baseline and --write-baseline cannot be combined")
+        source = click.get_current_context().get_parameter_source("baseline")
+        if source is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--baseline and --write-baseline cannot be combined")
+        baseline = None  # the config file's baseline is being rewritten
     accepted = load_baseline(baseline) if baseline is not None else None
     config = loaded.iac
     zone = build_zone(
