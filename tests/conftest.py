@@ -48,3 +48,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("failures from a library lagging AWS")
         for nodeid, reason in lagging:
             terminalreporter.line(f"{nodeid}: {reason}")
+
+
+@pytest.fixture(autouse=True)
+def _no_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-xdist workers run with COLUMNS=80; kmsguard wraps its output at COLUMNS, so
+    the same test would print differently with and without -n. Tests that want a width
+    set it themselves."""
+    monkeypatch.delenv("COLUMNS", raising=False)
