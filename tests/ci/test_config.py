@@ -167,3 +167,36 @@ def test_a_yaml_suppressions_file_still_works_with_a_deprecation_warning(
     other = kmsguard("check", DATA_POLICY, "--config", "old.yaml")
     assert other.code == 2
     assert "YAML/JSON suppressions file" in other.err
+
+
+MIXED = """Resources:
+  AppKey:
+    Type: AWS::KMS::Key
+    Properties:
+      KeyPolicy:
+        Version: "2012-10-17"
+        Statement:
+          - Sid: Admin
+            Effect: Allow
+            Principal: {AWS: "arn:aws:iam::111122223333:root"}
+            Action: "kms:*"
+            Resource: "*"
+          - Sid: App
+            Effect: Allow
+            Principal: {AWS: !Sub "arn:aws:iam::${AWS::AccountId}:role/app"}
+            Action: "kms:Decrypt"
+            Resource: "*"
+"""
+
+
+def test_without_an_account_a_literal_own_account_is_an_unknown_owner(
+    kmsguard: Any, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo)
+    (repo / "mixed.yaml").write_text(MIXED)
+    run = kmsguard("scan", "iac", "mixed.yaml")
+    assert run.code == 0, run.out
+    assert run.err.count("no owner account given") == 1
+    assert "unknown owner: account 111122223333" in run.out
+    (repo / ".kmsguard.toml").write_text('account = "444455556666"\n')
+    assert kmsguard("scan", "iac", "mixed.yaml").code == 3  # a known owner: it is outside
