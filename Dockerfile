@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # kmsguard in a container: `docker build -t kmsguard .` then
 #   docker run --rm -v "$PWD:/src:ro" kmsguard scan iac /src
 # The runtime set comes from the lock (requirements/runtime.txt, pinned with hashes, compiled
@@ -8,7 +9,10 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /build
 COPY requirements/ requirements/
-RUN python -m venv /opt/kmsguard \
+# Behind a TLS-inspecting proxy, pass its CA bundle: --secret id=ca,src=/path/to/ca-bundle.crt
+RUN --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+ && python3 -m venv /opt/kmsguard \
  && /opt/kmsguard/bin/pip install --require-hashes --no-deps \
       -r requirements/build.txt -r requirements/runtime.txt
 COPY pyproject.toml README.md LICENSE MANIFEST.in ./

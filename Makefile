@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
 # Both install the locked set (requirements/*.txt, pinned with hashes) into their own venv:
-# the demo gets the runtime only, the tests get runtime + test tools.
+# the demo gets the runtime and the demo extra, the tests get runtime + test tools.
 PY ?= python3
 VENV ?= .venv
 DEMO_VENV ?= .venv-demo
@@ -26,22 +26,25 @@ $(VENV)/.locked: requirements/dev.txt requirements/build.txt pyproject.toml
 	$(call locked_venv,$(VENV),requirements/dev.txt)
 	touch $@
 
-$(DEMO_VENV)/.locked: requirements/runtime.txt requirements/build.txt pyproject.toml
-	$(call locked_venv,$(DEMO_VENV),requirements/runtime.txt)
+$(DEMO_VENV)/.locked: requirements/demo.txt requirements/build.txt pyproject.toml
+	$(call locked_venv,$(DEMO_VENV),requirements/demo.txt)
 	touch $@
 
 venv: $(VENV)/.locked
 
-## demo: install the runtime (no test tools), then run the main job on bundled examples
+## demo: install the runtime and the demo extra (a local AWS stand-in; no test tools), then
+## run the whole product on a seeded local estate
 demo: $(DEMO_VENV)/.locked
 	$(DEMO_VENV)/bin/kmsguard demo
 
-## test: install runtime + test tools, then lint, type-check, check layers and run every test
+## test: install runtime + test tools, then lint, type-check, check layers and run every test;
+## scripts/test-services.sh installs (apt-get) and starts PostgreSQL and Chromium for them
 test: $(VENV)/.locked
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/pytest -n 2 -q
+	eval "$$(scripts/test-services.sh start)" && $(VENV)/bin/pytest -n 2 -q; \
+		rc=$$?; scripts/test-services.sh stop; exit $$rc
 
 ## test-latest: the suite against the newest releases in range (not the lock), to see drift
 ## early; tests that fail because a library (moto) lags AWS are named as such.
@@ -64,6 +67,8 @@ define compile_locks
 		-c requirements/constraints.txt -o requirements/runtime.txt pyproject.toml
 	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/$(COMPILE) $(1) \
 		-c requirements/constraints.txt --extra dev -o requirements/dev.txt pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/$(COMPILE) $(1) \
+		-c requirements/constraints.txt --extra demo -o requirements/demo.txt pyproject.toml
 	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/$(COMPILE) $(1) \
 		-o requirements/build.txt requirements/build.in
 endef

@@ -3,6 +3,7 @@ witnesses, exposures, the zone of trust and the one `Finding` type."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -18,6 +19,21 @@ class Verdict(StrEnum):
     PRIVATE = "private"
     ERROR = "error"  # the policy could not be read or parsed: never a pass
     UNRESOLVED = "unresolved"  # an IaC value could not be resolved to a policy
+
+    @property
+    def rank(self) -> int:
+        """How bad, for "the worst of several" (variants of a resource, a key's policy and
+        grants): a known exposure beats not knowing, which beats a pass."""
+        return _VERDICT_RANK[self]
+
+
+_VERDICT_RANK = {
+    Verdict.PUBLIC: 5,
+    Verdict.CROSS_ACCOUNT: 4,
+    Verdict.ERROR: 3,
+    Verdict.UNRESOLVED: 2,
+    Verdict.PRIVATE: 1,
+}
 
 
 class Severity(StrEnum):
@@ -62,6 +78,65 @@ class ExposureKind(StrEnum):
     CROSS_ACCOUNT = "cross-account"
     CONFUSED_DEPUTY = "confused-deputy"  # service principal without a source condition
     GRANT = "grant"
+
+
+class PrincipalType(StrEnum):
+    """How a caller is named — the one spelling of principal types for usage reports, the
+    remediation evidence and evaluated requests. The value is the usage report's spelling
+    (`service` -> `{"Service": ...}` in a key policy, else `AWS`); `condition_value` is the
+    `aws:PrincipalType` value a request carries."""
+
+    IAM_USER = "iam-user"
+    ROLE = "role"
+    ROOT = "root"
+    SERVICE = "service"
+    ACCOUNT = "account"  # cross-account caller seen only as AWSAccount + principalId
+    FEDERATED_USER = "federated-user"
+    UNKNOWN = "unknown"
+
+    @property
+    def condition_value(self) -> str:
+        """`aws:PrincipalType` (`AWSService` for a service principal)."""
+        return _CONDITION_VALUES[self]
+
+    @classmethod
+    def read(cls, value: str | None, principal: str) -> PrincipalType:
+        """From any spelling — the usage report's, CloudTrail's `userIdentity.type`, an
+        `aws:PrincipalType` value — else (absent or `unknown`) from the principal's form."""
+        if value:
+            found = _SPELLINGS.get(value.replace("_", "").replace("-", "").lower())
+            if found is not None:
+                return found
+        if principal.endswith(".amazonaws.com") and not principal.startswith("arn:"):
+            return cls.SERVICE
+        if _ROOT_ARN.match(principal):
+            return cls.ROOT
+        if ":user/" in principal:
+            return cls.IAM_USER
+        return cls.ROLE
+
+
+_ROOT_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):iam::\d{12}:root$")
+_CONDITION_VALUES = {
+    PrincipalType.IAM_USER: "User",
+    PrincipalType.ROLE: "AssumedRole",
+    PrincipalType.ROOT: "Account",
+    PrincipalType.SERVICE: "AWSService",
+    PrincipalType.ACCOUNT: "Account",
+    PrincipalType.FEDERATED_USER: "FederatedUser",
+    PrincipalType.UNKNOWN: "AssumedRole",
+}
+_SPELLINGS = {
+    "root": PrincipalType.ROOT,
+    "account": PrincipalType.ACCOUNT,
+    "iamuser": PrincipalType.IAM_USER,
+    "user": PrincipalType.IAM_USER,
+    "assumedrole": PrincipalType.ROLE,
+    "role": PrincipalType.ROLE,
+    "federateduser": PrincipalType.FEDERATED_USER,
+    "awsservice": PrincipalType.SERVICE,
+    "service": PrincipalType.SERVICE,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +233,14 @@ class Assessment:
     exposures: tuple[Exposure, ...] = ()
     errors: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: the analysis gave up (solver timeout, a construct it cannot model): verdict `error`,
+    #: reported as "could not decide" — never as "could not be read"
+    undecided: bool = False
+
+    @classmethod
+    def unreadable(cls, *errors: str, notes: tuple[str, ...] = ()) -> Assessment:
+        """A policy (or resource) that could not be read or parsed: `error`, never a pass."""
+        return cls(Verdict.ERROR, Severity.NONE, errors=errors, notes=notes)
 
     @classmethod
     def of(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from kmsguard.model import ExposureKind, Severity, Verdict
+from kmsguard.model import Assessment, ExposureKind, Severity, Verdict
 
 PUBLIC_POLICY = "KMS001"
 CROSS_ACCOUNT_POLICY = "KMS002"
@@ -16,6 +16,7 @@ EXTERNAL_GRANT = "KMS004"
 MISSING_OWNER_TAG = "KMS005"
 UNRESOLVED_POLICY = "KMS006"
 UNREADABLE = "KMS007"
+UNDECIDED = "KMS008"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,14 @@ def rule_for_verdict(verdict: Verdict) -> str | None:
             return UNRESOLVED_POLICY
         case Verdict.PRIVATE:
             return None
+
+
+def rule_for_assessment(assessment: Assessment) -> str | None:
+    """The rule a policy's assessment reports under: an undecided analysis is "could not
+    decide", any other `error` "could not be read"."""
+    if assessment.undecided:
+        return UNDECIDED
+    return rule_for_verdict(assessment.verdict)
 
 
 def rule_for_exposure(kind: ExposureKind) -> str:

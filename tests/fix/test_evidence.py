@@ -10,7 +10,8 @@ import pytest
 
 from kmsguard.errors import InputError
 from kmsguard.fix.evidence import load_usage_file, usage_evidence
-from kmsguard.policy.remediation.evidence import ObservedRequest, replay_requests
+from kmsguard.policy.remediation import ObservedRequest
+from kmsguard.policy.remediation.plan_support import replay_requests
 
 A = "111122223333"
 KEY = f"arn:aws:kms:us-east-1:{A}:key/1234abcd-12ab-34cd-56ef-1234567890ab"

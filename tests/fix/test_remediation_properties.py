@@ -14,7 +14,7 @@ from kmsguard.model import TrustZone
 from kmsguard.policy import evaluate, parse_policy
 from kmsguard.policy.evaluator import Request
 from kmsguard.policy.remediation import ObservedCaller, Strategy, plan_remediation, verify
-from kmsguard.policy.remediation.evidence import replay_requests
+from kmsguard.policy.remediation.plan_support import replay_requests
 
 OWN = "111122223333"
 TRUSTED = "210987654321"

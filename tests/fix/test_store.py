@@ -47,4 +47,4 @@ def test_default_database_lives_in_the_user_data_folder(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    assert default_db_url() == f"sqlite:///{tmp_path / 'kmsguard' / 'kmsguard.sqlite3'}"
+    assert default_db_url() == f"sqlite:///{tmp_path / 'kmsguard' / 'kmsguard.db'}"

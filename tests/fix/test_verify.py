@@ -7,7 +7,8 @@ from typing import Any
 
 from kmsguard.model import TrustZone, Verdict
 from kmsguard.policy.remediation import ObservedCaller, ObservedRequest, ReplayOutcome, verify
-from kmsguard.policy.remediation.verify import MAX_POLICY_BYTES, without_account_roots
+from kmsguard.policy.remediation.plan_support import without_account_roots
+from kmsguard.policy.remediation.verify import MAX_POLICY_BYTES
 
 A = "111122223333"
 X = "444455556666"

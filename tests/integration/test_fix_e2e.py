@@ -268,7 +268,7 @@ def test_apply_without_plan_file_uses_default_storage(
     assert result["verdict_after"] == "private"
     assert result["readback_matches"] is True
     home = tmp_path / "data" / "kmsguard"
-    assert (home / "kmsguard.sqlite3").is_file()
+    assert (home / "kmsguard.db").is_file()
     (backup,) = (home / "backups").glob("*.json")
     assert json.loads(backup.read_text())["policy"] == PUBLIC_POLICY
 

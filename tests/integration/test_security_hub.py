@@ -80,7 +80,7 @@ def test_import_then_resolve_a_fixed_key(
     # the key is fixed; the store (a fake here) knows what the first scan reported
     east.put_key_policy(KeyId=open_east, PolicyName="default", Policy=json.dumps(root_policy(OWN)))
     store = PreviousScan(exported)
-    monkeypatch.setattr("kmsguard.cli.scan_aws.known_fixed", lambda: store)
+    monkeypatch.setattr("kmsguard.cli.scan_aws.known_fixed", lambda *_: store)
     second = tmp_path / "second.json"
     code, err = _scan(capsys, "--format", "asff", "-o", str(second), "--security-hub")
     assert code == 3, err  # the west key is still public
@@ -121,3 +121,31 @@ def test_nothing_is_resolved_in_a_scope_that_failed_or_a_finding_still_present(
     assert {f["Resources"][0]["Id"] for f in resolved} == {key_arn(OWN, "us-east-1", key)}
     # ... but when the region could not be read, nothing is known to be fixed there
     assert asff_findings(failed, fixed=still) == []
+
+
+def test_the_history_store_says_which_findings_are_fixed(
+    aws_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real store (a SQLite file): the first recorded scan opens the findings, the
+    key is fixed, the second recorded scan exports them RESOLVED / ARCHIVED."""
+    east = kms(aws_env, "us-east-1")
+    key = create_key(east, public_policy(OWN))
+    db = f"sqlite:///{tmp_path / 'history.db'}"
+    first = tmp_path / "first.json"
+    code, err = _scan(capsys, "--format", "asff", "-o", str(first), "--record", "--db", db)
+    assert code == 3, err
+    opened = {f["Id"] for f in json.loads(first.read_text())}
+    assert all(f["RecordState"] == "ACTIVE" for f in json.loads(first.read_text()))
+    east.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(root_policy(OWN)))
+    second = tmp_path / "second.json"
+    code, err = _scan(capsys, "--format", "asff", "-o", str(second), "--record", "--db", db)
+    records = {f["Id"]: f for f in json.loads(second.read_text())}
+    public = {i for i in opened if i.endswith("/KMS001")}
+    assert public
+    for i in public:
+        assert records[i]["RecordState"] == "ARCHIVED"
+        assert records[i]["Workflow"]["Status"] == "RESOLVED"
+    # without a store nothing is resolved
+    third = tmp_path / "third.json"
+    _scan(capsys, "--format", "asff", "-o", str(third))
+    assert all(f["RecordState"] == "ACTIVE" for f in json.loads(third.read_text()))

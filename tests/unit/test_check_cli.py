@@ -82,7 +82,7 @@ def test_missing_file_and_bad_option() -> None:
 
 
 def test_demo_runs() -> None:
-    p = run("demo")
+    p = run("demo", "--bundled")
     assert p.returncode == 0, p.stderr
     assert "02-quick-fix-wildcard.json" in p.stdout
     assert "public" in p.stdout

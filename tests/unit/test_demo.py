@@ -40,7 +40,7 @@ def run_demo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def text(tmp_path_factory: pytest.TempPathFactory) -> str:
-    p = run_demo(cwd=tmp_path_factory.mktemp("demo"))
+    p = run_demo("--bundled", cwd=tmp_path_factory.mktemp("demo"))
     assert p.returncode == 0, p.stderr
     assert p.stderr == ""
     return p.stdout
@@ -113,7 +113,7 @@ def test_part4_fix_keeps_the_roles_and_drops_the_outsider(text: str) -> None:
 
 
 def test_json_has_the_four_parts(tmp_path: Path) -> None:
-    p = run_demo("--format", "json", cwd=tmp_path)
+    p = run_demo("--bundled", "--format", "json", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert {f["source"]: f["verdict"] for f in out["policies"]}["02-quick-fix-wildcard.json"] == (

@@ -19,6 +19,11 @@ BIN = Path(sys.executable).parent
 #: contract name (as in pyproject.toml) -> (module written into the copy, its source)
 VIOLATIONS = {
     "The policy engine is pure": ("policy/_bad.py", "import boto3\n"),
+    # appended to the verifier: the planner's helpers are off limits
+    "The remediation verifier shares no code with the planner": (
+        "policy/remediation/verify.py",
+        "import kmsguard.policy.remediation.plan_support\n",
+    ),
     "Infrastructure as code and live AWS are separate sources": (
         "iac/_bad.py",
         "import kmsguard.aws.scan\n",
@@ -62,7 +67,8 @@ def test_lint_imports_fails_on_each_forbidden_import(tmp_path: Path) -> None:
     assert f"{len(VIOLATIONS)} kept, 0 broken" in _contract_lines(clean.stdout)
 
     for module, source in VIOLATIONS.values():
-        (root / "src" / "kmsguard" / module).write_text(source)
+        path = root / "src" / "kmsguard" / module
+        path.write_text((path.read_text() if path.exists() else "") + source)
     broken = _lint_imports(root)
     report = _contract_lines(broken.stdout)
     assert broken.returncode != 0, report

@@ -18,14 +18,6 @@ from kmsguard.model import (
     max_severity,
 )
 
-_VERDICT_RANK = {
-    Verdict.PRIVATE: 0,
-    Verdict.UNRESOLVED: 1,
-    Verdict.CROSS_ACCOUNT: 2,
-    Verdict.PUBLIC: 3,
-    Verdict.ERROR: 4,
-}
-
 
 class KeyStatus(StrEnum):
     JUDGED = "judged"  # everything was read and judged
@@ -96,7 +88,7 @@ class KeyResult:
     def status(self) -> KeyStatus:
         if self.skipped is not None:
             return KeyStatus.SKIPPED
-        if self.errors:
+        if self.errors or (self.assessment is not None and self.assessment.undecided):
             return KeyStatus.ERROR
         return KeyStatus.JUDGED
 
@@ -107,7 +99,7 @@ class KeyResult:
         if self.assessment is None:
             return Verdict.ERROR
         verdicts = [self.assessment.verdict, *(g.assessment.verdict for g in self.grant_findings)]
-        return max(verdicts, key=_VERDICT_RANK.__getitem__)
+        return max(verdicts, key=lambda v: v.rank)
 
     @property
     def severity(self) -> Severity:
@@ -205,6 +197,8 @@ class KeyResult:
 
 
 def _policy_findings(origin: Origin, assessment: Assessment) -> list[Finding]:
+    if assessment.undecided:
+        return [Finding(origin=origin, rule_id=rules.UNDECIDED, assessment=assessment)]
     if assessment.verdict is Verdict.ERROR:  # reported with the key's read errors
         return []
     by_rule: dict[str, list[ExposureKind]] = {}
@@ -261,6 +255,8 @@ class ScanResult:
     http_requests: int = 0  # including retries
     elapsed_seconds: float = 0.0
     org_id: str | None = None
+    #: the (account, region) pairs whose keys were listed: what a complete scan covered
+    scopes: tuple[tuple[str, str], ...] = ()
 
     @property
     def judged(self) -> tuple[KeyResult, ...]:
@@ -280,7 +276,8 @@ class ScanResult:
     def severities(self) -> tuple[Severity, ...]:
         """Severities that count for `--fail-on`: read errors make a scan incomplete
         (exit 4), they are not findings."""
-        return tuple(f.severity for f in self.findings() if f.rule_id != rules.UNREADABLE)
+        incomplete = (rules.UNREADABLE, rules.UNDECIDED)
+        return tuple(f.severity for f in self.findings() if f.rule_id not in incomplete)
 
     def summary(self) -> dict[str, object]:
         judged = self.judged

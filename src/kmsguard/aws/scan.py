@@ -30,7 +30,7 @@ from kmsguard.aws.ratelimit import RateLimits
 from kmsguard.aws.result import GrantFinding, KeyResult, ReadError, ScanResult, ScopeFailure
 from kmsguard.aws.session import SessionClients, assume_role, client_config
 from kmsguard.errors import KmsguardError
-from kmsguard.model import Assessment, Severity, TrustZone, Verdict
+from kmsguard.model import Assessment, TrustZone, Verdict
 from kmsguard.policy import Grant, Policy, analyze_policy, judge_grant, parse_policy
 
 T = TypeVar("T")
@@ -117,7 +117,7 @@ def _parse(text: str) -> Policy | Assessment:
     try:
         return parse_policy(text)
     except KmsguardError as exc:
-        return Assessment(verdict=Verdict.ERROR, severity=Severity.NONE, errors=(exc.message,))
+        return Assessment.unreadable(exc.message)
 
 
 def _names_resources(policy: Policy) -> bool:
@@ -168,7 +168,8 @@ def judge_key(
                 )
             )
     errors = raw.errors
-    if assessment is not None and assessment.verdict is Verdict.ERROR:
+    if assessment is not None and assessment.verdict is Verdict.ERROR and not assessment.undecided:
+        # could not be read; an undecided analysis is its own finding (KMS008)
         errors = (*errors, *(ReadError("policy", "MalformedPolicy", e) for e in assessment.errors))
     return replace(
         base,
@@ -302,6 +303,7 @@ class AwsScanner:
         keys: list[KeyResult] = []
         failures: list[ScopeFailure] = []
         regions_scanned = 0
+        scopes: list[tuple[str, str]] = []
         self.counts.accounts_total = len(plan.accounts)
         self._report()
         # Keys wait in one queue per (account, region) and are started in turn, at most
@@ -326,6 +328,7 @@ class AwsScanner:
                         )
                     elif isinstance(item, _RegionListed):
                         regions_scanned += 1
+                        scopes.append((item.account, item.region))
                         self.counts.regions_done += 1
                         to_read = []
                         for ref in item.keys:
@@ -362,6 +365,7 @@ class AwsScanner:
             http_requests=self.counter.requests,
             elapsed_seconds=time.monotonic() - started,
             org_id=plan.org_id,
+            scopes=tuple(sorted(scopes)),
         )
 
     def _report(self) -> None:

@@ -23,6 +23,8 @@ _COMMANDS = {
     "scan": "kmsguard.cli.scan:scan",
     "usage": "kmsguard.cli.usage:usage",
     "fix": "kmsguard.cli.fix:fix",
+    "monitor": "kmsguard.cli.monitor:monitor",
+    "report": "kmsguard.cli.report:report",
     "config": "kmsguard.cli.config_cmd:config",
 }
 
@@ -40,6 +42,8 @@ def cli() -> None:
     kmsguard scan aws             judge every key of live AWS accounts and regions
     kmsguard usage SOURCE...      who used which key, from CloudTrail logs
     kmsguard fix plan|apply|rollback   least-privilege replacement policies
+    kmsguard monitor sqs|replay   alert on KMS key changes from CloudTrail events
+    kmsguard report               KPIs and dashboard from recorded runs (--record)
     kmsguard demo                 run on bundled examples (no AWS account needed)
     kmsguard config show          the settings in force and where each came from
 

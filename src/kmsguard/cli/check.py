@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from kmsguard.errors import PolicyParseError
-from kmsguard.model import Assessment, Finding, Origin, Severity, TrustZone, Verdict
+from kmsguard.model import Assessment, Finding, Origin, TrustZone, Verdict
 from kmsguard.policy import analyze_inferring_owner, parse_policy
-from kmsguard.rules import UNREADABLE, rule_for_verdict
+from kmsguard.rules import UNREADABLE, rule_for_assessment
 
 from .common import (
     announce_config,
@@ -51,16 +51,12 @@ def judge_inputs(paths: tuple[str, ...], zone: TrustZone) -> tuple[list[Finding]
                 findings.append(_error_finding(origin, exc.message))
                 continue
             seen[item.text] = assessment
-        findings.append(Finding(origin, rule_for_verdict(assessment.verdict), assessment))
+        findings.append(Finding(origin, rule_for_assessment(assessment), assessment))
     return findings, problems
 
 
 def _error_finding(origin: Origin, message: str) -> Finding:
-    return Finding(
-        origin,
-        UNREADABLE,
-        Assessment(verdict=Verdict.ERROR, severity=Severity.NONE, errors=(message,)),
-    )
+    return Finding(origin, UNREADABLE, Assessment.unreadable(message))
 
 
 @click.command(cls=ConfiguredCommand, section="check")

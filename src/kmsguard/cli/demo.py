@@ -115,10 +115,10 @@ def _part(number: int, title: str, commands: tuple[str, ...], body: str) -> str:
 
 
 def render_demo_text(run: DemoRun, base: Path, *, color: bool) -> str:
-    from kmsguard.usage.render import render_text as render_usage
+    from kmsguard.report.fix_text import render_offer
+    from kmsguard.report.iac_text import render_text as render_iac
+    from kmsguard.report.usage_text import render_text as render_usage
 
-    from .fix import render_offer
-    from .scan_iac import render_text as render_iac
 
     policies = (
         f"judging {len(run.policies)} example key policies of account {DEMO_ACCOUNT} "
@@ -146,13 +146,12 @@ def render_demo_text(run: DemoRun, base: Path, *, color: bool) -> str:
 def render_demo_json(run: DemoRun) -> str:
     from kmsguard.report.json_report import finding_to_json
 
-    from .scan_iac import finding_json
 
     out: dict[str, Any] = {
         "account": DEMO_ACCOUNT,
         "org_id": DEMO_ORG,
         "policies": [finding_to_json(f) for f in run.policies],
-        "iac": {"files_scanned": run.iac_files, "findings": [finding_json(f) for f in run.iac]},
+        "iac": {"files_scanned": run.iac_files, "findings": [finding_to_json(f) for f in run.iac]},
         "usage": run.usage.to_dict(),
         "fix": run.fix.to_json(),
     }
@@ -163,10 +162,29 @@ def render_demo_json(run: DemoRun) -> str:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def demo(fmt: str) -> int:
-    """Run the main job on bundled examples (account 111122223333, org o-a1b2c3d4e5).
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the full demo writes dashboard.html, report.json and its other files "
+    "(default: a new folder under the temporary directory).",
+)
+@click.option(
+    "--bundled",
+    is_flag=True,
+    help="Only the part on bundled files (no local AWS stand-in).",
+)
+def demo(fmt: str, output_dir: Path | None, bundled: bool) -> int:
+    """The whole product on a local stand-in estate: no AWS account needed.
 
     \b
+    With the demo extra (`pip install 'kmsguard[demo]'`; `make demo` installs it), a moto
+    server on 127.0.0.1 holds two accounts, three regions and 40 keys, and the demo runs
+    scan aws --record, scan iac --record, usage, fix plan + fix apply, monitor replay, a
+    second scan and report; it writes DIR/dashboard.html and DIR/report.json.
+
+    \b
+    Without the extra (or with --bundled) it runs the part on bundled files (account
+    111122223333, org o-a1b2c3d4e5):
     1. key policies: what `kmsguard check` says about 8 example policies;
     2. infrastructure as code: `kmsguard scan iac` on a CloudFormation template and a
        Terraform module;
@@ -174,19 +192,22 @@ def demo(fmt: str) -> int:
        CloudTrail log tree;
     4. a verified fix: `kmsguard fix plan --policy ... --usage ...` for that key.
 
-    No AWS account and no network are needed; exits 0 whatever it finds.
-
     \b
-    --format json prints one object: `policies` (as `kmsguard check --format json`),
-    `iac` (`files_scanned`, `findings` as `kmsguard scan iac --format json`), `usage`
-    (as `kmsguard usage --format json`) and `fix` (as `kmsguard fix plan --format json`).
+    --format json prints one object. Bundled part: `policies` (as `kmsguard check
+    --format json`), `iac` (`files_scanned`, `findings` as `kmsguard scan iac --format
+    json`), `usage` (as `kmsguard usage --format json`) and `fix` (as `kmsguard fix plan
+    --format json`). Full demo: `output_dir` and `report` (as report.json).
 
     \b
     Examples:
       kmsguard demo
-      kmsguard demo --format json
+      kmsguard demo --bundled --format json
     """
+    from kmsguard.demo.server import available
+
     folder = resources.files("kmsguard").joinpath("demo")
+    if not bundled and available():
+        return _live(folder, fmt, output_dir)
     with resources.as_file(folder) as base:
         run = run_demo(base)
         if fmt == "json":
@@ -194,4 +215,35 @@ def demo(fmt: str) -> int:
         else:
             text = render_demo_text(run, base, color=sys.stdout.isatty())
     click.echo(text)
+    if not bundled:
+        click.echo(
+            "\nThe full demo (scan aws, fix apply, monitor replay, KPIs and an HTML dashboard "
+            "on a local AWS stand-in) needs the demo extra: pip install 'kmsguard[demo]' "
+            "(`make demo` installs it).",
+            err=True,
+        )
+    return ExitCode.OK
+
+
+def _live(folder: Any, fmt: str, output_dir: Path | None) -> int:
+    from kmsguard.demo.live import run_live
+
+    if output_dir is None:
+        output_dir = Path(tempfile.mkdtemp(prefix="kmsguard-demo-"))
+
+    def progress(text: str) -> None:
+        click.echo(text, err=True)
+
+    with resources.as_file(folder) as base:
+        run = run_live(base, output_dir, progress)
+    if fmt == "json":
+        click.echo(json.dumps({"output_dir": str(output_dir), "report": run.report}, indent=2))
+    else:
+        click.echo("\n\n".join(run.sections))
+        click.echo(
+            f"\ndashboard: {output_dir / 'dashboard.html'}\nreport:    "
+            f"{output_dir / 'report.json'}\n(open the dashboard in a browser; it needs no "
+            "network)"
+        )
+    progress(f"done in {run.seconds:.1f} s; the local AWS stand-in is stopped")
     return ExitCode.OK

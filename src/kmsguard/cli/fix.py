@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from kmsguard.errors import InputError
-from kmsguard.policy.remediation import ReplayOutcome, Strategy
+from kmsguard.policy.remediation import Strategy
 
 from .common import (
     _account,
@@ -100,6 +100,12 @@ def _aws_options(f: F) -> F:
 
 
 def _store_options(f: F) -> F:
+    f = click.option(
+        "--record",
+        is_flag=True,
+        help="Also record the change in the findings history (resolves or reopens the "
+        "key's key-policy findings).",
+    )(f)
     f = click.option(
         "--db",
         "db_url",
@@ -202,6 +208,11 @@ def _make_offer(
         )
     if account and key_arn and account_of(key_arn) not in (None, account):
         raise InputError(f"`--account {account}` does not own `{key_arn}`")
+    if Strategy(strategy) is Strategy.ORG and not org_id:
+        raise InputError(
+            "the `org` strategy needs the organization id",
+            hint="pass --org-id o-... (the key owner's organization)",
+        )
     zone = build_zone(key_account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
     if usage_file is not None:
         evidence = load_usage_file(usage_file, usage_target, key_account=key_account)
@@ -226,59 +237,6 @@ def _make_offer(
 
 
 # --------------------------------------------------------------------------- rendering
-
-
-def _mark(ok: bool) -> str:
-    return "ok  " if ok else "FAIL"
-
-
-def render_offer(offer: Offer) -> str:
-    plan, v = offer.plan, offer.verification
-    lines = [f"fix plan for {offer.source}"]
-    if not plan.changed:
-        lines.append(f"  nothing to fix: the policy is {offer.verdict_before}")
-        return "\n".join(lines)
-    lines.append(
-        f"  verdict: {offer.verdict_before} -> {v.verdict_after}    strategy: {plan.strategy}"
-    )
-    lines.append("")
-    lines.append("changes:")
-    for c in plan.changes:
-        target = f" -> {', '.join(c.replacements)}" if c.replacements else ""
-        lines.append(f"  {c.statement}: {c.change}{target}  ({c.detail})")
-    kept = v.calls(ReplayOutcome.KEPT)
-    broken = v.calls(ReplayOutcome.BROKEN)
-    dropped = v.calls(ReplayOutcome.DROPPED)
-    trusted_total = kept + broken
-    share = f"{100 * kept / trusted_total:.0f}%" if trusted_total else "n/a"
-    lines.append("")
-    lines.append(
-        f"replay: {kept} of {trusted_total} trusted calls still allowed ({share}), "
-        f"{dropped} external calls dropped"
-    )
-    for r in v.replay:
-        if r.outcome is ReplayOutcome.KEPT:
-            continue
-        lines.append(f"  {r.outcome}: {r.principal} {r.action} ({r.calls} calls)")
-    if plan.would_lose_access:
-        lines.append("")
-        lines.append("would lose access (outside the zone of trust):")
-        for x in plan.would_lose_access:
-            lines.append(
-                f"  {x.principal} (account {x.account}): {', '.join(x.actions)}, "
-                f"{x.calls} calls  [keep with --keep-external {x.account}]"
-            )
-    if plan.kept_external:
-        lines.append(f"kept on purpose: {', '.join(plan.kept_external)}")
-    lines.append("")
-    lines.append("verification:")
-    for check in v.checks:
-        lines.append(f"  {_mark(check.ok)} {check.name}: {check.detail}")
-    for note in plan.notes:
-        lines.append(f"note: {note}")
-    lines.append("")
-    lines.append(offer.diff().rstrip("\n"))
-    return "\n".join(lines)
 
 
 def _refuse_plan(offer: Offer) -> None:
@@ -332,7 +290,12 @@ def plan(
     """
     kms = _kms(key, profile, region) if key else None
     offer = _make_offer(key=key, kms=kms, **options)
-    text = json.dumps(offer.to_json(), indent=2) if fmt == "json" else render_offer(offer)
+    if fmt == "json":
+        text = json.dumps(offer.to_json(), indent=2)
+    else:
+        from kmsguard.report.fix_text import render_offer
+
+        text = render_offer(offer)
     write_output(text, output)
     if offer.plan.changed and not offer.verification.ok:
         _refuse_plan(offer)
@@ -360,17 +323,30 @@ def _render_result(result: Applied | Skipped, fmt: str) -> str:
         return "\n".join(lines)
     lines = [f"{result.reason}: {result.detail}"]
     if result.verification is not None:
-        lines.extend(f"  {_mark(c.ok)} {c.name}: {c.detail}" for c in result.verification.checks)
+        from kmsguard.report.fix_text import mark
+
+        lines.extend(f"  {mark(c.ok)} {c.name}: {c.detail}" for c in result.verification.checks)
     if result.diff:
         lines.append(result.diff.rstrip("\n"))
     return "\n".join(lines)
 
 
-def _finish(result: Applied | Skipped, fmt: str, output: Path | None) -> int:
+def _finish(
+    result: Applied | Skipped,
+    fmt: str,
+    output: Path | None,
+    *,
+    record: bool = False,
+    db_url: str | None = None,
+) -> int:
     from kmsguard.fix.apply import Applied, FixRefusedError
 
     write_output(_render_result(result, fmt), output)
     if isinstance(result, Applied):
+        if record:
+            from .record import record_fix
+
+            record_fix(result, db_url)
         if not result.readback_matches:
             echo_warning("the policy read back differs from the one sent")
         return 0
@@ -406,6 +382,7 @@ def apply(
     region: str | None,
     db_url: str | None,
     backup_dir: Path | None,
+    record: bool,
     fmt: str,
     output: Path | None,
     **options: Any,
@@ -433,7 +410,7 @@ def apply(
     result = apply_plan(
         kms, _store(db_url), saved, key=key, confirm=yes, backup_dir=_backup_dir(backup_dir)
     )
-    return _finish(result, fmt, output)
+    return _finish(result, fmt, output, record=record, db_url=db_url)
 
 
 @fix.command()
@@ -471,6 +448,7 @@ def rollback(
     region: str | None,
     db_url: str | None,
     backup_dir: Path | None,
+    record: bool,
     fmt: str,
     output: Path | None,
 ) -> int:
@@ -495,7 +473,7 @@ def rollback(
         force=force,
         backup_file=backup_file,
     )
-    return _finish(result, fmt, output)
+    return _finish(result, fmt, output, record=record, db_url=db_url)
 
 
 @fix.command()

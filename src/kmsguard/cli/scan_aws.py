@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from .common import (
     write_output,
 )
 from .configured import ConfiguredCommand, config_option
+from .record import record_aws_scan, record_options
 from .terminal import Log, verbosity_options
 
 FORMATS = ("text", "json", "sarif", "csv", "asff")
@@ -56,7 +57,9 @@ def _regions(
 
 def render(result: ScanResult, fmt: str, *, fixed: KnownFixed | None = None) -> str:
     if fmt == "json":
-        return json.dumps(result.to_json(), indent=2)
+        from kmsguard.report.json_report import render_scan_json
+
+        return render_scan_json(result)
     if fmt == "csv":
         from kmsguard.report.csv_report import render_csv
 
@@ -198,6 +201,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
 )
 @config_option
 @verbosity_options
+@record_options
 def scan_aws(
     *,
     regions: tuple[str, ...],
@@ -219,6 +223,8 @@ def scan_aws(
     security_hub: bool,
     quiet: bool,
     verbose: bool,
+    record: bool,
+    db_url: str | None,
 ) -> int:
     """Judge every customer managed KMS key: key policy exposure, grants to outside
     principals, and owner tags, across regions and accounts.
@@ -256,6 +262,7 @@ def scan_aws(
         trusted_orgs=frozenset(trusted_orgs),
         trusted_org_paths=frozenset(trusted_ou_paths),
     )
+    started_at = datetime.now(UTC)
     with log.timed("scanned"):
         result = _run(options, profile, progress=not quiet)
     s = result.summary()
@@ -263,10 +270,12 @@ def scan_aws(
         f"{s['accounts']} account(s), {s['regions']} region(s), {s['keys_scanned']} key(s) "
         f"judged with {s['api_calls_total']} API calls"
     )
-    fixed = known_fixed()
+    fixed = known_fixed(record, db_url)
     write_output(render(result, fmt, fixed=fixed), output)
     if security_hub:
         _import(result, profile, max_attempts, workers, fixed, log)
+    if record:
+        record_aws_scan(result, db_url, started_at=started_at)
     if result.incomplete:
         s = result.summary()
         echo_warning(
@@ -279,10 +288,15 @@ def scan_aws(
     return int(code)
 
 
-def known_fixed() -> KnownFixed | None:
-    """The history store's answer to "which findings are known fixed" (issue 15 adds the
-    store and its `--db`); without a store nothing is marked resolved."""
-    return None
+def known_fixed(record: bool, db_url: str | None) -> KnownFixed | None:
+    """The history store's answer to "which findings are known fixed", when a store is in
+    use (--record or --db); without one nothing is marked resolved."""
+    if not record and db_url is None:
+        return None
+    from .known_fixed import StoreKnownFixed
+    from .record import open_history
+
+    return StoreKnownFixed(open_history(db_url))
 
 
 def _import(

@@ -4,16 +4,13 @@ Terraform modules, Terraform plan JSON and plain policy files before deployment.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections import Counter
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, assert_never
 
 import click
 
-from kmsguard import rules
 from kmsguard.errors import InputError
 from kmsguard.model import Finding, Severity, TrustZone, Verdict
 
@@ -31,6 +28,7 @@ from .common import (
 )
 from .common import zone_options as _zone_options
 from .configured import ConfiguredCommand, config_option, loaded_config
+from .record import record_iac_scan, record_options
 from .settings import CONFIG_NAME
 from .terminal import Log, verbosity_options
 
@@ -43,64 +41,6 @@ class IacFormat(StrEnum):
     JSON = "json"
     SARIF = "sarif"
     JUNIT = "junit"
-
-
-def finding_json(f: Finding) -> dict[str, Any]:
-    """The shape of `kmsguard check --format json`, plus `file` (the same as `source`),
-    `title`, and `details` (branch judged, suppression notes)."""
-    from kmsguard.report.json_report import finding_to_json
-
-    out: dict[str, Any] = {
-        "file": f.origin.source,
-        "line": f.origin.line,
-        "resource": f.origin.resource,
-        **finding_to_json(f),
-    }
-    out["title"] = rules.rule(f.rule_id).title if f.rule_id else None
-    out["suppressed"] = f.suppressed
-    if f.extra:
-        out["details"] = dict(f.extra)
-    return out
-
-
-def render_text(findings: Sequence[Finding], files_scanned: int, *, quiet: bool = False) -> str:
-    """One block per judged resource; `quiet`: only active findings, no summary."""
-    lines: list[str] = []
-    if quiet:
-        findings = [f for f in findings if f.rule_id is not None and f.suppressed is None]
-    for f in sorted(findings, key=lambda f: (f.origin.source, f.origin.line or 0)):
-        a = f.assessment
-        loc = f.origin.source if f.origin.line is None else f"{f.origin.source}:{f.origin.line}"
-        head = f"{loc}  {f.origin.resource or '-'}  {a.verdict}"
-        if a.severity is not Severity.NONE:
-            head += f" {a.severity}"
-        if f.rule_id:
-            head += f"  {f.rule_id}"
-        if f.suppressed is not None:
-            head += f"  [suppressed: {f.suppressed}]"
-        lines.append(head)
-        for e in a.exposures:
-            text = f"    {', '.join(e.principals)} can be allowed {', '.join(e.actions)}"
-            if e.statements:
-                text += f" (statement {', '.join(e.statements)})"
-            lines.append(text)
-            if e.witness is not None:
-                lines.append(f"    witness: {e.witness.describe()}")
-        lines.extend(f"    error: {err}" for err in a.errors)
-        lines.extend(f"    note: {n}" for n in a.notes)
-        lines.extend(f"    {k.replace('_', ' ')}: {v}" for k, v in f.extra)
-        if f.rule_id and f.suppressed is None and a.verdict is not Verdict.ERROR:
-            lines.append(f"    fix: {rules.rule(f.rule_id).remediation}")
-    counts = Counter(str(f.verdict) for f in findings if f.origin.resource or f.rule_id)
-    summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "none found"
-    suppressed = sum(1 for f in findings if f.suppressed is not None)
-    if quiet:
-        return "\n".join(lines)
-    lines.append(
-        f"{files_scanned} files scanned; key policies and grants: {summary}; "
-        f"{suppressed} suppressed"
-    )
-    return "\n".join(lines)
 
 
 def scan_paths(
@@ -215,6 +155,7 @@ def expand_modules(paths: Sequence[Path]) -> tuple[Path, ...]:
     help="A named .tf file brings every .tf file of its folder (the pre-commit hook).",
 )
 @verbosity_options
+@record_options
 def scan_iac(
     paths: tuple[Path, ...],
     account: str | None,
@@ -234,6 +175,8 @@ def scan_iac(
     whole_modules: bool,
     quiet: bool,
     verbose: bool,
+    record: bool,
+    db_url: str | None,
 ) -> int:
     """Judge key policies in CloudFormation, Terraform and plan JSON before deployment.
 
@@ -246,6 +189,10 @@ def scan_iac(
     \b
     Exit codes: 0 nothing at or above --fail-on, 2 usage or input error,
     3 findings at or above --fail-on, 4 something could not be read or resolved.
+
+    \b
+    With --record, the run goes to the history store; findings at or above --fail-on
+    count as blocked before deployment.
 
     \b
     Examples:
@@ -277,6 +224,7 @@ def scan_iac(
             raise click.UsageError("--baseline and --write-baseline cannot be combined")
         baseline = None  # the config file's baseline is being rewritten
     accepted = load_baseline(baseline) if baseline is not None else None
+    started_at = dt.datetime.now(dt.UTC)
     config = loaded.iac
     zone = build_zone(
         account,
@@ -315,9 +263,13 @@ def scan_iac(
     format_ = IacFormat(fmt)
     match format_:
         case IacFormat.TEXT:
+            from kmsguard.report.iac_text import render_text
+
             text = render_text(findings, files_scanned, quiet=quiet)
         case IacFormat.JSON:
-            text = json.dumps([finding_json(f) for f in findings], indent=2)
+            from kmsguard.report.json_report import render_json
+
+            text = render_json(findings)
         case IacFormat.SARIF:
             from kmsguard.report.sarif import render_sarif
 
@@ -332,6 +284,15 @@ def scan_iac(
 
     active = [f for f in findings if f.suppressed is None]
     incomplete = any(f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED) for f in active)
+    if record:
+        record_iac_scan(
+            findings,
+            paths,
+            db_url,
+            fail_on=Severity(fail_on),
+            complete=not incomplete,
+            started_at=started_at,
+        )
     return int(
         exit_code_for(
             [f.severity for f in active], fail_on, input_errors=False, incomplete=incomplete

@@ -91,8 +91,8 @@ def usage(
       kmsguard usage s3://trail-bucket/AWSLogs/ --key alias/app --format json -o usage.json
       kmsguard usage --engine athena --table cloudtrail.logs --since 30d --region eu-west-1
     """
+    from kmsguard.report.usage_text import UsageFormat, render
     from kmsguard.usage import analyze_usage, live_keys, resolve_keys
-    from kmsguard.usage.render import UsageFormat, render
 
     zone = build_zone(account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
     if org_id or trusted_orgs or trusted_ou_paths:

@@ -203,6 +203,37 @@ def apply_plan(
     )
 
 
+def restore_verified(
+    kms: KeyPolicyClient,
+    store: PolicyVersionStore,
+    *,
+    key_arn: str,
+    live: str,
+    target: str,
+    zone: TrustZone,
+    backup_dir: Path,
+    note: str,
+) -> Applied:
+    """Write `target` in place of `live`, saving `live` first (backup file, then database).
+
+    For callers that read `live` themselves and verified `target` against it (the monitor's
+    `--remediate` restoring the last private policy)."""
+    return _write(
+        kms,
+        store,
+        key_arn=key_arn,
+        live=live,
+        target=target,
+        before=VersionReason.BEFORE_ROLLBACK,
+        after=VersionReason.ROLLED_BACK,
+        backup_dir=backup_dir,
+        zone=zone,
+        operation="rollback",
+        diff=policy_diff(live, target, key_arn),
+        note=note,
+    )
+
+
 def _last_written(store: PolicyVersionStore, key_arn: str) -> set[str]:
     """Hashes the live policy may have if nobody but kmsguard changed it: the policy it last
     read back after a write, or (if it was interrupted before reading back) the one it was

@@ -24,7 +24,7 @@ from kmsguard.policy.remediation import (
     verify,
 )
 from kmsguard.policy.remediation.plan import pretty
-from kmsguard.policy.remediation.verify import policy_document
+from kmsguard.policy.remediation.plan_support import policy_document
 
 PLAN_FORMAT = 1
 

@@ -242,13 +242,6 @@ def _plain_policy(c: Candidate, text: str) -> list[IacItem]:
 
 # -- judging ---------------------------------------------------------------------------
 
-_VERDICT_RANK = {
-    Verdict.PUBLIC: 5,
-    Verdict.CROSS_ACCOUNT: 4,
-    Verdict.ERROR: 3,
-    Verdict.UNRESOLVED: 2,
-    Verdict.PRIVATE: 1,
-}
 
 
 def _judge_variant(variant: Variant, zone: TrustZone) -> Assessment:
@@ -303,7 +296,7 @@ def _analyze(raw: Any, zone: TrustZone) -> Assessment:
         # aws_caller_identity) has its owner read from the administrator statement
         return analyze_inferring_owner(parse_policy(raw), zone)
     except PolicyParseError as exc:
-        return Assessment(Verdict.ERROR, Severity.NONE, errors=(exc.message,))
+        return Assessment.unreadable(exc.message)
 
 
 def _rule_id(a: Assessment, *, grant: bool) -> str | None:
@@ -311,7 +304,7 @@ def _rule_id(a: Assessment, *, grant: bool) -> str | None:
         grant or (a.exposures and all(e.kind is ExposureKind.GRANT for e in a.exposures))
     ):
         return rules.EXTERNAL_GRANT
-    rid = rules.rule_for_verdict(a.verdict)
+    rid = rules.rule_for_assessment(a)
     if rid is None and a.exposures:
         return rules.rule_for_exposure(a.exposures[0].kind)
     return rid
@@ -324,10 +317,10 @@ def judge(item: IacItem, zone: TrustZone) -> Finding:
     if item.error is not None or not item.variants:
         message = item.error or "nothing could be read for this resource"
         errors = (message,) if item.hint is None else (message, f"hint: {item.hint}")
-        a = Assessment(Verdict.ERROR, Severity.NONE, errors=errors, notes=item.notes)
+        a = Assessment.unreadable(*errors, notes=item.notes)
         return Finding(item.origin, rules.UNREADABLE, a)
     judged = [(v, _judge_variant(v, zone)) for v in item.variants]
-    variant, worst = max(judged, key=lambda p: (_VERDICT_RANK[p[1].verdict], p[1].severity.rank))
+    variant, worst = max(judged, key=lambda p: (p[1].verdict.rank, p[1].severity.rank))
     notes = list(item.notes) + list(variant.notes) + list(worst.notes)
     if len(judged) > 1:
         summary = ", ".join(f"{v.label}: {a.verdict}" for v, a in judged)

@@ -133,8 +133,11 @@ class Statement:
 class Policy:
     statements: tuple[Statement, ...]
     version: str | None = None
-    #: problems that do not stop evaluation (wildcard principal ARNs, unknown operators)
+    #: problems that do not stop evaluation (unknown operators, a missing `Resource`)
     warnings: tuple[str, ...] = ()
+    #: what IAM would reject but the policy is still judged (conservatively): a wildcard
+    #: in a principal ARN. The assessment reports these as policy errors.
+    invalid: tuple[str, ...] = ()
 
 
 _PRINCIPAL_KINDS = {
@@ -234,12 +237,16 @@ def _parse_document(doc: Mapping[str, Any]) -> Policy:
     if not raw_statements:
         raise PolicyParseError("`Statement` is empty", path="$.Statement")
     warnings: list[str] = []
+    invalid: list[str] = []
     statements = tuple(
-        _parse_statement(s, i, f"$.Statement[{i}]", warnings) for i, s in enumerate(raw_statements)
+        _parse_statement(s, i, f"$.Statement[{i}]", warnings, invalid)
+        for i, s in enumerate(raw_statements)
     )
     if version != "2012-10-17":
         statements = _literal_variables(statements, warnings)
-    return Policy(statements=statements, version=version, warnings=tuple(warnings))
+    return Policy(
+        statements=statements, version=version, warnings=tuple(warnings), invalid=tuple(invalid)
+    )
 
 
 def _literal_variables(
@@ -274,7 +281,9 @@ def element(stmt: Mapping[str, Any], name: str) -> tuple[str, Any] | None:
     return None
 
 
-def _parse_statement(stmt: Any, index: int, path: str, warnings: list[str]) -> Statement:
+def _parse_statement(
+    stmt: Any, index: int, path: str, warnings: list[str], invalid: list[str]
+) -> Statement:
     if not isinstance(stmt, Mapping):
         raise PolicyParseError(f"a statement must be an object, found {_kind(stmt)}", path=path)
     for k in stmt:
@@ -296,22 +305,10 @@ def _parse_statement(stmt: Any, index: int, path: str, warnings: list[str]) -> S
         )
     effect = Effect(effect_raw)
 
-    principal_f, not_principal_f = element(stmt, "principal"), element(stmt, "notprincipal")
-    if (principal_f is None) == (not_principal_f is None):
-        raise PolicyParseError(
-            "a key policy statement needs exactly one of `Principal` and `NotPrincipal`", path=path
-        )
-    pf = principal_f or not_principal_f
-    assert pf is not None
-    principals = _parse_principal(pf[1], f"{path}.{pf[0]}", warnings)
+    pf = _exactly_one(stmt, "Principal", path, "a key policy statement")
+    principals = _parse_principal(pf[1], f"{path}.{pf[0]}", invalid)
 
-    action_f, not_action_f = element(stmt, "action"), element(stmt, "notaction")
-    if (action_f is None) == (not_action_f is None):
-        raise PolicyParseError(
-            "a statement needs exactly one of `Action` and `NotAction`", path=path
-        )
-    af = action_f or not_action_f
-    assert af is not None
+    af = _exactly_one(stmt, "Action", path, "a statement")
     actions = _strings(af[1], f"{path}.{af[0]}")
 
     resource_f, not_resource_f = element(stmt, "resource"), element(stmt, "notresource")
@@ -335,13 +332,24 @@ def _parse_statement(stmt: Any, index: int, path: str, warnings: list[str]) -> S
         sid=sid,
         effect=effect,
         principals=principals,
-        not_principal=principal_f is None,
+        not_principal=pf[0].lower() == "notprincipal",
         actions=actions,
-        not_action=action_f is None,
+        not_action=af[0].lower() == "notaction",
         resources=resources,
         not_resource=resource_f is None and not_resource_f is not None,
         conditions=conditions,
     )
+
+
+def _exactly_one(stmt: Mapping[str, Any], name: str, path: str, what: str) -> tuple[str, Any]:
+    """The element `name` or `Not<name>` of a statement (as written, with its value); a
+    statement must have exactly one of the two."""
+    found, not_found = element(stmt, name.lower()), element(stmt, f"not{name.lower()}")
+    if (found is None) == (not_found is None):
+        raise PolicyParseError(f"{what} needs exactly one of `{name}` and `Not{name}`", path=path)
+    one = found or not_found
+    assert one is not None
+    return one
 
 
 def _strings(value: Any, path: str) -> tuple[str, ...]:
@@ -362,7 +370,7 @@ def _strings(value: Any, path: str) -> tuple[str, ...]:
 _WILDCARD_ARN = re.compile(r"^arn:[^:]*:(iam|sts)::[^:]*[*?]")
 
 
-def _parse_principal(value: Any, path: str, warnings: list[str]) -> tuple[PrincipalEntry, ...]:
+def _parse_principal(value: Any, path: str, invalid: list[str]) -> tuple[PrincipalEntry, ...]:
     if value == "*":
         return (PrincipalEntry("*", "*"),)
     if not isinstance(value, Mapping):
@@ -380,7 +388,7 @@ def _parse_principal(value: Any, path: str, warnings: list[str]) -> tuple[Princi
         for s in _strings(v, f"{path}.{k}"):
             s = s.strip()
             if kind == "AWS" and s != "*" and ("*" in s or "?" in s):
-                warnings.append(
+                invalid.append(
                     f"{path}.{k}: principal `{s}` contains a wildcard, which IAM rejects; "
                     "judged as `*` (any principal)"
                 )

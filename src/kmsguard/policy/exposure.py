@@ -94,10 +94,8 @@ class _Analysis:
         self.zone = zone
         self.key_arn = key_arn
         self.key_account = _arn_account(key_arn) or zone.account
-        self.errors: list[str] = []
-        self.notes: list[str] = []
-        for w in policy.warnings:
-            (self.errors if "wildcard" in w else self.notes).append(w)
+        self.errors: list[str] = list(policy.invalid)
+        self.notes: list[str] = list(policy.warnings)
         self.allows = [
             s
             for s in policy.statements
@@ -133,6 +131,7 @@ class _Analysis:
                     severity=Severity.NONE,
                     errors=(*self.errors, f"could not decide this policy: {exc}"),
                     notes=tuple(self.notes),
+                    undecided=True,
                 )
             exposures.extend(_merge(results))
         exposures.extend(self._confused_deputies())
@@ -537,8 +536,8 @@ def analyze_inferring_owner(policy: Policy, zone: TrustZone) -> Assessment:
         return replace(a, notes=(*a.notes, note))
     a = analyze_policy(policy, replace(zone, account=owner))
     note = (
-        f"owner account {owner} read from the policy's administrator statement; "
-        "pass --account to set it"
+        f"owner account {owner} read from the policy's administrator statement "
+        "(no owner account was given)"
     )
     return replace(a, notes=(*a.notes, note))
 

@@ -1,18 +1,27 @@
-"""The one database of kmsguard: URL resolution, engine creation and the declarative base
-every table of the store derives from (policy versions today; findings history later)."""
+"""The one database of kmsguard: URL resolution, engine creation, schema migrations and the
+declarative base every table of the store derives from.
+
+`open_database` brings any database to the newest schema with the Alembic revisions shipped
+in `migrations/` (a database made before migrations existed is recognised and upgraded)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import platformdirs
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
-from kmsguard.errors import InputError, KmsguardError
+from kmsguard.errors import ExitCode, InputError, KmsguardError
 
 APP_NAME = "kmsguard"
+#: the environment variable that names the database when `--db` is not given
+DB_ENV = "KMSGUARD_DB"
+DB_FILE = "kmsguard.db"
+#: the file name used before the history store (policy versions only); still opened
+LEGACY_DB_FILE = "kmsguard.sqlite3"
 
 
 class Base(DeclarativeBase):
@@ -23,13 +32,29 @@ class StoreError(KmsguardError):
     """The local database could not be opened, read or written."""
 
 
+class DatabaseUnavailableError(StoreError):
+    """The database `--db` / KMSGUARD_DB names cannot be reached or opened: the user's
+    setting to correct (exit 2)."""
+
+    exit_code = ExitCode.USAGE
+
+
 def user_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 def default_db_url() -> str:
-    """`sqlite:///<user data dir>/kmsguard.sqlite3`."""
-    return f"sqlite:///{user_data_dir() / 'kmsguard.sqlite3'}"
+    """`sqlite:///<user data dir>/kmsguard.db` (or the older `kmsguard.sqlite3` when only
+    that one exists, so saved policy versions stay found)."""
+    folder = user_data_dir()
+    if not (folder / DB_FILE).exists() and (folder / LEGACY_DB_FILE).exists():
+        return f"sqlite:///{folder / LEGACY_DB_FILE}"
+    return f"sqlite:///{folder / DB_FILE}"
+
+
+def resolve_db_url(url: str | None) -> str:
+    """`--db`, else `KMSGUARD_DB`, else the default SQLite file."""
+    return url or os.environ.get(DB_ENV) or default_db_url()
 
 
 def _enable_sqlite_durability(engine: Engine) -> None:
@@ -42,28 +67,72 @@ def _enable_sqlite_durability(engine: Engine) -> None:
         cursor.close()
 
 
-def open_database(url: str | None = None) -> Engine:
-    """Create the engine for `url` (default: the SQLite file) and create missing tables."""
-    url = url or default_db_url()
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        path = Path(url.removeprefix("sqlite:///"))
-        try:
+def _prepare_sqlite_file(path: Path, *, private_folder: bool) -> None:
+    """Create the folder (0700 when it is ours) and the file (0600) before SQLite does:
+    the history names keys, accounts and policies."""
+    try:
+        if private_folder:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.parent.chmod(0o700)
+        else:
             path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the database folder `{path.parent}`: {exc.strerror}"
-            ) from exc
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        path.chmod(0o600)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the database file `{path}`: {exc.strerror}",
+            hint="pass another location with --db sqlite:////path/kmsguard.db",
+        ) from exc
+
+
+def open_database(url: str | None = None) -> Engine:
+    """Create the engine for `url` (else KMSGUARD_DB, else the default SQLite file) and
+    migrate the schema to the newest revision."""
+    url = resolve_db_url(url)
+    if url.startswith("sqlite:///") and url not in ("sqlite:///:memory:", "sqlite://"):
+        path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+        _prepare_sqlite_file(path, private_folder=path.parent == user_data_dir())
     try:
         engine = create_engine(url)
-    except (SQLAlchemyError, ValueError) as exc:
-        raise InputError(
-            f"`{url}` is not a usable database url",
-            hint="use e.g. sqlite:////path/to/kmsguard.sqlite3",
-        ) from exc
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        hint = "use e.g. sqlite:////path/to/kmsguard.db or postgresql+psycopg://user@host/db"
+        if isinstance(exc, ImportError) or "psycopg" in str(exc):
+            hint = "for PostgreSQL install the extra: pip install 'kmsguard[postgres]'"
+        raise InputError(f"`{_redact(url)}` is not a usable database url", hint=hint) from exc
     if engine.dialect.name == "sqlite":
         _enable_sqlite_durability(engine)
     try:
-        Base.metadata.create_all(engine)
+        migrate(engine)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open the database `{url}`: {exc.__class__.__name__}") from exc
+        raise DatabaseUnavailableError(
+            f"cannot open the database `{_redact(url)}`: {exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0][:200]}",
+            hint=f"check --db / {DB_ENV}, and that the server is running and reachable",
+        ) from exc
     return engine
+
+
+def _redact(url: str) -> str:
+    """The URL without its password."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL has no password to hide
+        return url
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the schema to `revision` with the shipped Alembic revisions."""
+    from alembic import command
+
+    from .migrations import FIRST_REVISION, alembic_config
+
+    with engine.begin() as connection:
+        config = alembic_config(connection)
+        tables = set(inspect(connection).get_table_names())
+        if "alembic_version" not in tables and "policy_versions" in tables:
+            # made by kmsguard before migrations (create_all): it is the first revision
+            command.stamp(config, FIRST_REVISION)
+        command.upgrade(config, revision)

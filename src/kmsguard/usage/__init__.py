@@ -1,8 +1,9 @@
 """CloudTrail usage analysis: who used which KMS key, with which actions, through which
 service — the evidence the remediation planner replays against a proposed policy."""
 
+from kmsguard.model import PrincipalType
+
 from .api import analyze_usage, live_keys, resolve_keys
-from .records import PrincipalType
 from .report import (
     Caller,
     ContextKey,

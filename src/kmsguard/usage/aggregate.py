@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from kmsguard.arn import partition_of
+from kmsguard.model import PrincipalType
 
 from .records import (
     KMS_SOURCE,
@@ -18,7 +19,6 @@ from .records import (
     PARAMS_DECODER,
     KmsParams,
     Principal,
-    PrincipalType,
     Record,
     arn_account,
     decode_identity,

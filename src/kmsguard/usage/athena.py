@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from kmsguard.arn import partition_of
 from kmsguard.errors import InputError, SourceError
-from kmsguard.model import TrustZone
+from kmsguard.model import PrincipalType, TrustZone
 
 from .aggregate import Aggregate, GroupStats, ScanOptions, _action_and_context
 from .records import (
-    PrincipalType,
     Resource,
     SessionContext,
     SessionIssuer,

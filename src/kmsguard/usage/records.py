@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
 from kmsguard.arn import account_of
+from kmsguard.model import PrincipalType
 
 KMS_SOURCE = "kms.amazonaws.com"
 
@@ -17,17 +17,6 @@ KMS_SOURCE = "kms.amazonaws.com"
 DENIAL_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "NotAuthorized"}
 )
-
-
-class PrincipalType(StrEnum):
-    """How a caller is named in a key policy (`service` -> `{"Service": ...}`, else `AWS`)."""
-
-    IAM_USER = "iam-user"
-    ROLE = "role"
-    ROOT = "root"
-    SERVICE = "service"
-    ACCOUNT = "account"  # cross-account caller seen only as AWSAccount + principalId
-    UNKNOWN = "unknown"
 
 
 class Resource(msgspec.Struct, frozen=True):
@@ -127,8 +116,13 @@ def decode_resources(raw: msgspec.Raw) -> list[Resource]:
 # principals
 
 
-Principal = tuple[str, PrincipalType, str | None, str | None]
-"""(principal as a key policy names it, its type, its account, its unique principal id)."""
+class Principal(NamedTuple):
+    """A caller as a key-policy statement would name it."""
+
+    name: str  # role/user/root ARN, or a service principal such as s3.amazonaws.com
+    type: PrincipalType
+    account: str | None  # None for service principals
+    unique_id: str | None  # AROA.../AIDA... when known
 
 
 def arn_account(arn: str | None) -> str | None:
@@ -157,10 +151,10 @@ def _issuer_principal(issuer: SessionIssuer, account: str | None) -> Principal |
         return None
     acct = issuer.account_id or arn_account(issuer.arn) or account
     if issuer.type == "Root" or issuer.arn.endswith(":root"):
-        return (issuer.arn, PrincipalType.ROOT, acct, issuer.principal_id)
+        return Principal(issuer.arn, PrincipalType.ROOT, acct, issuer.principal_id)
     if issuer.type == "IAMUser" or ":user/" in issuer.arn:
-        return (issuer.arn, PrincipalType.IAM_USER, acct, issuer.principal_id)
-    return (issuer.arn, PrincipalType.ROLE, acct, issuer.principal_id)
+        return Principal(issuer.arn, PrincipalType.IAM_USER, acct, issuer.principal_id)
+    return Principal(issuer.arn, PrincipalType.ROLE, acct, issuer.principal_id)
 
 
 def resolve_principal(ui: UserIdentity | None, partition: str = "aws") -> Principal | None:
@@ -181,38 +175,39 @@ def resolve_principal(ui: UserIdentity | None, partition: str = "aws") -> Princi
                 return found
         if ui.arn and ":assumed-role/" in ui.arn:
             role = _role_from_session(ui.arn)
-            return (role, PrincipalType.ROLE, account, unique_id(ui.principal_id))
+            return Principal(role, PrincipalType.ROLE, account, unique_id(ui.principal_id))
         if ui.arn:
-            return (ui.arn, PrincipalType.UNKNOWN, account, unique_id(ui.principal_id))
+            return Principal(ui.arn, PrincipalType.UNKNOWN, account, unique_id(ui.principal_id))
         return None
     if kind == "IAMUser":
         if ui.arn:
-            return (ui.arn, PrincipalType.IAM_USER, account, ui.principal_id)
+            return Principal(ui.arn, PrincipalType.IAM_USER, account, ui.principal_id)
         return None
     if kind == "Root":
         arn = ui.arn or (f"arn:{partition}:iam::{account}:root" if account else None)
-        return (arn, PrincipalType.ROOT, account, ui.principal_id) if arn else None
+        return Principal(arn, PrincipalType.ROOT, account, ui.principal_id) if arn else None
     if kind == "AWSService":
         if ui.invoked_by:
-            return (ui.invoked_by, PrincipalType.SERVICE, None, None)
+            return Principal(ui.invoked_by, PrincipalType.SERVICE, None, None)
         return None
     if kind == "AWSAccount":
         # The owner's copy of a cross-account call: only the account and principalId. Named as
         # the account until joined with the caller's copy (same principalId).
         if not account:
             return None
-        return (
+        return Principal(
             f"arn:{partition}:iam::{account}:root",
             PrincipalType.ACCOUNT,
             account,
             unique_id(ui.principal_id),
         )
     if kind == "IdentityCenterUser" and ui.on_behalf_of and ui.on_behalf_of.user_id:
-        return (ui.on_behalf_of.user_id, PrincipalType.UNKNOWN, account, ui.on_behalf_of.user_id)
+        user = ui.on_behalf_of.user_id
+        return Principal(user, PrincipalType.UNKNOWN, account, user)
     if ui.arn:
-        return (ui.arn, PrincipalType.UNKNOWN, account, ui.principal_id)
+        return Principal(ui.arn, PrincipalType.UNKNOWN, account, ui.principal_id)
     if ui.invoked_by and ui.invoked_by != "AWS Internal":
-        return (ui.invoked_by, PrincipalType.SERVICE, None, None)
+        return Principal(ui.invoked_by, PrincipalType.SERVICE, None, None)
     return None
 
 
@@ -223,7 +218,7 @@ def identity_of(ui: UserIdentity | None) -> tuple[str, Principal] | None:
         return None
     found = resolve_principal(ui)
     uid = unique_id(ui.principal_id)
-    if found is None or uid is None or found[1] in (PrincipalType.SERVICE, PrincipalType.ACCOUNT):
+    if found is None or uid is None or found.type in (PrincipalType.SERVICE, PrincipalType.ACCOUNT):
         return None
     return uid, found
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from kmsguard.errors import InputError
-from kmsguard.model import SELF_ACCOUNT, TrustZone
+from kmsguard.model import SELF_ACCOUNT, PrincipalType, TrustZone
 
 from .aggregate import MAX_CONTEXT_VALUES, Aggregate, GroupKey, GroupStats
-from .records import DENIAL_CODES, PrincipalType, arn_account
+from .records import DENIAL_CODES, arn_account
 
 SCHEMA_VERSION = 1
 
@@ -181,7 +181,8 @@ class UsageReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "version": SCHEMA_VERSION,
+            "schema_version": SCHEMA_VERSION,
+            "version": SCHEMA_VERSION,  # the name before schema_version; the same number
             "engine": self.engine,
             "window": self.window.to_json(),
             "zone_accounts": list(self.zone_accounts),

@@ -1,37 +1,20 @@
 """The evidence a remediation is judged against: the callers observed using a key (from
 CloudTrail usage), typed, with the request contexts each stands for.
 
-Both the planner (`plan`) and the verifier (`verify`) take these values as input.
+Both the planner (`plan`) and the verifier (`verify`) take these values as input; each
+reads them in its own way (`plan_support.replay_requests`, `verify._requests`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kmsguard.model import TrustZone
+from kmsguard.model import PrincipalType
 from kmsguard.policy.actions import canonical_action
-from kmsguard.policy.evaluator import Request
 
 _ASSUMED_ROLE = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):sts::(\d{12}):assumed-role/([^/]+)/.+$")
 ROOT_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):root$")
-ACCOUNT_ID = re.compile(r"^\d{12}$")
-
-#: CloudTrail `userIdentity.type` (or an `aws:PrincipalType` value) -> `aws:PrincipalType`
-_PRINCIPAL_TYPES = {
-    "root": "Account",
-    "account": "Account",
-    "iamuser": "User",
-    "user": "User",
-    "assumedrole": "AssumedRole",
-    "role": "AssumedRole",
-    "federateduser": "FederatedUser",
-    "awsservice": "AWSService",
-    "service": "AWSService",
-    "iam-user": "User",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class ObservedRequest:
@@ -77,7 +60,7 @@ class ObservedCaller:
 
     @property
     def is_service(self) -> bool:
-        return self.principal_type == "AWSService"
+        return self.principal_type == PrincipalType.SERVICE.condition_value
 
     @property
     def is_root(self) -> bool:
@@ -119,60 +102,13 @@ def normalize_principal(principal: str) -> str:
 
 
 def normalize_principal_type(value: str | None, principal: str) -> str:
-    if value:
-        found = _PRINCIPAL_TYPES.get(value.replace("_", "").replace("-", "").lower())
-        if found:
-            return found
-    if principal.endswith(".amazonaws.com") and not principal.startswith("arn:"):
-        return "AWSService"
-    if ROOT_ARN.match(principal):
-        return "Account"
-    if ":user/" in principal:
-        return "User"
-    return "AssumedRole"
+    """The `aws:PrincipalType` of a caller from any spelling of its type (or its form)."""
+    return PrincipalType.read(value, principal).condition_value
 
 
-def replay_requests(caller: ObservedCaller, action: str) -> tuple[Request, ...]:
-    """The request contexts one observed (caller, action) stands for: its distinct request
-    shapes when known, else one per service it came through (or a direct call) and per VPC
-    endpoint it came from (or none)."""
-    base: dict[str, list[str]] = {k: list(v) for k, v in caller.context}
-    if caller.is_service:
-        base.setdefault("aws:SourceAccount", [caller.account])
-    shapes = [r for r in caller.requests if r.action == action]
-    if not shapes:
-        shapes = [
-            ObservedRequest(action, via, vpce)
-            for via in caller.via_services or (None,)
-            for vpce in caller.vpc_endpoints or (None,)
-        ]
-    requests = []
-    for shape in shapes:
-        ctx = {k: list(v) for k, v in base.items()}
-        ctx.update({k: list(v) for k, v in shape.context})
-        if shape.via_service is not None:
-            ctx["kms:ViaService"] = [shape.via_service]
-        if shape.vpc_endpoint is not None:
-            ctx["aws:SourceVpce"] = [shape.vpc_endpoint]
-        requests.append(
-            Request(
-                principal=caller.principal,
-                account=caller.account,
-                action=action,
-                principal_type=caller.principal_type,
-                context=ctx,
-                org_id=caller.org_id,
-                service=caller.principal if caller.is_service else None,
-            )
-        )
-    return tuple(requests)
-
-
-def caller_trusted(caller: ObservedCaller, zone: TrustZone, keep_external: Iterable[str]) -> bool:
-    """Inside the zone of trust, or an outside account the user chose to keep."""
-    return (
-        zone.contains_account(caller.account)
-        or caller.account in set(keep_external)
-        or zone.contains_org(caller.org_id)
-    )
-
+def observed_actions(name: str) -> tuple[str, ...]:
+    """The `kms:` actions one observed call stands for: CloudTrail's `ReEncrypt` event is
+    both halves of the permission (`kms:ReEncryptFrom`, `kms:ReEncryptTo`)."""
+    bare = name.split(":", 1)[-1]
+    names = ("ReEncryptFrom", "ReEncryptTo") if bare == "ReEncrypt" else (bare,)
+    return tuple(normalize_action(n) for n in names)

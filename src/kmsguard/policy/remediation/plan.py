@@ -15,13 +15,15 @@ from kmsguard.model import ExposureKind, TrustZone
 from kmsguard.policy.document import Policy, element, parse_policy
 from kmsguard.policy.exposure import analyze_policy
 
-from .evidence import ObservedCaller, caller_trusted, replay_requests
-from .verify import (
+from .evidence import ObservedCaller
+from .plan_support import (
     account_of_principal,
     allows,
+    caller_trusted,
     parsed,
     policy_document,
     principal_values,
+    replay_requests,
     statement_label,
     statements_of,
     without_account_roots,
@@ -133,10 +135,7 @@ def plan_remediation(
     """A replacement for every statement that exposes the key outside the zone of trust;
     everything else (admin statements, Deny guards, Sids, order) is kept as written."""
     if strategy is Strategy.ORG and not org_id:
-        raise InputError(
-            "the `org` strategy needs the organization id",
-            hint="pass --org-id o-... (the key owner's organization)",
-        )
+        raise InputError("the `org` strategy needs the organization id (the key owner's)")
     old = policy_document(old_policy)
     callers = tuple(callers)
     assessment = analyze_policy(old, zone)
@@ -184,11 +183,11 @@ def plan_remediation(
     if not statements_of(new_doc):
         notes.append(
             "no statement would remain: nobody could use or manage the key; keep an admin "
-            "statement, or use --strategy account"
+            "statement, or use the `account` strategy"
         )
     observed_accounts = {c.account for c in callers}
     for account in sorted(keep_external - observed_accounts):
-        notes.append(f"--keep-external {account}: no call from that account was observed")
+        notes.append(f"kept outside account {account}: no call from that account was observed")
     return RemediationPlan(
         strategy=strategy,
         new_policy=pretty(new_doc),

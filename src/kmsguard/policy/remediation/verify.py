@@ -2,131 +2,44 @@
 every observed successful call against the new policy alone, lockout safety and validity.
 
 The verifier knows nothing of how a plan was made: it takes the old policy, the new policy
-text, the observed callers and the zone of trust, and judges from those alone.
+text, the observed callers and the zone of trust, and judges from those alone. It shares no
+code with the planner: it uses the engine's public API (`kmsguard.policy`: parse, evaluate,
+analyze), the evidence types, and its own reading of both (an import-linter contract keeps
+it so).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from kmsguard.errors import PolicyParseError
-from kmsguard.model import Assessment, Severity, TrustZone, Verdict
-from kmsguard.policy.document import Policy, element, load_document, parse_policy
-from kmsguard.policy.evaluator import Request, evaluate
-from kmsguard.policy.exposure import analyze_policy
-from kmsguard.policy.principals import read_aws_principal
-
-from .evidence import (
-    ACCOUNT_ID,
-    ROOT_ARN,
-    ObservedCaller,
-    caller_trusted,
-    normalize_principal,
-    normalize_principal_type,
-    replay_requests,
+from kmsguard.model import Assessment, PrincipalType, Severity, TrustZone, Verdict
+from kmsguard.policy import (
+    Effect,
+    Policy,
+    PolicyParseError,
+    PrincipalEntry,
+    Request,
+    Statement,
+    analyze_policy,
+    evaluate,
+    parse_policy,
 )
+
+from .evidence import ObservedCaller
 
 #: AWS KMS rejects key policies larger than 32 KB.
 MAX_POLICY_BYTES = 32 * 1024
 
-
-# --------------------------------------------------------------------------- documents
-
-
-def policy_document(raw: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
-    """The decoded JSON object of a policy (validated by the engine's parser)."""
-    doc = load_document(raw)
-    parse_policy(doc)  # raises PolicyParseError with a JSON path
-    return copy.deepcopy(dict(doc))
-
-
-def statements_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    found = element(doc, "Statement")
-    raw = found[1] if found else []
-    if isinstance(raw, Mapping):
-        raw = [raw]
-    return [dict(s) for s in raw if isinstance(s, Mapping)]
-
-
-def statement_label(stmt: Mapping[str, Any], index: int) -> str:
-    sid = element(stmt, "Sid")
-    return str(sid[1]) if sid and sid[1] not in (None, "") else f"#{index}"
-
-
-def is_allow(stmt: Mapping[str, Any]) -> bool:
-    effect = element(stmt, "Effect")
-    return effect is not None and effect[1] == "Allow"
-
-
-def principal_values(stmt: Mapping[str, Any], name: str = "Principal") -> list[tuple[str, str]]:
-    """(kind, value) for every principal value of a statement; `"*"` gives ("*", "*")."""
-    found = element(stmt, name)
-    if found is None:
-        return []
-    value = found[1]
-    if value == "*":
-        return [("*", "*")]
-    out: list[tuple[str, str]] = []
-    if isinstance(value, Mapping):
-        for kind, vals in value.items():
-            for v in [vals] if isinstance(vals, str) else list(vals or []):
-                out.append((str(kind), str(v)))
-    return out
-
-
-def is_account_principal(value: str) -> bool:
-    return read_aws_principal(value).kind == "account"
-
-
-def account_of_principal(value: str) -> str | None:
-    return read_aws_principal(value).account
-
-
-def without_account_roots(doc: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The policy with account principals removed from every Allow statement.
-
-    An account principal delegates to that account's IAM policies; what is left is what
-    the key policy grants by itself. None when no statement is left.
-    """
-    kept: list[dict[str, Any]] = []
-    for stmt in statements_of(doc):
-        if not is_allow(stmt) or element(stmt, "Principal") is None:
-            kept.append(stmt)
-            continue
-        key, value = element(stmt, "Principal") or ("Principal", None)
-        if not isinstance(value, Mapping):
-            kept.append(stmt)
-            continue
-        new_value: dict[str, Any] = {}
-        for kind, vals in value.items():
-            items = [vals] if isinstance(vals, str) else list(vals or [])
-            if str(kind).lower() == "aws":
-                items = [v for v in items if not is_account_principal(str(v))]
-            if items:
-                new_value[kind] = items
-        if new_value:
-            stmt = dict(stmt)
-            stmt[key] = new_value
-            kept.append(stmt)
-    if not kept:
-        return None
-    out = {k: v for k, v in doc.items() if k.lower() != "statement"}
-    out["Statement"] = kept
-    return out
-
-
-def parsed(doc: Mapping[str, Any] | None) -> Policy | None:
-    return None if doc is None else parse_policy(doc)
-
-
-def allows(policy: Policy | None, request: Request, key_account: str) -> bool:
-    if policy is None:
-        return False
-    return evaluate(policy, request, key_account=key_account).allowed
+_SERVICE = PrincipalType.SERVICE.condition_value
+_PARTITION = r"(aws|aws-cn|aws-us-gov)"
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ROOT = re.compile(rf"^arn:{_PARTITION}:iam::\d{{12}}:root$")
+_IDENTITY_ARN = re.compile(rf"^arn:{_PARTITION}:(iam|sts)::(\d{{12}}):.+$")
+_SESSION = re.compile(rf"^arn:{_PARTITION}:sts::(\d{{12}}):assumed-role/([^/]+)/.+$")
 
 
 # --------------------------------------------------------------------------- results
@@ -227,6 +140,96 @@ class Verification:
         }
 
 
+# --------------------------------------------------------------------------- reading
+
+
+def _allows(policy: Policy, request: Request, key_account: str) -> bool:
+    return evaluate(policy, request, key_account=key_account).allowed
+
+
+def _is_account(entry: PrincipalEntry) -> bool:
+    """An account principal (`123456789012` or `arn:aws:iam::123456789012:root`): it
+    delegates to the account's IAM policies."""
+    return entry.kind == "AWS" and bool(
+        _ACCOUNT_ID.match(entry.value) or _ROOT.match(entry.value)
+    )
+
+
+def _by_key_policy_alone(policy: Policy) -> Policy:
+    """The policy with account principals removed from every Allow statement: what it
+    grants by itself, without IAM delegation (no statement left allows nothing)."""
+    kept: list[Statement] = []
+    for stmt in policy.statements:
+        if stmt.effect is not Effect.ALLOW or stmt.not_principal:
+            kept.append(stmt)
+            continue
+        named = tuple(p for p in stmt.principals if not _is_account(p))
+        if named:
+            kept.append(replace(stmt, principals=named))
+    return replace(policy, statements=tuple(kept))
+
+
+def _requests(caller: ObservedCaller, action: str) -> Iterator[Request]:
+    """The requests one observed (caller, action) stands for: each distinct request shape
+    the evidence recorded for that action, else every combination of the services it came
+    through (or a direct call) and the VPC endpoints it came from (or none)."""
+    service = caller.principal_type == _SERVICE
+    recorded = [(r.via_service, r.vpc_endpoint, r.context) for r in caller.requests
+                if r.action == action]
+    combos = recorded or [
+        (via, vpce, ())
+        for via in (caller.via_services or (None,))
+        for vpce in (caller.vpc_endpoints or (None,))
+    ]
+    for via, vpce, extra in combos:
+        context = {key: list(values) for key, values in caller.context}
+        if service:
+            context.setdefault("aws:SourceAccount", [caller.account])
+        context.update((key, list(values)) for key, values in extra)
+        if via is not None:
+            context["kms:ViaService"] = [via]
+        if vpce is not None:
+            context["aws:SourceVpce"] = [vpce]
+        yield Request(
+            principal=caller.principal,
+            account=caller.account,
+            action=action,
+            principal_type=caller.principal_type,
+            context=context,
+            org_id=caller.org_id,
+            service=caller.principal if service else None,
+        )
+
+
+def _trusted(caller: ObservedCaller, zone: TrustZone, keep_external: frozenset[str]) -> bool:
+    if caller.account in keep_external:
+        return True
+    return zone.contains_account(caller.account) or zone.contains_org(caller.org_id)
+
+
+def _principal_account(value: str) -> str | None:
+    if _ACCOUNT_ID.match(value):
+        return value
+    m = _IDENTITY_ARN.match(value)
+    return m.group(3) if m else None
+
+
+def _as_named(value: str, account: str) -> str:
+    """The principal a key policy names: a bare account id as its root ARN, an STS session
+    as its role."""
+    if _ACCOUNT_ID.match(value):
+        return f"arn:aws:iam::{account}:root"
+    m = _SESSION.match(value)
+    return f"arn:{m.group(1)}:iam::{m.group(2)}:role/{m.group(3)}" if m else value
+
+
+def _principal_type(principal: str) -> str:
+    if _ROOT.match(principal):
+        return PrincipalType.ROOT.condition_value
+    kind = PrincipalType.IAM_USER if ":user/" in principal else PrincipalType.ROLE
+    return kind.condition_value
+
+
 # --------------------------------------------------------------------------- checks
 
 
@@ -240,12 +243,12 @@ def verify(
     keep_external: frozenset[str] = frozenset(),
 ) -> Verification:
     """Judge `new_policy_text` as a replacement for `old_policy`; every check is reported."""
-    old = policy_document(old_policy)
+    old = parse_policy(old_policy)
     callers = tuple(callers)
     size = len(new_policy_text.encode("utf-8"))
     checks: list[Check] = []
     try:
-        new = policy_document(new_policy_text)
+        new = parse_policy(new_policy_text)
     except PolicyParseError as exc:
         checks.append(Check("well-formed", False, exc.message))
         return Verification(tuple(checks), Verdict.ERROR, None, (), (), size)
@@ -286,14 +289,13 @@ def verify(
     return Verification(tuple(checks), assessment.verdict, assessment, replay, probes, size)
 
 
-def _principal_check(doc: Mapping[str, Any]) -> Check:
+def _principal_check(policy: Policy) -> Check:
     bad = sorted(
         {
-            value
-            for stmt in statements_of(doc)
-            for name in ("Principal", "NotPrincipal")
-            for kind, value in principal_values(stmt, name)
-            if kind != "*" and value != "*" and ("*" in value or "?" in value)
+            p.value
+            for stmt in policy.statements
+            for p in stmt.principals
+            if p.kind != "*" and p.value != "*" and ("*" in p.value or "?" in p.value)
         }
     )
     if bad:
@@ -302,7 +304,7 @@ def _principal_check(doc: Mapping[str, Any]) -> Check:
 
 
 def _verdict_check(
-    doc: Mapping[str, Any],
+    policy: Policy,
     zone: TrustZone,
     keep_external: frozenset[str],
     assessment: Assessment,
@@ -318,7 +320,7 @@ def _verdict_check(
             trusted_orgs=zone.trusted_orgs,
             trusted_org_paths=zone.trusted_org_paths,
         )
-        again = analyze_policy(doc, widened)
+        again = analyze_policy(policy, widened)
         if again.verdict is Verdict.PRIVATE:
             kept = ", ".join(sorted(keep_external))
             return Check("verdict", True, f"cross-account only to kept account(s) {kept}")
@@ -327,32 +329,31 @@ def _verdict_check(
 
 
 def _replay(
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
+    old: Policy,
+    new: Policy,
     callers: tuple[ObservedCaller, ...],
     zone: TrustZone,
     keep_external: frozenset[str],
     key_account: str,
 ) -> Iterable[ReplayedCall]:
-    old_p, new_p = parse_policy(old), parse_policy(new)
-    old_alone = parsed(without_account_roots(old))
-    new_alone = parsed(without_account_roots(new))
+    old_alone, new_alone = _by_key_policy_alone(old), _by_key_policy_alone(new)
     for caller in callers:
-        trusted = caller_trusted(caller, zone, keep_external)
+        trusted = _trusted(caller, zone, keep_external)
+        root = _ROOT.match(caller.principal) is not None
         for action, count in caller.actions:
             outcomes: list[ReplayOutcome] = []
             iam_dependent = False
-            for request in replay_requests(caller, action):
-                if not allows(old_p, request, key_account):
+            for request in _requests(caller, action):
+                if not _allows(old, request, key_account):
                     outcomes.append(ReplayOutcome.NOT_FROM_KEY_POLICY)
                     continue
-                new_full = allows(new_p, request, key_account)
-                if caller.is_root:
+                new_full = _allows(new, request, key_account)
+                if root:
                     # the root user is named by the account principal itself
                     by_old_alone, by_new_alone = True, new_full
                 else:
-                    by_old_alone = allows(old_alone, request, key_account)
-                    by_new_alone = allows(new_alone, request, key_account)
+                    by_old_alone = _allows(old_alone, request, key_account)
+                    by_new_alone = _allows(new_alone, request, key_account)
                 iam_dependent = iam_dependent or not by_old_alone
                 still = by_new_alone if by_old_alone else new_full
                 if trusted:
@@ -389,8 +390,8 @@ def _worst(outcomes: list[ReplayOutcome]) -> ReplayOutcome:
 
 
 def _lockout(
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
+    old: Policy,
+    new: Policy,
     callers: tuple[ObservedCaller, ...],
     key_account: str,
 ) -> Iterable[LockoutProbe]:
@@ -402,43 +403,39 @@ def _lockout(
     on the same footing (by the key policy itself, or through IAM delegation).
     """
     candidates: dict[str, str] = {f"arn:aws:iam::{key_account}:root": key_account}
-    for stmt in statements_of(old):
-        if not is_allow(stmt):
+    for stmt in old.statements:
+        if stmt.effect is not Effect.ALLOW or stmt.not_principal:
             continue
-        for kind, value in principal_values(stmt):
-            if kind.lower() != "aws" or "*" in value or "?" in value:
+        for p in stmt.principals:
+            if p.kind != "AWS" or "*" in p.value or "?" in p.value:
                 continue
-            account = account_of_principal(value)
-            if account != key_account:
+            if _principal_account(p.value) != key_account:
                 continue  # KMS accepts PutKeyPolicy only from the key's own account
-            arn = f"arn:aws:iam::{account}:root" if ACCOUNT_ID.match(value) else value
-            candidates.setdefault(normalize_principal(arn), account)
+            candidates.setdefault(_as_named(p.value, key_account), key_account)
     for caller in callers:
         # observed managers of the key (not every user of a policy that allowed kms:*)
         if (
-            not caller.is_service
+            caller.principal_type != _SERVICE
             and caller.account == key_account
-            and "kms:PutKeyPolicy" in caller.action_names
+            and any(action == "kms:PutKeyPolicy" for action, _ in caller.actions)
         ):
             candidates.setdefault(caller.principal, caller.account)
-    old_p, new_p = parse_policy(old), parse_policy(new)
-    old_alone = parsed(without_account_roots(old))
-    new_alone = parsed(without_account_roots(new))
+    old_alone, new_alone = _by_key_policy_alone(old), _by_key_policy_alone(new)
     for principal, account in sorted(candidates.items()):
-        root = ROOT_ARN.match(principal) is not None
+        root = _ROOT.match(principal) is not None
         request = Request(
             principal=principal,
             account=account,
             action="kms:PutKeyPolicy",
-            principal_type="Account" if root else normalize_principal_type(None, principal),
+            principal_type=_principal_type(principal),
             context={},
         )
-        if not allows(old_p, request, key_account):
+        if not _allows(old, request, key_account):
             continue
-        by_old_alone = root or allows(old_alone, request, key_account)
+        by_old_alone = root or _allows(old_alone, request, key_account)
         after = (
-            allows(new_p, request, key_account)
+            _allows(new, request, key_account)
             if root or not by_old_alone
-            else allows(new_alone, request, key_account)
+            else _allows(new_alone, request, key_account)
         )
         yield LockoutProbe(principal=principal, account=account, allowed_after=after)

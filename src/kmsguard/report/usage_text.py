@@ -6,8 +6,8 @@ import csv
 import io
 from enum import StrEnum
 
-from .records import DENIAL_CODES
-from .report import Caller, UsageReport
+from kmsguard.usage.records import DENIAL_CODES
+from kmsguard.usage.report import Caller, UsageReport
 
 
 class UsageFormat(StrEnum):
