@@ -531,7 +531,7 @@ def analyze_inferring_owner(policy: Policy, zone: TrustZone) -> Assessment:
         a = analyze_policy(policy, replace(zone, trusted_accounts=zone.trusted_accounts | {owner}))
         note = (
             f"unknown owner: account {owner}, which the administrator statement names, is "
-            "judged as the deploying account; pass --account to check it"
+            "judged as the deploying account (no owner account was given)"
         )
         return replace(a, notes=(*a.notes, note))
     a = analyze_policy(policy, replace(zone, account=owner))
