@@ -112,7 +112,7 @@ def test_rollback_after_a_crash_between_write_and_read_back(tmp_path: Path) -> N
     assert isinstance(apply_plan(kms, store, plan, key=KEY, confirm=True, backup_dir=backups),
                       Applied)
     assert isinstance(rollback(kms, store, key=KEY, to_version=None, confirm=True,
-                               backup_dir=backups), Applied)
+                               allow_exposed=True, backup_dir=backups), Applied)
     assert healthy.policy == OLD
 
     crashing = CrashAfterPut(OLD)
@@ -125,6 +125,6 @@ def test_rollback_after_a_crash_between_write_and_read_back(tmp_path: Path) -> N
     # a later run recognizes the live policy as the one kmsguard was writing
     after = FakeKms(crashing.policy)
     result = rollback(KeyPolicyClient(after), store, key=KEY,  # type: ignore[arg-type]
-                      to_version=None, confirm=True, backup_dir=backups)
+                      to_version=None, confirm=True, backup_dir=backups, allow_exposed=True)
     assert isinstance(result, Applied), result
     assert after.policy == OLD

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -35,13 +36,13 @@ def test_damaged_backup_is_detected(tmp_path: Path) -> None:
 def test_interrupted_write_leaves_no_partial_backup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def crash(self: Path, target: Path) -> Path:
+    def crash(*_args: object, **_kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Path, "replace", crash)
+    monkeypatch.setattr(os, "link", crash)  # the step that gives the complete file its name
     with pytest.raises(KeyboardInterrupt):
         write_backup(tmp_path, KEY, POLICY, "before-apply")
-    assert not list(tmp_path.glob("*.json"))
+    assert not list(tmp_path.iterdir())  # no partial backup, no temporary file
 
 
 def test_unwritable_backup_folder_is_a_store_error(tmp_path: Path) -> None:

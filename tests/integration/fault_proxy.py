@@ -51,6 +51,13 @@ class FaultPlan:
     deny_assume_role: frozenset[str] = frozenset()  # account ids: sts:AssumeRole -> AccessDenied
     page_size: int = 0  # > 0: split KMS list responses into pages of this size (Marker)
     seed: int = 0
+    #: hostile API bodies: operation -> the raw body answered with HTTP 200 instead
+    garbage: dict[str, bytes] = field(default_factory=dict)
+    #: key id -> the policy text GetKeyPolicy answers for it (HTTP 200, well-formed JSON)
+    policy_texts: dict[str, str] = field(default_factory=dict)
+    hang_regions: frozenset[str] = frozenset()  # every KMS call there waits hang_seconds
+    hang_seconds: float = 0.0
+    op_latency: dict[str, float] = field(default_factory=dict)  # operation -> extra seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +222,22 @@ class FaultProxy:
                 }
         return None
 
+    def _hostile_body(self, call: _Call) -> bytes | None:
+        """A 200 answer the scanner must not trust: garbage, or a chosen policy text."""
+        if call.service != "kms":
+            return None
+        garbage = self.plan.garbage.get(call.operation)
+        if garbage is not None:
+            self._count("garbage")
+            return garbage
+        if call.operation == "GetKeyPolicy" and self.plan.policy_texts:
+            key_id = str(json.loads(call.body or b"{}").get("KeyId", ""))
+            text = self.plan.policy_texts.get(key_id)
+            if text is not None:
+                self._count("policy_text")
+                return json.dumps({"Policy": text, "PolicyName": "default"}).encode()
+        return None
+
     def _count(self, what: str) -> None:
         with self._lock:
             self.stats[what] += 1
@@ -269,6 +292,16 @@ class FaultProxy:
                 proxy._delay()
                 if proxy._assume_role_denied(call):
                     self._reply(403, [("Content-Type", "text/xml")], _STS_ACCESS_DENIED)
+                    return
+                extra = proxy.plan.op_latency.get(call.operation, 0.0)
+                if extra:
+                    time.sleep(extra)
+                if call.service == "kms" and call.region in proxy.plan.hang_regions:
+                    proxy._count("hung")
+                    time.sleep(proxy.plan.hang_seconds)
+                hostile = proxy._hostile_body(call)
+                if hostile is not None:
+                    self._reply(200, [("Content-Type", "application/x-amz-json-1.1")], hostile)
                     return
                 fault = proxy._fault(call)
                 if fault is not None:

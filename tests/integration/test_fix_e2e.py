@@ -200,10 +200,14 @@ def test_plan_apply_rollback_round_trip(
     assert "unchanged" in out
 
     # rollback: dry run first, then the original bytes come back
-    code, out, err = run(capsys, "fix", "rollback", "--key", public_key, *store_opts)
+    code, out, err = run(
+        capsys, "fix", "rollback", "--key", public_key, "--allow-exposed", *store_opts
+    )
     assert code == 0, err
     assert live(kms, public_key) == after
-    code, out, err = run(capsys, "fix", "rollback", "--key", public_key, "--yes", *store_opts)
+    code, out, err = run(
+        capsys, "fix", "rollback", "--key", public_key, "--yes", "--allow-exposed", *store_opts
+    )
     assert code == 0, err
     assert "rolled back" in out
     assert live(kms, public_key) == PUBLIC_POLICY
@@ -276,7 +280,9 @@ def test_apply_without_plan_file_uses_default_storage(
     assert code == 2
     assert "no saved version 99" in err
     assert "saved versions: 1, 2" in err
-    code, out, err = run(capsys, "fix", "rollback", "--key", public_key, "--to", "1", "--yes")
+    code, out, err = run(
+        capsys, "fix", "rollback", "--key", public_key, "--to", "1", "--yes", "--allow-exposed"
+    )
     assert code == 0, err
     assert live(kms, public_key) == PUBLIC_POLICY
 
@@ -320,7 +326,8 @@ def test_rollback_from_backup_file_when_the_database_is_lost(
     assert code == 2
     assert "no saved policy" in err
     code, out, err = run(
-        capsys, "fix", "rollback", "--key", public_key, "--backup", str(backup), "--yes", *fresh
+        capsys, "fix", "rollback", "--key", public_key, "--backup", str(backup), "--yes",
+        "--allow-exposed", *fresh
     )
     assert code == 0, err
     assert "rolled back" in out

@@ -252,6 +252,8 @@ def test_rollback_refuses_when_policy_changed_after_apply(
     assert "refused (stale)" in err
     assert "--force" in err
     assert json.loads(live(kms, key)) == someone_else
-    code, _out, err = run(capsys, "fix", "rollback", "--key", key, "--yes", "--force", *opts)
+    code, _out, err = run(
+        capsys, "fix", "rollback", "--key", key, "--yes", "--force", "--allow-exposed", *opts
+    )
     assert code == 0, err
     assert live(kms, key) == PUBLIC_POLICY

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from kmsguard import safeio
 from kmsguard.arn import partition_of
 from kmsguard.aws.result import ReadError
 from kmsguard.aws.session import SessionClients
@@ -52,8 +53,13 @@ def caller_identity(clients: SessionClients) -> Caller:
             f"cannot identify the caller: {err.code}: `{err.message}`",
             hint="check the credentials and AWS_ENDPOINT_URL",
         ) from exc
-    arn = str(ident["Arn"])
-    return Caller(account=str(ident["Account"]), arn=arn, partition=partition_of(arn))
+    arn, account = ident.get("Arn"), ident.get("Account")
+    if not isinstance(arn, str) or arn.count(":") < 5 or not isinstance(account, str):
+        raise SourceError(
+            "cannot identify the caller: GetCallerIdentity gave an unreadable answer",
+            hint="check AWS_ENDPOINT_URL and any proxy in between",
+        )
+    return Caller(account=account, arn=arn, partition=partition_of(arn))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +78,13 @@ def describe_organization(org: Any) -> Organization:
         accounts: list[str] = []
         inactive: list[tuple[str, str]] = []
         for page in org.get_paginator("list_accounts").paginate():
-            for acct in page.get("Accounts", []):
+            listed = page.get("Accounts") if isinstance(page, dict) else None
+            if not isinstance(listed, list) or not isinstance(info, dict):
+                raise SourceError(
+                    "cannot list the organization's accounts: an unreadable answer",
+                    hint="check AWS_ENDPOINT_URL and any proxy in between",
+                )
+            for acct in listed:
                 acct_id, status = str(acct["Id"]), str(acct.get("Status", "ACTIVE"))
                 if status == "ACTIVE":
                     accounts.append(acct_id)
@@ -97,7 +109,7 @@ def read_accounts_file(path: Path) -> tuple[str, ...]:
     """Account ids, one per line (`#` comments, blank lines and a trailing name after
     whitespace or a comma are allowed); every bad line is reported at once."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = safeio.read_text(path)
     except OSError as exc:
         raise InputError(f"cannot read accounts file `{path}`: {exc.strerror}") from exc
     accounts: list[str] = []
@@ -122,4 +134,18 @@ def read_accounts_file(path: Path) -> tuple[str, ...]:
 def enabled_regions(clients: SessionClients) -> tuple[str, ...]:
     """The regions enabled for the account (opt-in regions only once opted in)."""
     resp = clients.client("ec2").describe_regions(AllRegions=False)
-    return tuple(sorted(str(r["RegionName"]) for r in resp.get("Regions", [])))
+    regions = resp.get("Regions") if isinstance(resp, dict) else None
+    if not isinstance(regions, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("RegionName"), str) for r in regions
+    ):
+        raise UnreadableAnswerError("DescribeRegions", "the answer lists no `Regions`")
+    return tuple(sorted(str(r["RegionName"]) for r in regions))
+
+
+class UnreadableAnswerError(Exception):
+    """An answer without the fields the operation always returns (garbage, truncated)."""
+
+    def __init__(self, operation: str, detail: str) -> None:
+        super().__init__(f"{operation}: {detail}")
+        self.operation = operation
+        self.detail = detail

@@ -6,6 +6,7 @@ Work flows account -> (account, region) -> key; every step that fails is kept as
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -20,12 +21,22 @@ from kmsguard.arn import role_arn
 from kmsguard.aws.accounts import (
     DEFAULT_ROLE,
     Caller,
+    UnreadableAnswerError,
     caller_identity,
     describe_organization,
     enabled_regions,
     read_error,
 )
-from kmsguard.aws.keys import CallCounter, KeyRef, RawKey, instrument, list_region, read_key
+from kmsguard.aws.keys import (
+    CallCounter,
+    DeadlineExceededError,
+    KeyRef,
+    MalformedResponseError,
+    RawKey,
+    instrument,
+    list_region,
+    read_key,
+)
 from kmsguard.aws.ratelimit import RateLimits
 from kmsguard.aws.result import GrantFinding, KeyResult, ReadError, ScanResult, ScopeFailure
 from kmsguard.aws.session import SessionClients, assume_role, client_config
@@ -40,6 +51,9 @@ T = TypeVar("T")
 DEFAULT_MAX_RPS = 40.0
 DEFAULT_WORKERS = 16
 DEFAULT_MAX_ATTEMPTS = 8
+#: Seconds to connect, and to wait for each answer, per HTTP attempt (botocore's default is
+#: 60: one hanging region then took 9 minutes).
+DEFAULT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +66,8 @@ class ScanOptions:
     max_rps: float | None = DEFAULT_MAX_RPS  # per account and region; None: unlimited
     workers: int = DEFAULT_WORKERS
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    timeout: float = DEFAULT_TIMEOUT  # per HTTP attempt: connect, then each read
+    deadline: float | None = None  # seconds for the whole scan; what is unread: incomplete
     org_id: str | None = None
     trusted_accounts: frozenset[str] = frozenset()
     trusted_orgs: frozenset[str] = frozenset()
@@ -78,13 +94,16 @@ class PolicyJudge:
     reuse a handful of policies across thousands of keys. The key's ARN is part of the
     question only when some statement names a resource other than `*`.
 
-    The engine is thread-safe (one solver context per policy). Two threads that meet the
-    same new policy at once may both analyse it; the caches only save repeated work.
+    The engine is thread-safe (one solver context per policy). Threads that meet the same
+    new policy at once share one analysis: the first analyses it, the others wait for its
+    result (an organization's 18 keys with one slow policy once ran 18 analyses at once).
     """
 
     def __init__(self) -> None:
         self._parsed: dict[str, Policy | Assessment] = {}
-        self._cache: dict[tuple[str, TrustZone, str | None], Assessment] = {}
+        self._cache: dict[tuple[str, TrustZone, str | None], Future[Assessment]] = {}
+        self._lock = threading.Lock()
+        self.analyses = 0  # how many analyses ran (the rest were shared)
 
     def policy(self, text: str, zone: TrustZone, key_arn: str | None = None) -> Assessment:
         parsed = self._parsed.get(text)
@@ -94,10 +113,19 @@ class PolicyJudge:
             return parsed
         arn = key_arn if _names_resources(parsed) else None
         key = (text, zone, arn)
-        found = self._cache.get(key)
-        if found is None:
-            found = self._cache[key] = analyze_policy(parsed, zone, key_arn=arn)
-        return found
+        with self._lock:
+            found = self._cache.get(key)
+            mine = found is None
+            if found is None:
+                found = self._cache[key] = Future()
+                self.analyses += 1
+        if mine:
+            try:
+                found.set_result(analyze_policy(parsed, zone, key_arn=arn))
+            except BaseException as exc:
+                found.set_exception(exc)
+                raise
+        return found.result()
 
     def grant(self, raw: dict[str, Any], zone: TrustZone) -> Assessment:
         grant = Grant(
@@ -219,13 +247,14 @@ class AwsScanner:
         progress: ProgressCallback | None = None,
     ) -> None:
         self.options = options
-        self.config = client_config(options.max_attempts, options.workers)
+        self.config = client_config(options.max_attempts, options.workers, options.timeout)
         self.base = SessionClients(session, self.config)
         self.judge = judge or PolicyJudge()
         self.progress = progress
         self.counter = CallCounter()
         self.limits = RateLimits(options.max_rps)
         self.counts = ScanCounts()
+        self.stop = threading.Event()  # set at the deadline: no request is sent after it
 
     # -- planning (main thread) -------------------------------------------------------
 
@@ -270,6 +299,9 @@ class AwsScanner:
             regions = self.options.regions or enabled_regions(clients)
         except (ClientError, BotoCoreError) as exc:
             return ScopeFailure(account, None, read_error("DescribeRegions", exc))
+        except UnreadableAnswerError as exc:
+            error = ReadError(exc.operation, "MalformedResponse", exc.detail)
+            return ScopeFailure(account, None, error)
         return _AccountOpened(account, clients, regions)
 
     def _list_region(self, opened: _AccountOpened, region: str) -> _RegionListed | ScopeFailure:
@@ -278,10 +310,15 @@ class AwsScanner:
                 opened.clients.client("kms", region),
                 self.counter,
                 self.limits.bucket(opened.account, region),
+                self.stop,
             )
             return _RegionListed(opened.account, region, client, list_region(client))
         except (ClientError, BotoCoreError) as exc:
             return ScopeFailure(opened.account, region, read_error("ListKeys", exc))
+        except MalformedResponseError as exc:
+            # an answer that cannot be read lists nothing we know of: incomplete, not clean
+            error = ReadError(exc.operation, "MalformedResponse", exc.detail)
+            return ScopeFailure(opened.account, region, error)
 
     def _read_key(self, listed: _RegionListed, ref: KeyRef, zone: TrustZone) -> KeyResult:
         raw = read_key(listed.client, ref)
@@ -312,19 +349,34 @@ class AwsScanner:
         waiting: _RoundRobin[tuple[_RegionListed, KeyRef]] = _RoundRobin()
         keys_in_flight = 0
         pool = ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="kmsguard")
+        tasks: dict[Future[Any], _Task] = {}
+
+        def submit(task: _Task, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+            fut = pool.submit(fn, *args)
+            tasks[fut] = task
+            return fut
+
+        ends = started + self.options.deadline if self.options.deadline is not None else None
         try:
             pending: set[Future[Any]] = {
-                pool.submit(self._open_account, a, plan) for a in plan.accounts
+                submit(_Task(a), self._open_account, a, plan) for a in plan.accounts
             }
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                left = None if ends is None else max(0.0, ends - time.monotonic())
+                done, pending = wait(pending, timeout=left, return_when=FIRST_COMPLETED)
+                if not done:  # the deadline passed: what is unread is reported as such
+                    self.stop.set()
+                    self._unread(pending, tasks, waiting, keys, failures)
+                    pending = set()
+                    break
                 for fut in done:
-                    item = fut.result()
+                    item = _outcome(fut, tasks.pop(fut))
                     if isinstance(item, _AccountOpened):
                         self.counts.accounts_done += 1
                         self.counts.regions_total += len(item.regions)
                         pending.update(
-                            pool.submit(self._list_region, item, r) for r in item.regions
+                            submit(_Task(item.account, r), self._list_region, item, r)
+                            for r in item.regions
                         )
                     elif isinstance(item, _RegionListed):
                         regions_scanned += 1
@@ -352,10 +404,13 @@ class AwsScanner:
                     self._report()
                 while keys_in_flight < self.options.workers and (nxt := waiting.pop()):
                     listed, ref = nxt
-                    pending.add(pool.submit(self._read_key, listed, ref, zones[listed.account]))
+                    task = _Task(listed.account, listed.region, ref)
+                    pending.add(submit(task, self._read_key, listed, ref, zones[listed.account]))
                     keys_in_flight += 1
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # after a deadline, calls still waiting for an answer end within --timeout; their
+            # results are not waited for
+            pool.shutdown(wait=not self.stop.is_set(), cancel_futures=True)
         return ScanResult(
             keys=tuple(sorted(keys, key=lambda k: (k.account, k.region, k.arn))),
             failures=tuple(sorted(failures, key=lambda f: (f.account, f.region or ""))),
@@ -371,6 +426,68 @@ class AwsScanner:
     def _report(self) -> None:
         if self.progress is not None:
             self.progress(self.counts)
+
+    def _unread(
+        self,
+        pending: set[Future[Any]],
+        tasks: dict[Future[Any], _Task],
+        waiting: _RoundRobin[tuple[_RegionListed, KeyRef]],
+        keys: list[KeyResult],
+        failures: list[ScopeFailure],
+    ) -> None:
+        """At the deadline: every account, region and key not read yet, as unread."""
+        error = ReadError(
+            "scan",
+            "DeadlineExceeded",
+            f"not read within the --deadline of {self.options.deadline:g} s",
+        )
+        for fut in pending:
+            fut.cancel()
+            item = _failed(tasks.pop(fut), error)
+            if isinstance(item, KeyResult):
+                keys.append(item)
+            else:
+                failures.append(item)
+        while (nxt := waiting.pop()) is not None:
+            listed, ref = nxt
+            unread = _failed(_Task(listed.account, listed.region, ref), error)
+            assert isinstance(unread, KeyResult)
+            keys.append(unread)
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    """What a submitted task reads: an account, a region of it, or a key of that region."""
+
+    account: str
+    region: str | None = None
+    key: KeyRef | None = None
+
+
+def _failed(task: _Task, error: ReadError) -> KeyResult | ScopeFailure:
+    if task.key is not None:
+        assert task.region is not None
+        return KeyResult(
+            arn=task.key.arn,
+            key_id=task.key.key_id,
+            account=task.account,
+            region=task.region,
+            aliases=task.key.aliases,
+            errors=(error,),
+        )
+    return ScopeFailure(task.account, task.region, error)
+
+
+def _outcome(fut: Future[Any], task: _Task) -> Any:
+    """The task's result; an exception no step expected (an answer botocore could not
+    parse, the deadline) makes that key, region or account unread, never a crash or a
+    silent pass."""
+    try:
+        return fut.result()
+    except Exception as exc:  # any failure of one task is that task's
+        code = "DeadlineExceeded" if isinstance(exc, DeadlineExceededError) else "Unreadable"
+        operation = "scan" if task.key is None else "key"
+        return _failed(task, ReadError(operation, code, f"{type(exc).__name__}: {exc}"))
 
 
 class _RoundRobin(Generic[T]):

@@ -35,13 +35,16 @@ def open_session(profile: str | None) -> boto3.Session:
         ) from None
 
 
-def client_config(max_attempts: int, pool_size: int) -> Config:
-    """Adaptive retries (botocore backs off on throttling) and a connection pool as large
-    as the thread pool, so workers never queue for a socket."""
+def client_config(max_attempts: int, pool_size: int, timeout: float = 10.0) -> Config:
+    """Adaptive retries (botocore backs off on throttling), a connection pool as large
+    as the thread pool, so workers never queue for a socket, and `timeout` seconds to
+    connect and for each answer (a hanging endpoint fails that call, then it is retried)."""
     return Config(
         retries={"mode": "adaptive", "max_attempts": max_attempts},
         max_pool_connections=max(10, pool_size),
         user_agent_extra="kmsguard",
+        connect_timeout=timeout,
+        read_timeout=timeout,
     )
 
 

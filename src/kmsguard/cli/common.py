@@ -13,6 +13,7 @@ import click
 
 from kmsguard.errors import ExitCode, InputError
 from kmsguard.model import SELF_ACCOUNT, Severity, TrustZone
+from kmsguard.report.escape import terminal_message
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,9 +27,9 @@ def _color() -> bool | None:
 
 
 def echo_error(message: str, hint: str | None = None) -> None:
-    click.secho(f"error: {message}", fg="red", err=True, color=_color())
+    click.secho(f"error: {terminal_message(message)}", fg="red", err=True, color=_color())
     if hint:
-        click.echo(f"  hint: {hint}", err=True)
+        click.echo(f"  hint: {terminal_message(hint)}", err=True)
 
 
 def echo_note(message: str) -> None:
@@ -40,7 +41,9 @@ def echo_note(message: str) -> None:
 def echo_warning(message: str) -> None:
     from .terminal import fit
 
-    click.secho(fit(f"warning: {message}"), fg="yellow", err=True, color=_color())
+    click.secho(
+        fit(f"warning: {terminal_message(message)}"), fg="yellow", err=True, color=_color()
+    )
 
 
 def _account(_ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -151,6 +154,8 @@ def write_output(text: str, output: Path | None) -> None:
     """The report to standard output, or to `output` (a clear input error if it cannot)."""
     if not text.endswith("\n"):
         text += "\n"
+    # a lone surrogate (from a JSON escape in the input) cannot be encoded: show it escaped
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if output is None:
         sys.stdout.write(text)
         return

@@ -98,6 +98,8 @@ def run_demo(base: Path) -> DemoRun:
                 since=None,
                 until=None,
                 usage_key=None,
+                allow_no_usage=False,
+                warn_window=False,  # the demo's logs are a fixed week in the past
                 strategy="principals",
                 keep_external=(),
                 account=DEMO_ACCOUNT,

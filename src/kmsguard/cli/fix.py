@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from kmsguard import safeio
 from kmsguard.errors import InputError
 from kmsguard.policy.remediation import Strategy
+from kmsguard.report.escape import terminal_lines
 
 from .common import (
     _account,
@@ -55,8 +57,12 @@ def fix() -> None:
 def _plan_options(f: F) -> F:
     """The evidence, strategy and zone of trust a plan is made from."""
     decorators = [
-        click.option("--usage", "usage_file", type=click.Path(exists=True, dir_okay=False,
-                     path_type=Path), help="A usage report (`kmsguard usage --format json`)."),
+        click.option(
+            "--usage",
+            "usage_file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="A usage report (`kmsguard usage --format json`).",
+        ),
         click.option(
             "--cloudtrail",
             "cloudtrail",
@@ -66,6 +72,12 @@ def _plan_options(f: F) -> F:
         ),
         click.option("--since", help="With --cloudtrail: start of the usage window (e.g. 90d)."),
         click.option("--until", help="With --cloudtrail: end of the usage window."),
+        click.option(
+            "--allow-no-usage",
+            is_flag=True,
+            help="Plan even when the evidence holds no event for the key (anyone who relies "
+            "on it may be locked out).",
+        ),
         click.option(
             "--usage-key",
             metavar="ARN",
@@ -162,6 +174,7 @@ def _make_offer(
     since: str | None,
     until: str | None,
     usage_key: str | None,
+    allow_no_usage: bool = False,
     strategy: str,
     keep_external: tuple[str, ...],
     account: str | None,
@@ -169,6 +182,7 @@ def _make_offer(
     trusted_accounts: tuple[str, ...],
     trusted_orgs: tuple[str, ...],
     trusted_ou_paths: tuple[str, ...],
+    warn_window: bool = True,
 ) -> Offer:
     from kmsguard.arn import account_of
     from kmsguard.fix.evidence import load_usage_file, usage_from_cloudtrail
@@ -190,7 +204,7 @@ def _make_offer(
     else:
         assert policy_file is not None
         try:
-            old_policy = policy_file.read_text(encoding="utf-8-sig")
+            old_policy = safeio.read_text(policy_file)
         except OSError as exc:
             raise InputError(f"cannot read `{policy_file}`: {exc.strerror}") from exc
         source = str(policy_file)
@@ -203,9 +217,7 @@ def _make_offer(
         probe = load_usage_file(usage_file, None, key_account="000000000000")
         key_account = account_of(probe.key_arn) if probe.key_arn else None
     if key_account is None:
-        raise InputError(
-            "the key owner's account is unknown", hint="pass --account ID (12 digits)"
-        )
+        raise InputError("the key owner's account is unknown", hint="pass --account ID (12 digits)")
     if account and key_arn and account_of(key_arn) not in (None, account):
         raise InputError(f"`--account {account}` does not own `{key_arn}`")
     if Strategy(strategy) is Strategy.ORG and not org_id:
@@ -215,12 +227,27 @@ def _make_offer(
         )
     zone = build_zone(key_account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
     if usage_file is not None:
-        evidence = load_usage_file(usage_file, usage_target, key_account=key_account)
+        evidence = load_usage_file(
+            usage_file, usage_target, key_account=key_account, allow_missing=allow_no_usage
+        )
     else:
         evidence = usage_from_cloudtrail(
             cloudtrail, usage_target, key_account=key_account, zone=zone, since=since, until=until
         )
-    for warning in evidence.warnings:
+    if evidence.empty and not allow_no_usage:
+        what = f"`{usage_target}`" if usage_target else "the key"
+        raise InputError(
+            f"no usage evidence: {evidence.source} hold no event for {what} in the window "
+            f"{evidence.describe_window()}"
+            + (
+                f" ({evidence.events_read} CloudTrail events read)"
+                if evidence.events_read is not None
+                else ""
+            ),
+            hint="a plan from no evidence removes access nobody was seen using: check the "
+            "log folder and --since/--until, or pass --allow-no-usage to plan anyway",
+        )
+    for warning in (*evidence.warnings, *(evidence.window_warnings() if warn_window else ())):
         echo_warning(warning)
     return make_offer(
         old_policy,
@@ -233,6 +260,7 @@ def _make_offer(
         source=source,
         key_arn=key_arn or evidence.key_arn,
         window=evidence.window,
+        evidence=evidence.to_json(),
     )
 
 
@@ -314,21 +342,26 @@ def _render_result(result: Applied | Skipped, fmt: str) -> str:
             f"  previous policy saved as version {result.saved.id} "
             f"(sha256 {result.saved.sha256[:12]}), backup file {result.backup_path}",
             f"  new policy read back as version {result.written.id}: "
-            + ("identical to what was sent" if result.readback_matches else "DIFFERS from what "
-               "was sent"),
+            + (
+                "identical to what was sent"
+                if result.readback_matches
+                else "DIFFERS from what was sent"
+            ),
             f"  verdict after: {result.verdict_after}",
             f"  undo with: kmsguard fix rollback --key {result.key_arn} --to {result.saved.id} "
             "--yes",
         ]
-        return "\n".join(lines)
+        if result.diff:  # what was written, always shown
+            lines.extend(result.diff.rstrip("\n").split("\n"))
+        return terminal_lines(lines)
     lines = [f"{result.reason}: {result.detail}"]
     if result.verification is not None:
         from kmsguard.report.fix_text import mark
 
         lines.extend(f"  {mark(c.ok)} {c.name}: {c.detail}" for c in result.verification.checks)
     if result.diff:
-        lines.append(result.diff.rstrip("\n"))
-    return "\n".join(lines)
+        lines.extend(result.diff.rstrip("\n").split("\n"))
+    return terminal_lines(lines)
 
 
 def _finish(
@@ -401,7 +434,7 @@ def apply(
     saved: SavedPlan
     if plan_file is not None:
         try:
-            text = plan_file.read_text(encoding="utf-8")
+            text = safeio.read_text(plan_file)
         except OSError as exc:
             raise InputError(f"cannot read `{plan_file}`: {exc.strerror}") from exc
         saved = load_plan(text, str(plan_file))
@@ -434,6 +467,12 @@ def apply(
     is_flag=True,
     help="Restore even if the live policy changed since kmsguard wrote it.",
 )
+@click.option(
+    "--allow-exposed",
+    is_flag=True,
+    help="Restore even a policy the engine judges public or cross-account (a rollback "
+    "of a fix usually restores one: say so on purpose).",
+)
 @_aws_options
 @_store_options
 @_format_option
@@ -444,6 +483,7 @@ def rollback(
     backup_file: Path | None,
     yes: bool,
     force: bool,
+    allow_exposed: bool,
     profile: str | None,
     region: str | None,
     db_url: str | None,
@@ -472,6 +512,7 @@ def rollback(
         backup_dir=_backup_dir(backup_dir),
         force=force,
         backup_file=backup_file,
+        allow_exposed=allow_exposed,
     )
     return _finish(result, fmt, output, record=record, db_url=db_url)
 
@@ -503,5 +544,5 @@ def history(key: str, db_url: str | None, fmt: str) -> int:
             f"  {v.id:>4}  {v.saved_at:%Y-%m-%d %H:%M:%S}Z  {v.reason:<15} "
             f"sha256 {v.sha256[:12]}{note}{where}"
         )
-    write_output("\n".join(lines), None)
+    write_output(terminal_lines(lines), None)
     return 0

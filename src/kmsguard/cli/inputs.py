@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from kmsguard import safeio
+
 MAX_POLICY_BYTES = 5 * 1024 * 1024  # key policies are at most 32 KB; this only guards memory
 
 
@@ -46,12 +48,15 @@ def _walk_json(root: Path) -> Iterator[Path]:
 
 def _read_file(path: Path, source: str) -> PolicyInput:
     try:
-        size = path.stat().st_size
-        if size > MAX_POLICY_BYTES:
-            return PolicyInput(
-                source, None, f"`{source}` is {size} bytes; a key policy is at most 32 KB"
-            )
-        data = path.read_bytes()
+        # regular files only, opened without blocking: a FIFO or /dev/zero is an error
+        data = safeio.read_bytes(path, MAX_POLICY_BYTES)
+    except safeio.FileTooLargeError:
+        return PolicyInput(
+            source, None, f"`{source}` is over {MAX_POLICY_BYTES} bytes; a key policy is at "
+            "most 32 KB"
+        )
+    except safeio.NotRegularFileError as exc:
+        return PolicyInput(source, None, f"`{source}` is {exc.strerror}")
     except FileNotFoundError:
         return PolicyInput(source, None, f"`{source}`: no such file")
     except IsADirectoryError:

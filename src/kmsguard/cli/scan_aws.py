@@ -17,6 +17,7 @@ from kmsguard.aws.result import ScanResult
 from kmsguard.aws.scan import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_RPS,
+    DEFAULT_TIMEOUT,
     DEFAULT_WORKERS,
     ScanCounts,
     ScanOptions,
@@ -193,6 +194,19 @@ def _progress(enabled: bool) -> Iterator[Any]:
     show_default=True,
     help="Attempts per API call (botocore adaptive retries).",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1, max=600),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds to connect and to wait for each answer, per attempt of each API call.",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=1),
+    metavar="SECONDS",
+    help="Stop after this long: what is not read by then is reported as unread (exit 4).",
+)
 @click.option("--profile", help="AWS profile (default: AWS_PROFILE or the default chain).")
 @click.option(
     "--security-hub",
@@ -219,6 +233,8 @@ def scan_aws(
     max_rps: float,
     workers: int,
     max_attempts: int,
+    timeout: float,
+    deadline: float | None,
     profile: str | None,
     security_hub: bool,
     quiet: bool,
@@ -257,6 +273,8 @@ def scan_aws(
         max_rps=max_rps,
         workers=workers,
         max_attempts=max_attempts,
+        timeout=timeout,
+        deadline=deadline,
         org_id=org_id,
         trusted_accounts=frozenset(trusted_accounts),
         trusted_orgs=frozenset(trusted_orgs),

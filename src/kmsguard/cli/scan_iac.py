@@ -17,6 +17,7 @@ from kmsguard.model import Finding, Severity, TrustZone, Verdict
 from .common import (
     announce_config,
     build_zone,
+    echo_error,
     echo_note,
     echo_warning,
     exit_code_for,
@@ -51,19 +52,23 @@ def scan_paths(
     exclude: Sequence[str] = (),
     max_file_bytes: int = 5 * 1024 * 1024,
     inline_suppressions: bool = True,
+    allow_paths: Sequence[Path] = (),
 ) -> tuple[list[Finding], int]:
     """What `kmsguard scan iac` does before rendering: collect the key policies and grants
     under `paths`, judge them against `zone`, apply the suppressions (inline, metadata and
     `config`; only `config` without `inline_suppressions`). Returns the findings and the
-    number of files scanned."""
+    number of files scanned. Terraform's `file()` and `templatefile()` read only under
+    `paths` and `allow_paths`."""
     from kmsguard.iac.scan import ScanOptions, collect, judge_all
     from kmsguard.iac.suppressions import Config, apply
+    from kmsguard.safeio import read_scope
 
     config = config if config is not None else Config()
     options = ScanOptions(
         zone=zone, max_file_bytes=max_file_bytes, exclude=(*exclude, *config.exclude)
     )
-    collected = collect(paths, options)
+    with read_scope([*paths, *allow_paths]):
+        collected = collect(paths, options)
     findings = judge_all(collected.items, zone)
     end_lines = {
         (i.origin.source, i.origin.line, i.origin.resource): i.end_line for i in collected.items
@@ -154,6 +159,14 @@ def expand_modules(paths: Sequence[Path]) -> tuple[Path, ...]:
     is_flag=True,
     help="A named .tf file brings every .tf file of its folder (the pre-commit hook).",
 )
+@click.option(
+    "--allow-path",
+    "allow_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A folder Terraform's file()/templatefile() may read besides the scanned PATHs "
+    "(repeatable).",
+)
 @verbosity_options
 @record_options
 def scan_iac(
@@ -175,6 +188,7 @@ def scan_iac(
     whole_modules: bool,
     quiet: bool,
     verbose: bool,
+    allow_paths: tuple[Path, ...],
     record: bool,
     db_url: str | None,
 ) -> int:
@@ -213,11 +227,12 @@ def scan_iac(
             "trusted-accounts) — see docs/ci.md"
         )
     missing = [p for p in paths if not p.exists() and not p.is_symlink()]
-    if missing:
+    if missing and len(missing) == len(paths):
         raise InputError(
             "no such file or folder: " + ", ".join(f"`{p}`" for p in missing),
             hint="give the folders or files that hold your templates",
         )
+    paths = tuple(p for p in paths if p not in missing)  # the others are still reported
     if baseline is not None and write_baseline is not None:
         source = click.get_current_context().get_parameter_source("baseline")
         if source is click.core.ParameterSource.COMMANDLINE:
@@ -247,6 +262,7 @@ def scan_iac(
             exclude=exclude,
             max_file_bytes=int(max_file_size * 1024 * 1024),
             inline_suppressions=inline_suppressions,
+            allow_paths=allow_paths,
         )
     log.info(f"{files_scanned} file(s) read, {len(findings)} key policies and grants judged")
     root = source_root(paths, base_dir)
@@ -281,6 +297,8 @@ def scan_iac(
         case _:
             assert_never(format_)
     write_output(text, output)
+    for p in missing:
+        echo_error(f"no such file or folder: `{p}`", "the other paths were scanned")
 
     active = [f for f in findings if f.suppressed is None]
     incomplete = any(f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED) for f in active)
@@ -295,7 +313,10 @@ def scan_iac(
         )
     return int(
         exit_code_for(
-            [f.severity for f in active], fail_on, input_errors=False, incomplete=incomplete
+            [f.severity for f in active],
+            fail_on,
+            input_errors=bool(missing),
+            incomplete=incomplete,
         )
     )
 

@@ -11,7 +11,14 @@ import click
 from kmsguard.arn import region_of
 from kmsguard.errors import ExitCode, InputError
 
-from .common import build_zone, echo_warning, output_option, write_output, zone_options
+from .common import (
+    build_zone,
+    echo_error,
+    echo_warning,
+    output_option,
+    write_output,
+    zone_options,
+)
 
 if TYPE_CHECKING:
     from kmsguard.usage.report import UsageReport
@@ -53,10 +60,24 @@ _NAMED_SKIPS = 20
 @click.option("--jobs", type=click.IntRange(1, 64), help="Worker processes (default: cores).")
 @click.option("--region", help="AWS region for Athena and alias resolution.")
 @click.option(
+    "--allow-no-usage",
+    is_flag=True,
+    help="Report even when the sources hold no CloudTrail event in the window (else exit 2).",
+)
+@click.option(
     "--all-keys",
     is_flag=True,
     help="Also list the live account's keys (KMS ListKeys in --region, else in the regions "
     "of the keys seen) so keys with no calls show as unused.",
+)
+@click.option(
+    "--max-log-size",
+    type=click.FloatRange(min=0.001),
+    default=256.0,
+    show_default=True,
+    metavar="MB",
+    help="Most MB one log file may hold once decompressed; larger files (gzip bombs) are "
+    "named and skipped (exit 4).",
 )
 def usage(
     sources: tuple[str, ...],
@@ -76,7 +97,9 @@ def usage(
     output_location: str | None,
     jobs: int | None,
     region: str | None,
+    allow_no_usage: bool,
     all_keys: bool,
+    max_log_size: float,
 ) -> int:
     """Who used each KMS key, from CloudTrail logs (a folder, files, or s3://bucket/prefix).
 
@@ -136,6 +159,7 @@ def usage(
                 progress=progress.update,
                 on_listed=progress.start,
                 s3_client=lambda: _client("s3", region),
+                max_log_bytes=int(max_log_size * 1024 * 1024),
             )
     if all_keys:
         regions = (
@@ -149,7 +173,21 @@ def usage(
             listed = [a for a in listed if a in resolved or a.rsplit("/", 1)[-1] in resolved]
         report = report.with_known_keys(listed)
     _warn_skipped(report)
+    if report.events_read == 0 and not allow_no_usage:
+        where = ", ".join(f"`{s}`" for s in sources) if sources else f"`{table}`"
+        w = report.window
+        window = f"{w.since or 'the first log'} to {w.until or 'the last log'}"
+        raise InputError(
+            f"no CloudTrail event in {where} for the window {window} "
+            f"({report.files} log files read)",
+            hint="check the folder or prefix (AWSLogs/<account>/CloudTrail/...) and "
+            "--since/--until; pass --allow-no-usage to write the empty report anyway",
+        )
     write_output(render(report, UsageFormat(fmt)), output)
+    for problem in report.input_errors:
+        echo_error(problem, "the other sources were read")
+    if report.input_errors:
+        return int(ExitCode.USAGE)
     return int(ExitCode.INCOMPLETE if report.incomplete else ExitCode.OK)
 
 

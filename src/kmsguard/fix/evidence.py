@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from kmsguard import safeio
 from kmsguard.errors import InputError
 from kmsguard.model import PrincipalType, TrustZone
 from kmsguard.policy.remediation.evidence import (
@@ -20,6 +22,11 @@ from kmsguard.policy.remediation.evidence import (
 from kmsguard.policy.remediation.plan_support import account_of_principal
 from kmsguard.usage.report import Caller, ContextKey, RequestShape
 
+#: a usage window shorter than this misses monthly jobs (warned about)
+MIN_WINDOW = timedelta(days=30)
+#: a window ending longer ago than this misses recent callers (warned about)
+MAX_STALENESS = timedelta(days=1)
+
 
 @dataclass(frozen=True, slots=True)
 class UsageEvidence:
@@ -27,11 +34,74 @@ class UsageEvidence:
     callers: tuple[ObservedCaller, ...]
     window: Mapping[str, Any]
     warnings: tuple[str, ...] = ()
+    source: str = "the usage report"
+    events_read: int | None = None  # CloudTrail events read in the window (all keys)
+    key_events: int = 0  # events recorded for this key
+
+    @property
+    def empty(self) -> bool:
+        """No event for this key: nothing tells who relies on it."""
+        return self.key_events == 0
+
+    def describe_window(self) -> str:
+        w = self.window
+        since = w.get("since") or w.get("first_event") or "the first log"
+        until = w.get("until") or w.get("last_event") or "the last log"
+        return f"{since} to {until}"
+
+    def summary(self) -> str:
+        read = (
+            f", {self.events_read} CloudTrail events read" if self.events_read is not None else ""
+        )
+        return (
+            f"{self.key_events} events for this key in {self.source}, "
+            f"window {self.describe_window()}{read}"
+        )
+
+    def window_warnings(self, now: datetime | None = None) -> tuple[str, ...]:
+        """A short or old window misses callers the plan would lock out."""
+        now = now or datetime.now(UTC)
+        start = _when(self.window.get("since")) or _when(self.window.get("first_event"))
+        end = _when(self.window.get("until")) or _when(self.window.get("last_event"))
+        out: list[str] = []
+        if start is not None and end is not None and end - start < MIN_WINDOW:
+            days = (end - start).total_seconds() / 86400
+            out.append(
+                f"the usage window covers {days:.1f} days (< 30): callers that run monthly "
+                "or less often are not in it and would lose access"
+            )
+        if end is not None and now - end > MAX_STALENESS:
+            out.append(
+                f"the usage window ends {end:%Y-%m-%d %H:%M} UTC, more than a day ago: "
+                "callers added since then are not in it"
+            )
+        return tuple(out)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "window": dict(self.window),
+            "events_read": self.events_read,
+            "key_events": self.key_events,
+            "warnings": list(self.window_warnings()),
+        }
 
 
-def load_usage_file(path: Path, key: str | None, *, key_account: str) -> UsageEvidence:
+def _when(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        d = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
+
+
+def load_usage_file(
+    path: Path, key: str | None, *, key_account: str, allow_missing: bool = False
+) -> UsageEvidence:
+    try:
+        data = json.loads(safeio.read_text(path, 512 * 1024 * 1024))
     except OSError as exc:
         raise InputError(f"cannot read `{path}`: {exc.strerror}") from exc
     except ValueError as exc:
@@ -39,7 +109,9 @@ def load_usage_file(path: Path, key: str | None, *, key_account: str) -> UsageEv
             f"`{path}` is not JSON: {exc}",
             hint="create it with `kmsguard usage SOURCE... --format json`",
         ) from exc
-    return usage_evidence(data, key, key_account=key_account, source=str(path))
+    return usage_evidence(
+        data, key, key_account=key_account, source=f"`{path}`", allow_missing=allow_missing
+    )
 
 
 def usage_from_cloudtrail(
@@ -66,15 +138,19 @@ def usage_from_cloudtrail(
         report.window.to_json(),
         key,
         key_account=key_account,
-        source="the CloudTrail logs",
+        source="the CloudTrail logs " + ", ".join(f"`{s}`" for s in sources),
+        allow_missing=True,
+        events_read=report.events_read,
+        calls={k.key_arn: sum(c.count for c in k.callers) for k in report.keys},
     )
     if report.incomplete:
         names = ", ".join(s.name for s in report.skipped[:3])
-        return UsageEvidence(
-            evidence.key_arn,
-            evidence.callers,
-            evidence.window,
-            (*evidence.warnings, f"{len(report.skipped)} log file(s) could not be read: {names}"),
+        return replace(
+            evidence,
+            warnings=(
+                *evidence.warnings,
+                f"{len(report.skipped)} log file(s) could not be read: {names}",
+            ),
         )
     return evidence
 
@@ -85,7 +161,12 @@ def _key_matches(arn: str, key: str) -> bool:
 
 
 def usage_evidence(
-    data: Any, key: str | None, *, key_account: str, source: str = "the usage report"
+    data: Any,
+    key: str | None,
+    *,
+    key_account: str,
+    source: str = "the usage report",
+    allow_missing: bool = False,
 ) -> UsageEvidence:
     """The callers of one key in a usage report read from JSON (`key` None: the report's
     only key). Each caller is read into the usage analysis' own `Caller` type, leniently
@@ -101,7 +182,37 @@ def usage_evidence(
         if isinstance(k, Mapping)
     ]
     window = data.get("window") if isinstance(data.get("window"), Mapping) else {}
-    return _evidence(keys, window or {}, key, key_account=key_account, source=source)
+    events_read = data.get("events_read")
+    calls = {
+        str(k.get("key_arn") or ""): (
+            k["calls"]
+            if isinstance(k.get("calls"), int)
+            else sum(_events(c) for c in k.get("callers") or [] if isinstance(c, Mapping))
+        )
+        for k in data["keys"]
+        if isinstance(k, Mapping)
+    }
+    return _evidence(
+        keys,
+        window or {},
+        key,
+        key_account=key_account,
+        source=source,
+        allow_missing=allow_missing,
+        events_read=events_read if isinstance(events_read, int) else None,
+        calls=calls,
+    )
+
+
+def _events(raw: Mapping[str, Any]) -> int:
+    """A caller's recorded events: its count, else the sum of its action counts."""
+    count = raw.get("count")
+    if isinstance(count, int):
+        return count
+    actions = raw.get("actions") or {}
+    if isinstance(actions, Mapping):
+        return sum(n for n in actions.values() if isinstance(n, int))
+    return len(actions) if isinstance(actions, list) else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +238,9 @@ def _evidence(
     *,
     key_account: str,
     source: str,
+    allow_missing: bool = False,
+    events_read: int | None = None,
+    calls: Mapping[str, int] | None = None,
 ) -> UsageEvidence:
     if key is None:
         if len(keys) > 1:
@@ -137,13 +251,17 @@ def _evidence(
         chosen = keys[0] if keys else None
     else:
         chosen = next((k for k in keys if _key_matches(k[0], key)), None)
-        if chosen is None:
+        if chosen is None and not allow_missing:
+            since = window.get("since") or window.get("first_event") or "the first log"
+            until = window.get("until") or window.get("last_event") or "the last log"
             raise InputError(
-                f"{source} has no usage of `{key}`",
-                hint="an unused key has nothing to keep: check the key, or the log window",
+                f"no usage evidence: {source} has no usage of `{key}` in the window "
+                f"{since} to {until}",
+                hint="an unused key has nothing to keep: check the key, or the log window; "
+                "pass --allow-no-usage to plan anyway",
             )
     if chosen is None:
-        return UsageEvidence(None, (), window)
+        return UsageEvidence(None, (), window, source=source, events_read=events_read)
     key_arn, usage_callers = chosen
     callers: list[ObservedCaller] = []
     warnings: list[str] = []
@@ -161,6 +279,9 @@ def _evidence(
         tuple(sorted(callers, key=lambda c: (c.account, c.principal))),
         window,
         tuple(warnings),
+        source=source,
+        events_read=events_read,
+        key_events=(calls or {}).get(key_arn, 0),
     )
 
 

@@ -7,7 +7,7 @@ import difflib
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kmsguard.errors import InputError, KmsguardError, PolicyParseError
@@ -96,6 +96,8 @@ class Offer:
     verdict_before: Verdict
     org_id: str | None = None
     window: tuple[tuple[str, str], ...] = ()
+    #: where the usage came from, its window, event counts and warnings (UsageEvidence.to_json)
+    evidence: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def offered(self) -> bool:
@@ -171,6 +173,7 @@ class Offer:
             "verification": self.verification.to_json(),
             "notes": list(self.plan.notes),
             "usage_window": dict(self.window),
+            "usage_evidence": dict(self.evidence),
             "evidence": [c.to_json() for c in self.callers],
         }
 
@@ -187,6 +190,7 @@ def make_offer(
     source: str,
     key_arn: str | None = None,
     window: Mapping[str, Any] | None = None,
+    evidence: Mapping[str, object] | None = None,
 ) -> Offer:
     callers = with_owner_org(callers, key_account, org_id)
     before = analyze_policy(old_policy, zone)
@@ -219,6 +223,7 @@ def make_offer(
         verdict_before=before.verdict,
         org_id=org_id,
         window=tuple(sorted((str(k), str(v)) for k, v in (window or {}).items() if v)),
+        evidence=dict(evidence or {}),
     )
 
 
@@ -299,4 +304,3 @@ def load_plan(text: str, source: str) -> SavedPlan:
             f"`{source}` is not a kmsguard plan: {exc}",
             hint="save one with `kmsguard fix plan ... --format json --output PLAN.json`",
         ) from None
-

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from kmsguard import strictjson
+
 #: Expanded size (nodes, counting every alias expansion) above which a document is refused.
 MAX_EXPANDED_NODES = 1_000_000
 
@@ -120,7 +122,9 @@ def load_template(text: str, *, is_json: bool) -> Any:
     """Parse a template; raises CfnParseError with the line of the problem."""
     if is_json:
         try:
-            return json.loads(text)
+            return strictjson.loads(text)
+        except strictjson.StrictJsonError as exc:
+            raise CfnParseError(f"unusable JSON: {exc.msg}", exc.lineno) from None
         except json.JSONDecodeError as exc:
             raise CfnParseError(f"malformed JSON: {exc.msg}", exc.lineno) from None
         except RecursionError:
@@ -133,6 +137,8 @@ def load_template(text: str, *, is_json: bool) -> Any:
         raise CfnParseError(f"malformed YAML: {exc.problem or exc}", line) from None
     except yaml.YAMLError as exc:
         raise CfnParseError(f"malformed YAML: {exc}") from None
+    except ValueError as exc:  # e.g. an integer of 4300+ digits
+        raise CfnParseError(f"unusable YAML: {str(exc)[:200]}") from None
     except RecursionError:
         raise CfnParseError("YAML nested too deeply") from None
     _guard_size(doc)

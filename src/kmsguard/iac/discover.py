@@ -11,6 +11,8 @@ from enum import StrEnum
 from fnmatch import fnmatch
 from pathlib import Path
 
+from kmsguard import safeio
+
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 SKIP_DIRS = frozenset(
     {
@@ -141,6 +143,8 @@ def _walk(
             yield root, kind
         return
     if not stat.S_ISDIR(st.st_mode):
+        # a FIFO or device named on the command line: an error, not "0 files scanned"
+        problems.append(FileProblem(_display(root), safeio.not_regular_message(st.st_mode)))
         return
     visited: set[tuple[int, int]] = {(st.st_dev, st.st_ino)}
     stack: list[Path] = [root]
@@ -190,6 +194,10 @@ def _walk(
                 kind = kind_of(path)
                 if kind is not None:
                     yield path, kind
+            elif kind_of(path) is not None:  # e.g. a FIFO named main.tf: never opened
+                problems.append(
+                    FileProblem(_display(path), safeio.not_regular_message(est.st_mode))
+                )
         stack.extend(reversed(subdirs))
 
 
@@ -222,10 +230,12 @@ class BinaryFileError(ValueError):
     """A NUL byte near the start: not a text template."""
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, max_bytes: int = 4 * DEFAULT_MAX_BYTES) -> str:
     """The file's text. Raises BinaryFileError, UnicodeDecodeError or OSError for the
-    caller to report. Sizes were checked during discovery."""
-    data = path.read_bytes()
+    caller to report (a FIFO, a device or a file over `max_bytes` is an OSError: sizes
+    were checked during discovery, but a file read through `file()` or one that grew was
+    not)."""
+    data = safeio.read_bytes(path, max_bytes)
     if b"\x00" in data[:_SNIFF_BYTES]:
         raise BinaryFileError(str(path))
     if data.startswith(b"\xef\xbb\xbf"):

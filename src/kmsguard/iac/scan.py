@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kmsguard import rules
+from kmsguard import rules, strictjson
 from kmsguard.errors import PolicyParseError
 from kmsguard.model import (
     SELF_ACCOUNT,
@@ -178,7 +178,7 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
 def _tf_json(c: Candidate, text: str) -> tuple[str | None, IacItem | None]:
     """A `*.tf.json` file as the equivalent HCL text."""
     try:
-        return tfjson.json_to_hcl(json.loads(text)), None
+        return tfjson.json_to_hcl(strictjson.loads(text)), None
     except json.JSONDecodeError as exc:
         return None, IacItem(Origin(c.display, exc.lineno), error=f"malformed JSON: {exc.msg}")
     except (ValueError, RecursionError) as exc:
@@ -232,7 +232,10 @@ def _looks_like_key_policy(doc: Any, path: Path) -> bool:
 
 def _plain_policy(c: Candidate, text: str) -> list[IacItem]:
     try:
-        doc = json.loads(text)
+        doc = strictjson.loads(text)
+    except strictjson.StrictJsonError as exc:
+        # a number or duplicate key no policy may hold: an error for this file only
+        return [IacItem(Origin(c.display, exc.lineno), error=f"unusable JSON: {exc.msg}")]
     except (json.JSONDecodeError, RecursionError):
         return []  # a JSON file that merely mentions "Statement": not ours to judge
     if not _looks_like_key_policy(doc, c.path):

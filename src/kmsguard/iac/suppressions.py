@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from kmsguard import safeio
 from kmsguard.errors import InputError
 from kmsguard.model import Finding
 
@@ -157,7 +158,7 @@ def apply(
 def load_config(path: Path) -> Config:
     """Read a config file (YAML or JSON); every problem is reported at once."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = safeio.read_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read config file `{path}`: {exc}") from None
     try:

@@ -3,101 +3,53 @@ and case-insensitive wildcard matching of policy action patterns against it."""
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
+from importlib import resources
+from typing import Any
 
 from kmsguard.model import Severity
 
-# Actions that act on a key resource, by the tier of SPEC-exposure.md "Severity".
-_TIERS: dict[Severity, tuple[str, ...]] = {
-    Severity.CRITICAL: (
-        "Decrypt",
-        "ReEncryptFrom",
-        "ReEncryptTo",
-        "GenerateDataKey",
-        "GenerateDataKeyPair",
-        "CreateGrant",
-        "PutKeyPolicy",
-        "ScheduleKeyDeletion",
-        "DisableKey",
-        "ImportKeyMaterial",
-        "DeleteImportedKeyMaterial",
-        "Sign",
-        "GenerateMac",
-        "DeriveSharedSecret",
-        "ReplicateKey",
-        "UpdatePrimaryRegion",
-    ),
-    Severity.HIGH: (
-        "Encrypt",
-        "GenerateDataKeyWithoutPlaintext",
-        "GenerateDataKeyPairWithoutPlaintext",
-        "TagResource",
-        "UntagResource",
-        "CreateAlias",
-        "DeleteAlias",
-        "UpdateAlias",
-        "EnableKeyRotation",
-        "DisableKeyRotation",
-        "RotateKeyOnDemand",
-        "EnableKey",
-        "CancelKeyDeletion",
-        "UpdateKeyDescription",
-        "GetParametersForImport",
-        "RetireGrant",
-        "RevokeGrant",
-    ),
-    Severity.LOW: (
-        "DescribeKey",
-        "GetKeyPolicy",
-        "ListGrants",
-        "ListResourceTags",
-        "GetKeyRotationStatus",
-        "ListKeyPolicies",
-        "ListKeyRotations",
-    ),
-    Severity.INFO: ("GetPublicKey", "Verify", "VerifyMac"),
-}
+_DATA = json.loads(resources.files("kmsguard.policy").joinpath("kms_actions.json").read_text())
+_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.LOW: 2, Severity.INFO: 3}
+_ACTIONS: dict[str, dict[str, Any]] = _DATA["actions"]
 
-#: Every key-resource action as `kms:Name`, most dangerous first.
-KMS_ACTIONS: tuple[str, ...] = tuple(f"kms:{a}" for tier in _TIERS.values() for a in tier)
+#: Every key-resource action as `kms:Name`, most dangerous first (generated from botocore's
+#: KMS service model by scripts/gen_kms_actions.py; tiers classified by hand in the data file).
+KMS_ACTIONS: tuple[str, ...] = tuple(
+    f"kms:{a}" for a in sorted(_ACTIONS, key=lambda a: _RANK[Severity(_ACTIONS[a]["tier"])])
+)
 
 _TIER_OF: dict[str, Severity] = {
-    f"kms:{a}".lower(): tier for tier, names in _TIERS.items() for a in names
+    f"kms:{a}".lower(): Severity(v["tier"]) for a, v in _ACTIONS.items()
 }
 
 #: Actions KMS itself accepts from principals of another account (KMS Developer Guide,
 #: "Allowing users in other accounts to use a KMS key"); the rest can only be called by the
 #: key's own account, whatever the policy says.
 CROSS_ACCOUNT_CALLABLE: frozenset[str] = frozenset(
-    f"kms:{a}"
-    for a in (
-        "CreateGrant",
-        "Decrypt",
-        "DescribeKey",
-        "DeriveSharedSecret",
-        "Encrypt",
-        "GenerateDataKey",
-        "GenerateDataKeyPair",
-        "GenerateDataKeyPairWithoutPlaintext",
-        "GenerateDataKeyWithoutPlaintext",
-        "GenerateMac",
-        "GetKeyRotationStatus",
-        "GetPublicKey",
-        "ListGrants",
-        "ReEncryptFrom",
-        "ReEncryptTo",
-        "RetireGrant",
-        "RevokeGrant",
-        "Sign",
-        "Verify",
-        "VerifyMac",
-    )
+    f"kms:{a}" for a, v in _ACTIONS.items() if v["cross_account"]
 )
 
 
 def action_severity(action: str) -> Severity:
-    return _TIER_OF.get(action.lower(), Severity.HIGH)
+    """The action's tier; an action the catalog does not know is critical (it may be newer
+    than the catalog, and nothing says it is harmless)."""
+    return _TIER_OF.get(action.lower(), Severity.CRITICAL)
+
+
+def is_known(action: str) -> bool:
+    return action.lower() in _TIER_OF
+
+
+def unknown_kms_actions(patterns: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """`kms:` action names written without wildcards that the catalog does not list."""
+    return tuple(
+        p
+        for p in patterns
+        if p.lower().startswith("kms:") and not any(ch in p for ch in "*?") and not is_known(p)
+    )
 
 
 def canonical_action(name: str) -> str | None:

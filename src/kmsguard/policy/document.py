@@ -9,12 +9,14 @@ JSON path of the problem.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from kmsguard import strictjson
 from kmsguard.errors import PolicyParseError
 
 
@@ -190,13 +192,32 @@ def _loads(text: str, path: str) -> Any:
     if not text.strip():
         raise PolicyParseError("empty document", path=path)
     try:
-        return json.loads(text)
+        # NaN, Infinity, 1e999, huge integers and duplicate keys: errors, as in AWS
+        return strictjson.loads(text)
+    except strictjson.StrictJsonError as exc:
+        raise PolicyParseError(f"not a valid policy: {exc.msg}", path=path) from None
     except json.JSONDecodeError as exc:
         raise PolicyParseError(
             f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", path=path
         ) from None
     except RecursionError:
         raise PolicyParseError("JSON nested too deeply", path=path) from None
+
+
+def _number(value: float, path: str) -> str:
+    """A number as the policy's text; NaN, infinities and huge integers (from YAML or HCL,
+    which decode them) are errors, as they are in AWS."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise PolicyParseError(f"`{value}` is not a number a policy can hold", path=path)
+        return repr(value)
+    if value.bit_length() > strictjson.MAX_NUMBER_DIGITS * 10 // 3:
+        raise PolicyParseError(
+            f"a number of about {int(value.bit_length() * 0.30103)} digits "
+            f"(at most {strictjson.MAX_NUMBER_DIGITS})",
+            path=path,
+        )
+    return str(value)
 
 
 def _kind(value: Any) -> str:
@@ -294,7 +315,7 @@ def _parse_statement(
     if sid_f is not None:
         if not isinstance(sid_f[1], str | int):
             raise PolicyParseError("`Sid` must be a string", path=f"{path}.Sid")
-        sid = str(sid_f[1])
+        sid = sid_f[1] if isinstance(sid_f[1], str) else _number(sid_f[1], f"{path}.Sid")
     effect_f = element(stmt, "effect")
     if effect_f is None:
         raise PolicyParseError("missing `Effect`", path=path)
@@ -306,7 +327,10 @@ def _parse_statement(
     effect = Effect(effect_raw)
 
     pf = _exactly_one(stmt, "Principal", path, "a key policy statement")
-    principals = _parse_principal(pf[1], f"{path}.{pf[0]}", invalid)
+    # a wildcard principal ARN is read as `*` where it grants (Allow Principal, Deny
+    # NotPrincipal) and as its pattern where it restricts (evaluator.restricts)
+    widest = (effect is Effect.ALLOW) == (str(pf[0]).lower() == "principal")
+    principals = _parse_principal(pf[1], f"{path}.{pf[0]}", invalid, widest=widest)
 
     af = _exactly_one(stmt, "Action", path, "a statement")
     actions = _strings(af[1], f"{path}.{af[0]}")
@@ -370,7 +394,9 @@ def _strings(value: Any, path: str) -> tuple[str, ...]:
 _WILDCARD_ARN = re.compile(r"^arn:[^:]*:(iam|sts)::[^:]*[*?]")
 
 
-def _parse_principal(value: Any, path: str, invalid: list[str]) -> tuple[PrincipalEntry, ...]:
+def _parse_principal(
+    value: Any, path: str, invalid: list[str], *, widest: bool = True
+) -> tuple[PrincipalEntry, ...]:
     if value == "*":
         return (PrincipalEntry("*", "*"),)
     if not isinstance(value, Mapping):
@@ -388,9 +414,13 @@ def _parse_principal(value: Any, path: str, invalid: list[str]) -> tuple[Princip
         for s in _strings(v, f"{path}.{k}"):
             s = s.strip()
             if kind == "AWS" and s != "*" and ("*" in s or "?" in s):
-                invalid.append(
-                    f"{path}.{k}: principal `{s}` contains a wildcard, which IAM rejects; "
+                reading = (
                     "judged as `*` (any principal)"
+                    if widest
+                    else "judged as the pattern it writes (it can restrict no one else)"
+                )
+                invalid.append(
+                    f"{path}.{k}: principal `{s}` contains a wildcard, which IAM rejects; {reading}"
                 )
             entries.append(PrincipalEntry(kind, s))
     return tuple(entries)
@@ -400,7 +430,7 @@ def _condition_value(value: Any, path: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return repr(value) if isinstance(value, float) else str(value)
+        return _number(value, path)
     if isinstance(value, str):
         return value
     raise PolicyParseError(

@@ -17,7 +17,7 @@ from . import actions as kms_actions
 from .document import Comparator, Condition, Effect, Policy, PrincipalEntry, Qualifier, Statement
 from .keys import MULTIVALUED
 from .principals import read_aws_principal, role_name
-from .values import glob_regex, literal, resolve, tokens
+from .values import glob_regex, literal, literal_tokens, resolve, resource_regex, tokens
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class Request:
     org_id: str | None = None
     service: str | None = None
     context: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: the role session name; None stands for a session the policy does not name
+    session: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,9 @@ def effective_context(request: Request, key_account: str | None) -> dict[str, tu
         ctx["aws:principalarn"] = (request.principal,)
         ctx["aws:principaltype"] = (request.principal_type,)
         ctx["aws:principalisawsservice"] = ("false",)
+        if request.principal_type == "User":
+            # an IAM user's aws:username is its friendly name (set by AWS, not the caller)
+            ctx["aws:username"] = (request.principal.rsplit("/", 1)[-1],)
         if request.org_id:
             ctx["aws:principalorgid"] = (request.org_id,)
     else:
@@ -106,13 +111,22 @@ def action_applies(s: Statement, action: str) -> bool:
 # --- principals -------------------------------------------------------------------------
 
 
+def restricts(s: Statement) -> bool:
+    """Does the statement's principal element *restrict* (a Deny's `Principal`, an Allow's
+    `NotPrincipal`) rather than grant? Where it restricts, an entry is read as narrowly as
+    IAM could apply it: a wildcard ARN as its pattern, a role-session ARN as that one
+    session, so that an entry never hides an Allow from someone it cannot name."""
+    return (s.effect is Effect.DENY) != s.not_principal
+
+
 def principal_matches(s: Statement, request: Request) -> bool:
+    narrow = restricts(s)
     if s.not_principal:
-        return not any(_names(e, request, listing=True) for e in s.principals)
-    return any(_names(e, request, listing=False) for e in s.principals)
+        return not any(_names(e, request, listing=True, narrow=narrow) for e in s.principals)
+    return any(_names(e, request, listing=False, narrow=narrow) for e in s.principals)
 
 
-def _names(e: PrincipalEntry, r: Request, *, listing: bool) -> bool:
+def _names(e: PrincipalEntry, r: Request, *, listing: bool, narrow: bool) -> bool:
     """Does the principal value name the caller? In a `NotPrincipal` list (`listing`) an
     account root names only the account itself, not its roles and users."""
     if e.kind == "*":
@@ -121,6 +135,8 @@ def _names(e: PrincipalEntry, r: Request, *, listing: bool) -> bool:
         return r.service is not None and r.service.lower() == e.value.lower()
     if e.kind != "AWS":
         return False  # Federated / CanonicalUser principals are not KMS callers
+    if narrow and e.value != "*" and ("*" in e.value or "?" in e.value):
+        return r.service is None and principal_pattern(e.value).fullmatch(r.principal) is not None
     p = read_aws_principal(e.value)
     if p.kind == "any":
         return True
@@ -129,21 +145,28 @@ def _names(e: PrincipalEntry, r: Request, *, listing: bool) -> bool:
     if p.kind == "account":
         return r.account == p.account and (not listing or r.principal_type == "Account")
     if p.kind == "arn":
-        return _arn_is_caller(p.arn, p.account, p.session_of, r)
+        return _arn_is_caller(p.arn, p.account, p.session_of, r, narrow=narrow)
     return False
 
 
+def principal_pattern(value: str) -> re.Pattern[str]:
+    """A wildcard principal ARN read as ArnLike reads a pattern."""
+    return glob_regex(literal_tokens(value), arn=True)
+
+
 def _arn_is_caller(
-    arn: str | None, account: str | None, session_of: str | None, r: Request
+    arn: str | None, account: str | None, session_of: str | None, r: Request, *, narrow: bool
 ) -> bool:
     if arn == r.principal:
         return True
-    return (
-        session_of is not None
-        and r.principal_type == "AssumedRole"
-        and r.account == account
-        and role_name(r.principal) == session_of
-    )
+    if session_of is None or r.principal_type != "AssumedRole" or r.account != account:
+        return False
+    if role_name(r.principal) != session_of:
+        return False
+    session = (arn or "").rsplit("/", 1)[-1]
+    if narrow:
+        return r.session == session  # an unnamed session is some other one
+    return r.session is None or r.session == session
 
 
 # --- resources --------------------------------------------------------------------------
@@ -177,31 +200,41 @@ def _resource_state(pattern: str, key_account: str | None, key_arn: str | None) 
     resolved = resolve(tokens(pattern, True), {})
     if resolved is None:
         return "some"  # a policy variable in the ARN: it may name this key
-    rx = glob_regex(resolved, arn=True)
+    rx = resource_regex(resolved)
     if key_arn is not None:
         return "all" if rx.fullmatch(key_arn) else "none"
     account = key_account or "000000000000"
+    # a key of the owner's account, in any partition and region: the pattern covers every
+    # one when it matches these probes, and may cover some when it matches any key ARN of
+    # the account at all (the region and key id are unknown)
     probes = (
         f"arn:aws:kms:zz-probe-1:{account}:key/kmsguard-probe-0000",
         f"arn:aws-cn:kms:yy-probe-2:{account}:key/mrk-kmsguard-probe-1111",
     )
     if all(rx.fullmatch(p) for p in probes):
         return "all"
+    return "some" if any(rx.fullmatch(c) for c in _key_arn_candidates(pattern, account)) else "none"
+
+
+def _key_arn_candidates(pattern: str, account: str) -> list[str]:
+    """Key ARNs of the account that a Resource pattern naming particular ones may cover:
+    the pattern's own partition, region and key id (wildcards filled in), and generic ones."""
     parts = pattern.split(":", 5)
-    if len(parts) < 6:
-        return "none"
-    svc, acct, res = parts[2], parts[4], parts[5]
-    if not _glob(svc).fullmatch("kms") or not _glob(acct).fullmatch(account):
-        return "none"
-    return "some" if res.startswith("key/") or _glob(res).fullmatch("key/x") else "none"
 
+    def part(i: int, default: str) -> str:
+        if len(parts) <= i or any(ch in parts[i] for ch in "*?$"):
+            return default
+        return parts[i]
 
-@cache
-def _glob(pattern: str) -> re.Pattern[str]:
-    return re.compile(
-        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern),
-        re.DOTALL,
-    )
+    key = parts[5] if len(parts) == 6 else "key/kmsguard-probe"
+    key = key.replace("*", "x").replace("?", "x")
+    return [
+        f"arn:{p}:kms:{r}:{account}:{k}"
+        for p in dict.fromkeys((part(1, "aws"), "aws", "aws-cn", "aws-us-gov"))
+        for r in dict.fromkeys((part(3, "us-east-1"), "us-east-1"))
+        for k in dict.fromkeys((key, "key/kmsguard-probe"))
+        if k.startswith("key/")
+    ]
 
 
 # --- conditions -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ concrete evaluator.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -35,7 +36,8 @@ from kmsguard.model import (
 from . import actions as kms_actions
 from .document import Comparator, Effect, Policy, Statement, parse_policy
 from .evaluator import Request, action_applies, evaluate, resource_applies
-from .keys import NETWORK_KEYS, is_known
+from .keys import NETWORK_KEYS, VPC_KEYS, is_known
+from .possible import impossible
 from .principals import read_aws_principal
 from .shortcuts import (
     literal_context,
@@ -47,6 +49,8 @@ from .solver import Found, PolicyEncoding, Stage, UndecidedError, policy_constan
 from .values import Var, tokens
 
 _MAX_NAMED = 10
+_UNIQUE_ID = re.compile(r"^A(IDA|ROA|IPA|NPA|NVA|GPA|SIA)[A-Z0-9]{12,}$")
+_FRESH_ORGS = ("o-kmsguardprobe", "o-kmsguardprobe2")
 _PUBLIC_OPEN = Stage(fresh_identity=True, open_network=True)
 _PUBLIC_ANY_NETWORK = Stage(fresh_identity=True, open_network=False)
 _CROSS_ACCOUNT = Stage(fresh_identity=False, open_network=False)
@@ -116,6 +120,7 @@ class _Analysis:
 
     def run(self) -> Assessment:
         self._note_unknown_keys()
+        self._note_unique_ids()
         exposures: list[Exposure] = []
         outside = [s for s in self.allows if self._may_admit_outsider(s)]
         if outside:
@@ -167,7 +172,7 @@ class _Analysis:
     ) -> list[tuple[tuple[str, ...], list[int], list[int]]]:
         """Group catalog actions by the statements that decide them."""
         groups: dict[tuple[tuple[int, ...], tuple[int, ...]], list[str]] = {}
-        for action in kms_actions.KMS_ACTIONS:
+        for action in (*kms_actions.KMS_ACTIONS, *self._unknown_actions(outside)):
             allow = tuple(s.index for s in outside if action_applies(s, action))
             if not allow:
                 continue
@@ -175,9 +180,33 @@ class _Analysis:
             groups.setdefault((allow, deny), []).append(action)
         return [(tuple(acts), list(a), list(d)) for (a, d), acts in groups.items()]
 
+    def _unknown_actions(self, outside: list[Statement]) -> tuple[str, ...]:
+        """`kms:` actions an Allow names that the catalog does not know (newer than it):
+        judged like any other action, critical, and noted."""
+        found = dict.fromkeys(
+            a
+            for s in outside
+            if not s.not_action
+            for a in kms_actions.unknown_kms_actions(list(s.actions))
+        )
+        for a in found:
+            self.notes.append(
+                f"action `{a}` is not in kmsguard's KMS action catalog (botocore's KMS model); "
+                "judged as a critical action"
+            )
+        return tuple(found)
+
     # --- one action class -----------------------------------------------------------------
 
     def _judge_class(
+        self, actions: tuple[str, ...], allow: list[int], deny: list[int]
+    ) -> _ClassResult | None:
+        result = self._decide_class(actions, allow, deny)
+        if result is None or len(allow) == 1:
+            return result
+        return replace(result, statements=self._contributors(actions, allow, deny, result))
+
+    def _decide_class(
         self, actions: tuple[str, ...], allow: list[int], deny: list[int]
     ) -> _ClassResult | None:
         if self.shortcuts:
@@ -186,6 +215,33 @@ class _Analysis:
             if decided:
                 return shortcut
         return self._solve_class(actions, allow, deny)
+
+    def _contributors(
+        self, actions: tuple[str, ...], allow: list[int], deny: list[int], result: _ClassResult
+    ) -> tuple[str, ...]:
+        """Every allowing statement that admits some outsider for this class (not only the
+        witness's): fixing an exposure means fixing all of them. A statement is in when a
+        probe or the solver finds an outside request it allows that no Deny refuses."""
+        found = list(result.statements)
+        by_index = {s.index: s for s in self.allows}
+        for i in allow:
+            s = by_index[i]
+            if s.label in found:
+                continue
+            if self.shortcuts and statement_pinned(s, self.zone):
+                continue
+            if self._statement_admits_outsider(actions[0], s, deny):
+                found.append(s.label)
+        order = {s.label: s.index for s in self.policy.statements}
+        return tuple(sorted(dict.fromkeys(found), key=lambda label: order.get(label, 0)))
+
+    def _statement_admits_outsider(self, action: str, s: Statement, deny: list[int]) -> bool:
+        if self.shortcuts:
+            for org in (False, True):
+                probe = self._probe(action, extra=literal_context(s), fresh_org=org)
+                if probe is not None and s.label in self._allowed(probe).allowing:
+                    return True
+        return self._solve(self._encoder(), action, [s.index], deny, _CROSS_ACCOUNT, []) is not None
 
     def _solve_class(
         self, actions: tuple[str, ...], allow: list[int], deny: list[int]
@@ -196,6 +252,10 @@ class _Analysis:
         outsider = self._solve(enc, action, allow, deny, _CROSS_ACCOUNT, [])
         if outsider is None:
             return None
+        if self._fresh_and_open(outsider.request):
+            # already an unknown account outside every named org, on the open network: the
+            # public question's answer (the same symmetry argument as its constraints)
+            return self._result(actions, ExposureKind.PUBLIC, False, ("*",), outsider.request)
         for stage, restricted in ((_PUBLIC_OPEN, False), (_PUBLIC_ANY_NETWORK, True)):
             public = self._solve(enc, action, allow, deny, stage, [])
             if public is not None:
@@ -227,9 +287,10 @@ class _Analysis:
         if all(statement_pinned(s, self.zone) for s in stmts):
             return True, None  # every allowing statement is false for every outsider
         for s in stmts:
-            probe = self._probe(actions[0], extra=literal_context(s))
-            if probe is not None:
-                return True, self._result(actions, ExposureKind.PUBLIC, False, ("*",), probe)
+            for org in (False, True):
+                probe = self._probe(actions[0], extra=literal_context(s), fresh_org=org)
+                if probe is not None:
+                    return True, self._result(actions, ExposureKind.PUBLIC, False, ("*",), probe)
         found = self._explicit_outsiders(actions, stmts, deny) or self._vpc_only(actions, stmts)
         return found is not None, found
 
@@ -259,7 +320,7 @@ class _Analysis:
                     org_id=c.org_id,
                     context=context,
                 )
-                if not self._allowed(r).allowed:
+                if impossible(r) is not None or not self._allowed(r).allowed:
                     return None
                 names.setdefault(c.name, r)
         if not names:
@@ -290,8 +351,11 @@ class _Analysis:
         action: str,
         network: dict[str, list[str]] | None = None,
         extra: dict[str, list[str]] | None = None,
+        *,
+        fresh_org: bool = False,
     ) -> Request | None:
-        """The generic outsider: a role in an unknown account, no organization, open network."""
+        """The generic outsider: a role in an unknown account, no organization (or, with
+        `fresh_org`, an organization of its own), open network."""
         accounts, _orgs, cidrs = self.constants
         taken = accounts | self.zone.accounts
         account = next(
@@ -313,14 +377,41 @@ class _Analysis:
         if network:
             context = {"aws:userid": context["aws:userid"], **network}
         context.update(extra or {})
+        org = (
+            next(o for o in _FRESH_ORGS if o not in _orgs and not self.zone.contains_org(o))
+            if fresh_org
+            else None
+        )
+        if org is not None:
+            context["aws:principalorgpaths"] = [f"{org}/r-kmsg/ou-kmsg-probe000/"]
         r = Request(
             principal=f"arn:aws:iam::{account}:role/kmsguard-probe",
             account=account,
             action=action,
             principal_type="AssumedRole",
+            org_id=org,
             context=context,
         )
-        return r if self._allowed(r).allowed else None
+        return r if impossible(r) is None and self._allowed(r).allowed else None
+
+    def _fresh_and_open(self, r: Request) -> bool:
+        """Does the request come from an identity the policy does not name (account, org,
+        unique id) and from the open network (no VPC keys, an IP outside every CIDR)?"""
+        accounts, orgs, cidrs = self.constants
+        enc = self._encoder()
+        if r.account is None or r.account in accounts or r.account in self.zone.accounts:
+            return False
+        if r.org_id is not None and (r.org_id in orgs or self.zone.contains_org(r.org_id)):
+            return False
+        if any(p.split("/", 1)[0] == r.org_id for p in self.zone.trusted_org_paths):
+            return False
+        ctx = {k.lower(): v for k, v in r.context.items()}
+        if any(ctx.get(k) for k in VPC_KEYS):
+            return False
+        if any(_in(ip, c) for ip in ctx.get("aws:sourceip", ()) for c in cidrs):
+            return False
+        userid = " ".join(ctx.get("aws:userid", ()))
+        return not any(tok in userid for tok in enc.userid_tokens)
 
     def _network_conditions(self, indexes: list[int]) -> tuple[str, ...]:
         stmts = [s for s in self.policy.statements if s.index in indexes]
@@ -352,7 +443,13 @@ class _Analysis:
         def confirm(r: Request) -> bool:
             return bool(self._allowed(r).allowed)
 
-        found = enc.solve(action, allow, deny, stage, blocks, confirm)
+        # one query per allowing statement: the same question (an Or of statements is
+        # satisfiable when one of them is), and each query far easier for the solver
+        found = None
+        for i in allow:
+            found = enc.solve(action, [i], deny, stage, blocks, confirm)
+            if found is not None:
+                break
         if found is not None and not self._allowed(found.request).allowed:
             raise UndecidedError(
                 f"internal: the solver's request for {action} is not confirmed by the evaluator"
@@ -370,6 +467,12 @@ class _Analysis:
         principals: tuple[str, ...],
         request: Request,
     ) -> _ClassResult:
+        reason = impossible(request)
+        if reason is not None:
+            raise UndecidedError(
+                f"internal: the witness for {request.action} is not a request AWS can make: "
+                + reason
+            )
         decision = self._allowed(request)
         return _ClassResult(
             actions=actions,
@@ -420,6 +523,24 @@ class _Analysis:
             )
         return out
 
+    def _note_unique_ids(self) -> None:
+        for s in self.policy.statements:
+            for e in s.principals:
+                if e.kind != "AWS" or read_aws_principal(e.value).kind != "unknown":
+                    continue
+                if _UNIQUE_ID.match(e.value):
+                    self.notes.append(
+                        f"statement {s.label}: principal `{e.value}` is a unique id, which AWS "
+                        "writes in place of a role or user that was deleted; it matches no current "
+                        "principal (a new one with the same name gets a new id), so the "
+                        "statement grants nothing to it: remove it, or name the new ARN"
+                    )
+                else:
+                    self.notes.append(
+                        f"statement {s.label}: principal `{e.value}` is not an account, an "
+                        "IAM/STS ARN or a unique id; it matches no caller"
+                    )
+
     def _note_unknown_keys(self) -> None:
         for s in self.policy.statements:
             for c in s.conditions:
@@ -441,7 +562,9 @@ def _merge(results: list[_ClassResult]) -> list[Exposure]:
     out: list[Exposure] = []
     for (kind, restricted, principals), rs in grouped.items():
         acts = {a for r in rs for a in r.actions}
-        actions = tuple(a for a in kms_actions.KMS_ACTIONS if a in acts)
+        actions = tuple(a for a in kms_actions.KMS_ACTIONS if a in acts) + tuple(
+            sorted(a for a in acts if not kms_actions.is_known(a))
+        )
         severity = max_severity([kms_actions.action_severity(a) for a in actions])
         if kind is ExposureKind.CROSS_ACCOUNT:
             severity = severity.lowered()
@@ -451,7 +574,11 @@ def _merge(results: list[_ClassResult]) -> list[Exposure]:
         notes: list[str] = []
         if restricted:
             notes.append("allowed only from particular networks; the identity perimeter stays open")
-        own_only = [a for a in actions if a not in kms_actions.CROSS_ACCOUNT_CALLABLE]
+        own_only = [
+            a
+            for a in actions
+            if kms_actions.is_known(a) and a not in kms_actions.CROSS_ACCOUNT_CALLABLE
+        ]
         if own_only:
             notes.append(
                 "KMS itself refuses these from other accounts, whatever the policy says: "

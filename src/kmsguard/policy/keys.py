@@ -43,6 +43,9 @@ SERVICE_ONLY_KEYS: frozenset[str] = frozenset(
     }
 )
 
+#: Set by AWS for every request from facts the caller does not choose.
+CALLER_CANNOT_SET: frozenset[str] = frozenset({"aws:resourceaccount", "aws:resourceorgid"})
+
 NETWORK_KEYS: frozenset[str] = frozenset(
     {"aws:sourceip", "aws:sourcevpc", "aws:sourcevpce", "aws:vpcsourceip"}
 )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from kmsguard.model import TrustZone
 
 from .document import Comparator, Condition, Qualifier, Statement
-from .keys import IDENTITY_KEYS, NETWORK_KEYS, VPC_KEYS
+from .keys import CALLER_CANNOT_SET, IDENTITY_KEYS, NETWORK_KEYS, SERVICE_ONLY_KEYS, VPC_KEYS
 from .principals import AwsPrincipal, read_aws_principal
 
 _ABSENT_FOR_IAM_CALLERS = frozenset(
@@ -162,7 +162,9 @@ def named_candidates(s: Statement, zone: TrustZone) -> list[Candidate] | None:
         elif c.key == "aws:principalorgpaths" and all("/" in v for v in c.values):
             for v in c.values:
                 head = v.split("/", 1)[0].lower()
-                if any(ch in head for ch in "*?") or _under_trusted_path(v, zone):
+                if any(ch in head for ch in "*?"):
+                    return None  # a wildcard organization names nobody: not this shortcut
+                if _under_trusted_path(v, zone):
                     continue
                 path = re.sub(r"[*?]", "x", v.lower())
                 out.append(Candidate(head, _FRESH, org_id=head, org_path=path))
@@ -179,6 +181,8 @@ def literal_context(s: Statement) -> dict[str, list[str]]:
     for c in s.conditions:
         if not positive(c) or c.key in IDENTITY_KEYS or c.key in NETWORK_KEYS:
             continue
+        if c.key in SERVICE_ONLY_KEYS or c.key in CALLER_CANNOT_SET:
+            continue  # a direct IAM caller cannot send these: the probe must not either
         if c.comparator not in (*_EXACT, Comparator.BOOL) or "${" in c.values[0]:
             continue
         out[c.key] = [re.sub(r"[*?]", "x", c.values[0])]

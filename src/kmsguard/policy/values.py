@@ -100,6 +100,19 @@ def resolve(
     return tuple(out)
 
 
+def literal_tokens(value: str) -> tuple[Lit | Wild, ...]:
+    """`value` as a pattern with `*`/`?` wildcards and no variables (`${` is plain text)."""
+    out: list[Lit | Wild] = []
+    for ch in value:
+        if ch in "*?":
+            out.append(Wild(ch))
+        elif out and isinstance(out[-1], Lit):
+            out[-1] = Lit(out[-1].text + ch)
+        else:
+            out.append(Lit(ch))
+    return tuple(out)
+
+
 def glob_regex(
     toks: Sequence[Lit | Wild], *, arn: bool = False, ignore_case: bool = False
 ) -> re.Pattern[str]:
@@ -119,6 +132,26 @@ def glob_regex(
                 parts.append("[^:]" if in_head else ".")
     flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
     return _compile("".join(parts), flags)
+
+
+def resource_regex(toks: Sequence[Lit | Wild]) -> re.Pattern[str]:
+    """A compiled regex for a `Resource` ARN pattern. IAM: wildcards stay inside one
+    colon-separated segment, except a `*` that is the last character of a segment, which
+    may match across colons (`arn:aws:kms:*` covers every KMS ARN of the partition)."""
+    parts: list[str] = []
+    colons = 0
+    for i, t in enumerate(toks):
+        if isinstance(t, Lit):
+            parts.append(re.escape(t.text))
+            colons += t.text.count(":")
+            continue
+        nxt = toks[i + 1] if i + 1 < len(toks) else None
+        ends_segment = nxt is None or (isinstance(nxt, Lit) and nxt.text.startswith(":"))
+        if t.char == "*":
+            parts.append(".*" if ends_segment or colons >= 5 else "[^:]*")
+        else:
+            parts.append("." if colons >= 5 else "[^:]")
+    return _compile("".join(parts), re.DOTALL)
 
 
 @cache

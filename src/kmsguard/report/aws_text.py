@@ -8,6 +8,7 @@ from itertools import groupby
 from kmsguard import rules
 from kmsguard.aws.result import KeyResult, ScanResult
 from kmsguard.model import Finding
+from kmsguard.report.escape import terminal_lines
 
 _MAX_ACTIONS = 6
 
@@ -93,4 +94,4 @@ def render_text(result: ScanResult) -> str:
             f"incomplete: {s['keys_errored']} key(s) and {s['failed_scopes']} "
             "account/region scope(s) could not be read"
         )
-    return "\n".join(out) + "\n"
+    return terminal_lines(out) + "\n"

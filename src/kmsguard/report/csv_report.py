@@ -7,6 +7,7 @@ import csv
 import io
 
 from kmsguard.aws.result import KeyResult, ScanResult
+from kmsguard.report.escape import csv_cell
 
 COLUMNS = (
     "account",
@@ -63,15 +64,13 @@ def render_csv(result: ScanResult) -> str:
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for key in result.keys:
-        writer.writerow(_row(key))
+        writer.writerow({k: csv_cell(v) for k, v in _row(key).items()})
     for failure in result.failures:  # an unreadable account or region is a row, not a gap
-        writer.writerow(
-            dict.fromkeys(COLUMNS, "")
-            | {
-                "account": failure.account,
-                "region": failure.region or "",
-                "status": "region-failed" if failure.region else "account-failed",
-                "errors": failure.error.describe(),
-            }
-        )
+        row = dict.fromkeys(COLUMNS, "") | {
+            "account": failure.account,
+            "region": failure.region or "",
+            "status": "region-failed" if failure.region else "account-failed",
+            "errors": failure.error.describe(),
+        }
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return buf.getvalue()

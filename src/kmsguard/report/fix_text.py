@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kmsguard.fix.planning import Offer
 from kmsguard.policy.remediation import ReplayOutcome
+from kmsguard.report.escape import terminal_lines
 
 
 def mark(ok: bool) -> str:
@@ -17,10 +18,11 @@ def render_offer(offer: Offer) -> str:
     lines = [f"fix plan for {offer.source}"]
     if not plan.changed:
         lines.append(f"  nothing to fix: the policy is {offer.verdict_before}")
-        return "\n".join(lines)
+        return terminal_lines(lines)
     lines.append(
         f"  verdict: {offer.verdict_before} -> {v.verdict_after}    strategy: {plan.strategy}"
     )
+    lines.extend(_evidence_lines(offer))
     lines.append("")
     lines.append("changes:")
     for c in plan.changes:
@@ -57,5 +59,23 @@ def render_offer(offer: Offer) -> str:
     for note in plan.notes:
         lines.append(f"note: {note}")
     lines.append("")
-    lines.append(offer.diff().rstrip("\n"))
-    return "\n".join(lines)
+    lines.extend(offer.diff().rstrip("\n").split("\n"))
+    return terminal_lines(lines)
+
+
+def _evidence_lines(offer: Offer) -> list[str]:
+    """Where the plan's usage came from: window, event counts, and warnings."""
+    e = offer.evidence
+    if not e:
+        return []
+    w = e.get("window") or {}
+    assert isinstance(w, dict)
+    since = w.get("since") or w.get("first_event") or "the first log"
+    until = w.get("until") or w.get("last_event") or "the last log"
+    read = e.get("events_read")
+    tail = f", {read} CloudTrail events read" if read is not None else ""
+    lines = [f"  evidence: {e.get('key_events')} events for this key, {since} to {until}{tail}"]
+    warnings = e.get("warnings") or []
+    assert isinstance(warnings, list)
+    lines += [f"  warning: {x}" for x in warnings]
+    return lines

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from kmsguard import rules
 from kmsguard.model import Finding, Severity, Verdict
+from kmsguard.report.escape import terminal_lines
 
 
 def render_text(findings: Sequence[Finding], files_scanned: int, *, quiet: bool = False) -> str:
@@ -47,4 +48,4 @@ def render_text(findings: Sequence[Finding], files_scanned: int, *, quiet: bool 
         f"{files_scanned} files scanned; key policies and grants: {summary}; "
         f"{suppressed} suppressed"
     )
-    return "\n".join(lines)
+    return terminal_lines(lines)

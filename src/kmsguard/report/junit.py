@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from kmsguard import rules
 from kmsguard.model import Finding, Severity, Verdict
+from kmsguard.report.escape import xml_text
 
 
 def _name(f: Finding) -> str:
@@ -30,21 +31,22 @@ def _details(f: Finding) -> str:
     lines.extend(f"{k}: {v}" for k, v in f.extra)
     if f.rule_id:
         lines.append(f"fix: {rules.rule(f.rule_id).remediation}")
-    return "\n".join(lines)
+    return xml_text("\n".join(lines))
 
 
 def render_junit(findings: Sequence[Finding], *, fail_on: Severity = Severity.INFO) -> str:
     suite = ET.Element("testsuite", name="kmsguard")
     failures = errors = skipped = 0
     for f in findings:
+        source = xml_text(f.origin.source)
         case = ET.SubElement(
-            suite, "testcase", classname=f.origin.source, name=_name(f), file=f.origin.source
+            suite, "testcase", classname=source, name=xml_text(_name(f)), file=source
         )
         if f.origin.line is not None:
             case.set("line", str(f.origin.line))
         title = rules.rule(f.rule_id).title if f.rule_id else ""
         if f.suppressed is not None and f.rule_id is not None:
-            ET.SubElement(case, "skipped", message=f"suppressed: {f.suppressed}")
+            ET.SubElement(case, "skipped", message=xml_text(f"suppressed: {f.suppressed}"))
             skipped += 1
         elif f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED):
             el = ET.SubElement(case, "error", message=f"{f.rule_id}: {title}", type=str(f.verdict))

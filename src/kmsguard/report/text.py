@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kmsguard.model import Finding, Severity, Verdict
+from kmsguard.report.escape import terminal
 
 _VERDICT_STYLE = {
     Verdict.PUBLIC: "bold red",
@@ -95,23 +96,24 @@ def render_text(
             {p for e in a.exposures for p in e.principals if e.kind != "confused-deputy"}
         )
         table.add_row(
-            f.origin.describe(),
+            terminal(f.origin.describe()),
             Text(str(a.verdict), style=_VERDICT_STYLE[a.verdict]),
             Text(str(a.severity), style=_SEVERITY_STYLE[a.severity]),
-            _actions(a.exposed_actions)
+            terminal(_actions(a.exposed_actions))
             if a.verdict in (Verdict.PUBLIC, Verdict.CROSS_ACCOUNT)
             else "",
-            ", ".join(principals),
+            terminal(", ".join(principals)),
         )
     if findings or not quiet:
         console.print(table)
-    print_ = partial(console.print, soft_wrap=True)  # lines are wrapped here, or stay whole
+    print_line = partial(console.print, soft_wrap=True)  # lines are wrapped here, or stay whole
 
     def say(line: str | Text) -> None:
+        # every line holds input (Sids, ARNs, notes): control characters shown escaped
         if isinstance(line, Text):
-            print_(Text(fit(line.plain), style=line.style))
+            print_line(Text(fit(terminal(line.plain)), style=line.style))
         else:
-            print_(fit(line))
+            print_line(fit(terminal(line)))
 
     for f in findings:
         a = f.assessment

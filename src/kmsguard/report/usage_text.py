@@ -6,6 +6,7 @@ import csv
 import io
 from enum import StrEnum
 
+from kmsguard.report.escape import csv_cell, terminal_lines
 from kmsguard.usage.records import DENIAL_CODES
 from kmsguard.usage.report import Caller, UsageReport
 
@@ -68,7 +69,7 @@ def render_text(report: UsageReport) -> str:
             lines.append(f"{k.key_arn}: {len(k.callers)} callers{extra}")
         for c in k.callers:
             lines.extend(_caller_line(c))
-    return "\n".join(lines) + "\n"
+    return terminal_lines(lines) + "\n"
 
 
 CSV_COLUMNS = (
@@ -84,15 +85,18 @@ def render_csv(report: UsageReport) -> str:
     out.writerow(CSV_COLUMNS)
     for k in report.keys:
         if not k.callers:
-            out.writerow([k.key_arn, *[""] * (len(CSV_COLUMNS) - 1)])
+            out.writerow([csv_cell(k.key_arn), *[""] * (len(CSV_COLUMNS) - 1)])
         for c in k.callers:
             ok, denied = dict(c.actions), dict(c.denied)
             for action in sorted(set(ok) | set(denied)):
                 out.writerow([
-                    k.key_arn, c.principal, str(c.principal_type), c.account or "", action,
-                    ok.get(action, 0), denied.get(action, 0), " ".join(c.via_services),
-                    " ".join(c.vpc_endpoints), c.first_seen, c.last_seen,
-                    str(c.outside_zone).lower(),
+                    csv_cell(v) if isinstance(v, str) else v
+                    for v in (
+                        k.key_arn, c.principal, str(c.principal_type), c.account or "", action,
+                        ok.get(action, 0), denied.get(action, 0), " ".join(c.via_services),
+                        " ".join(c.vpc_endpoints), c.first_seen, c.last_seen,
+                        str(c.outside_zone).lower(),
+                    )
                 ])
     return buf.getvalue()
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
-from kmsguard.errors import ExitCode, InputError, KmsguardError
+from kmsguard.errors import ExitCode, InputError
 
 APP_NAME = "kmsguard"
 #: the environment variable that names the database when `--db` is not given
@@ -28,8 +28,33 @@ class Base(DeclarativeBase):
     """Declarative base shared by every table of the store."""
 
 
-class StoreError(KmsguardError):
-    """The local database could not be opened, read or written."""
+class StoreError(InputError):
+    """The local database (or backup folder) could not be opened, read or written: a
+    read-only, corrupt or full file is the user's to fix (exit 2), named in the message."""
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """What SQLite said (`attempt to write a readonly database`, `file is not a
+    database`, `database or disk is full`), not just the exception class."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if orig is not None else str(exc).split("\n", 1)[0]
+    return f"{type(orig or exc).__name__}: {text}"
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The SQLite database file (also of a `file:...?mode=ro&uri=true` URI), if any."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return Path(database)
+
+
+def db_name(engine: Engine) -> str:
+    """The database as the user knows it: the SQLite file, or the URL without password."""
+    path = sqlite_file(engine)
+    return str(path) if path is not None else engine.url.render_as_string(hide_password=True)
 
 
 class DatabaseUnavailableError(StoreError):
@@ -90,9 +115,16 @@ def open_database(url: str | None = None) -> Engine:
     """Create the engine for `url` (else KMSGUARD_DB, else the default SQLite file) and
     migrate the schema to the newest revision."""
     url = resolve_db_url(url)
-    if url.startswith("sqlite:///") and url not in ("sqlite:///:memory:", "sqlite://"):
+    uri_form = url.startswith("sqlite:///file:")  # e.g. ?mode=ro&uri=true: not a path to make
+    if (
+        url.startswith("sqlite:///")
+        and url not in ("sqlite:///:memory:", "sqlite://")
+        and not uri_form
+    ):
         path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
-        _prepare_sqlite_file(path, private_folder=path.parent == user_data_dir())
+        # a folder kmsguard creates is 0700; one the user made is left as it is
+        private = path.parent == user_data_dir() or not path.parent.exists()
+        _prepare_sqlite_file(path, private_folder=private)
     try:
         engine = create_engine(url)
     except (SQLAlchemyError, ValueError, ImportError) as exc:
@@ -106,9 +138,9 @@ def open_database(url: str | None = None) -> Engine:
         migrate(engine)
     except SQLAlchemyError as exc:
         raise DatabaseUnavailableError(
-            f"cannot open the database `{_redact(url)}`: {exc.__class__.__name__}: "
-            f"{str(exc).splitlines()[0][:200]}",
-            hint=f"check --db / {DB_ENV}, and that the server is running and reachable",
+            f"cannot open the database `{db_name(engine)}`: {describe_db_error(exc)[:300]}",
+            hint=f"check --db / {DB_ENV}: the file must be a kmsguard database, readable and "
+            "writable, on a disk with free space (a server: running and reachable)",
         ) from exc
     return engine
 

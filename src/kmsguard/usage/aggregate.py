@@ -5,8 +5,10 @@ the number of records. Partial aggregates from parallel workers merge with `merg
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -30,6 +32,25 @@ from .records import (
     via_service,
 )
 
+_CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
+
+
+def canonical_time(value: object) -> str | None:
+    """eventTime as `YYYY-MM-DDTHH:MM:SSZ` in UTC (whose text order is time order, so the
+    window and first/last seen compare times), or None when it is not a time at all."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if _CANONICAL_TIME.match(value):
+        return value
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 #: Distinct encryption-context values kept per (caller, context key); more -> "many".
 MAX_CONTEXT_VALUES = 5
 
@@ -42,6 +63,7 @@ class ScanOptions:
     since: str | None = None
     until: str | None = None
     keys: frozenset[str] = frozenset()
+    max_log_bytes: int = 256 * 1024 * 1024  # per file, once decompressed
 
 
 # (key_arn, principal, principal_type, account, principal_id, action, via_service,
@@ -89,6 +111,8 @@ class Aggregate:
     first_event: str | None = None
     last_event: str | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    bad_times: int = 0  # KMS records whose eventTime is not a time: not counted
+    bad_time_sample: str | None = None
 
     def merge(self, other: Aggregate) -> None:
         for gk, stats in other.groups.items():
@@ -103,6 +127,8 @@ class Aggregate:
         self.kms_events += other.kms_events
         self.files += other.files
         self.skipped.extend(other.skipped)
+        self.bad_times += other.bad_times
+        self.bad_time_sample = self.bad_time_sample or other.bad_time_sample
         if other.first_event is not None and (
             self.first_event is None or other.first_event < self.first_event
         ):
@@ -128,8 +154,12 @@ class Aggregate:
             read += 1
             if rec.event_source != KMS_SOURCE:
                 continue
-            t = rec.event_time
-            if t is None or (since is not None and t < since) or (until is not None and t >= until):
+            t = canonical_time(rec.event_time)
+            if t is None:  # a time that is not one: never a last_seen, never in a window
+                self.bad_times += 1
+                self.bad_time_sample = self.bad_time_sample or repr(rec.event_time)[:60]
+                continue
+            if (since is not None and t < since) or (until is not None and t >= until):
                 continue
             kms += 1
             if first is None or t < first:

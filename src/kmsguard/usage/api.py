@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,7 @@ def analyze_usage(
     progress: engine_fast.Progress | None = None,
     on_listed: Callable[[int], None] | None = None,
     s3_client: Callable[[], S3Client] | None = None,
+    max_log_bytes: int | None = None,
 ) -> UsageReport:
     """Read CloudTrail logs and report who used which KMS key.
 
@@ -59,15 +61,24 @@ def analyze_usage(
         else:
             opened.append(spec)
     work: list[tuple[LogSource, LogRef]] = []
+    input_errors: list[str] = []
     for src in opened:
-        work.extend((src, ref) for ref in src.list_logs(dates))
+        try:
+            work.extend((src, ref) for ref in src.list_logs(dates))
+        except InputError as exc:
+            if len(opened) == 1:
+                raise
+            input_errors.append(exc.message)  # one bad SOURCE: the others are still read
     if on_listed:
         on_listed(len(work))
     opts = ScanOptions(since=lo, until=hi, keys=frozenset(keys))
+    if max_log_bytes is not None:
+        opts = replace(opts, max_log_bytes=max_log_bytes)
     agg = engine_fast.run(work, opts, jobs=jobs, progress=progress)
-    return build_report(
+    report = build_report(
         agg, zone, since=lo, until=hi, requested_keys=tuple(keys), engine="fast"
     )
+    return replace(report, input_errors=tuple(input_errors)) if input_errors else report
 
 
 def resolve_keys(values: Sequence[str], kms_client: Callable[[str | None], KMSClient]) -> list[str]:

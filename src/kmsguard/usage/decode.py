@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import cast
 
 import msgspec
-from isal import igzip, isal_zlib
+from isal import isal_zlib
 
 from .records import Document, Record
 
@@ -24,27 +24,53 @@ class BadLogFileError(Exception):
         self.reason = reason
 
 
-def decompress(data: bytes) -> bytes:
+#: Most bytes one log file may hold once decompressed (CloudTrail writes files of a few MB;
+#: a 4 MB gzip bomb expands to 4 GiB). Configurable with `usage --max-log-size`.
+DEFAULT_MAX_LOG_BYTES = 256 * 1024 * 1024
+
+
+def _too_large(limit: int) -> BadLogFileError:
+    return BadLogFileError(
+        f"decompresses to more than {limit / 1048576:g} MB (a gzip bomb?); not read "
+        "(raise the limit with --max-log-size if it is a real log)"
+    )
+
+
+def decompress(data: bytes, limit: int = DEFAULT_MAX_LOG_BYTES) -> bytes:
+    """The file's bytes, gunzipped (every member), never more than `limit` of them."""
     if not data.startswith(_GZIP_MAGIC):
+        if len(data) > limit:
+            raise _too_large(limit)
         return data
+    parts: list[bytes] = []
+    total = 0
+    rest = data
     try:
         # one-shot zlib decoding is ~2x faster than igzip.decompress; CloudTrail files are a
-        # single gzip member, anything after it falls back to the multi-member reader
-        d = isal_zlib.decompressobj(wbits=31)
-        out: bytes = d.decompress(data)
-        if not d.eof:
-            raise BadLogFileError("truncated gzip")
-        if d.unused_data:
-            out = igzip.decompress(data)  # type: ignore[no-untyped-call]  # untyped lib
+        # single gzip member, any after it is read the same way
+        while rest:
+            d = isal_zlib.decompressobj(wbits=31)
+            out: bytes = d.decompress(rest, limit + 1 - total)
+            total += len(out)
+            if total > limit:
+                raise _too_large(limit)
+            if not d.eof:
+                raise BadLogFileError("truncated gzip")
+            parts.append(out)
+            rest = d.unused_data
+            if rest and not rest.startswith(_GZIP_MAGIC):
+                if rest.strip(b"\x00"):
+                    raise BadLogFileError("corrupt gzip: data after the last member")
+                break
     except EOFError:
         raise BadLogFileError("truncated gzip") from None
     except (OSError, _ZLIB_ERRORS) as exc:
         raise BadLogFileError(f"corrupt gzip: {exc}") from None
-    return out
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def read_records(data: bytes) -> list[Record]:
-    text = decompress(data)
+def read_records(data: bytes, limit: int = DEFAULT_MAX_LOG_BYTES) -> list[Record]:
+    text = decompress(data, limit)
     try:
         decoded = _doc_decoder.decode(text)
     except msgspec.ValidationError as exc:

@@ -12,8 +12,8 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
+from kmsguard import safeio
 from kmsguard.errors import KmsguardError, SourceError
 
 from .aggregate import Aggregate, ScanOptions
@@ -35,8 +35,9 @@ def scan_items(items: Sequence[Item], opts: ScanOptions) -> Aggregate:
     agg = Aggregate()
     for name, src in items:
         try:
-            data = Path(src).read_bytes() if isinstance(src, str) else src
-            records = read_records(data)
+            # a local file: regular files only, never more than the limit (FIFOs, devices)
+            data = safeio.read_bytes(src, opts.max_log_bytes) if isinstance(src, str) else src
+            records = read_records(data, opts.max_log_bytes)
         except BadLogFileError as exc:
             agg.skipped.append((name, exc.reason))
             continue
@@ -44,7 +45,16 @@ def scan_items(items: Sequence[Item], opts: ScanOptions) -> Aggregate:
             agg.skipped.append((name, f"cannot read: {exc.strerror or exc}"))
             continue
         agg.files += 1
+        bad_before = agg.bad_times
         agg.add_records(records, opts)
+        if agg.bad_times > bad_before:
+            agg.skipped.append(
+                (
+                    name,
+                    f"{agg.bad_times - bad_before} KMS record(s) with an eventTime that is "
+                    f"not a time (e.g. {agg.bad_time_sample}) were not counted",
+                )
+            )
     return agg
 
 

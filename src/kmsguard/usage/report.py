@@ -13,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from kmsguard import safeio
 from kmsguard.errors import InputError
 from kmsguard.model import SELF_ACCOUNT, PrincipalType, TrustZone
 
@@ -162,6 +163,7 @@ class UsageReport:
     skipped: tuple[SkippedFile, ...] = ()
     engine: str = "fast"
     zone_accounts: tuple[str, ...] = field(default=())
+    input_errors: tuple[str, ...] = ()  # SOURCEs that could not be read at all
 
     @property
     def incomplete(self) -> bool:
@@ -191,6 +193,7 @@ class UsageReport:
             "files": self.files,
             "skipped_files": len(self.skipped),
             "skipped": [{"name": s.name, "reason": s.reason} for s in self.skipped],
+            **({"input_errors": list(self.input_errors)} if self.input_errors else {}),
             "keys": [k.to_json() for k in self.keys],
         }
 
@@ -201,7 +204,7 @@ class UsageReport:
     def load(cls, path: Path) -> UsageReport:
         """Read a report saved with `kmsguard usage --format json -o FILE`."""
         try:
-            text = path.read_text(encoding="utf-8")
+            text = safeio.read_text(path, 512 * 1024 * 1024)
         except OSError as exc:
             raise InputError(f"cannot read `{path}`: {exc.strerror or exc}") from None
         return cls.from_json(text)

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from kmsguard import safeio
 from kmsguard.errors import InputError, SourceError
 
 if TYPE_CHECKING:
@@ -131,6 +132,11 @@ class LocalLogSource:
         root = self.root
         if root.is_file():
             return [LogRef(name=str(root), path=str(root), size=root.stat().st_size)]
+        if root.exists() and not root.is_dir():
+            raise InputError(
+                f"`{root}` is {safeio.not_regular_message(root.stat().st_mode)}",
+                hint="give a folder of CloudTrail logs, a log file, or s3://bucket/prefix",
+            )
         if not root.is_dir():
             raise InputError(
                 f"`{root}` does not exist",

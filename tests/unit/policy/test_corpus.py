@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from kmsguard.errors import PolicyParseError
-from kmsguard.model import TrustZone
+from kmsguard.model import Assessment, TrustZone
 from kmsguard.policy import Request, analyze_policy, evaluate, parse_policy
+from kmsguard.policy.exposure import _Analysis
+from kmsguard.policy.possible import impossible
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 SHARED = CORPUS / "key-policies"
@@ -41,6 +43,10 @@ def test_labelled_policy(path: Path, case: dict[str, Any]) -> None:
     exposed = set(assessment.exposed_actions)
     assert set(case.get("expose", [])) <= exposed
     assert not set(case.get("not_expose", [])) & exposed
+    if "note" in case:
+        assert any(case["note"] in n for n in assessment.notes), assessment.notes
+    named = {s for e in assessment.exposures for s in e.statements}
+    assert set(case.get("statements", [])) <= named, case.get("why")
     policy = parse_policy(path.read_text())
     for exposure in assessment.exposures:
         w = exposure.witness
@@ -58,6 +64,7 @@ def test_labelled_policy(path: Path, case: dict[str, Any]) -> None:
         )
         decision = evaluate(policy, request, key_account=zone.account)
         assert decision.allowed, w.describe()
+        assert impossible(request) is None, w.describe()
         assert w.action in exposure.actions
 
 
@@ -89,3 +96,21 @@ def test_labelled_policy_without_shortcuts(path: Path, case: dict[str, Any]) -> 
     assessment = analyze_policy(path.read_text(), _zone(case), shortcuts=False)
     assert str(assessment.verdict) in case["accept"], case.get("why")
     assert set(case.get("expose", [])) <= set(assessment.exposed_actions)
+
+
+@pytest.mark.parametrize(("path", "case"), _cases(OWN))
+def test_the_same_verdict_on_every_run(path: Path, case: dict[str, Any]) -> None:
+    """No cache, twice, both ways: the solver is budgeted by Z3's deterministic resource
+    limit, so the answer cannot depend on load."""
+    policy = parse_policy(path.read_text())
+    zone = _zone(case)
+    for shortcuts in (True, False):
+        runs = [_answer(_Analysis(policy, zone, None, shortcuts).run()) for _ in range(2)]
+        assert runs[0] == runs[1]
+        assert str(runs[0][0]) in case["accept"], case.get("why")
+
+
+def _answer(a: Assessment) -> tuple[object, ...]:
+    """Everything but the witnesses (a witness may carry the current time)."""
+    exposures = tuple((e.kind, e.actions, e.principals, e.statements) for e in a.exposures)
+    return (a.verdict, a.severity, exposures, a.errors, a.notes)

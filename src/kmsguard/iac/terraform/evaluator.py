@@ -13,6 +13,7 @@ from typing import Any
 
 from lark import Token, Tree
 
+from kmsguard import safeio, strictjson
 from kmsguard.iac.discover import read_text
 from kmsguard.iac.items import (
     Unresolved,
@@ -36,6 +37,19 @@ from kmsguard.iac.unknowns import MARKER as UNKNOWN
 
 _MAX_DEPTH = 64
 
+
+
+def _number(literal: str) -> Any:
+    """A number literal; NaN, overflow and huge integers are this value's error, not the
+    run's (Python's int() of 4300+ digits raises, float() gives inf)."""
+    try:
+        return strictjson.loads(literal)
+    except strictjson.StrictJsonError as exc:
+        raise Unresolved(f"number `{literal[:20]}`: {exc.msg}") from None
+    except ValueError:  # HCL spellings JSON lacks (a leading zero)
+        if len(literal) > strictjson.MAX_NUMBER_DIGITS:
+            raise Unresolved(f"number `{literal[:20]}` has too many digits") from None
+        return float(literal) if any(c in literal for c in ".eE") else int(literal)
 
 class ExpressionEvaluator:
     """Evaluates expressions of one module. `choices` picks the branch of each conditional
@@ -182,10 +196,10 @@ class ExpressionEvaluator:
         return {"true": True, "false": False, "null": None}[text]
 
     def _int(self, node: Tree[Token], depth: int) -> Any:
-        return int(str(node.children[0]))
+        return _number(str(node.children[0]))
 
     def _float(self, node: Tree[Token], depth: int) -> Any:
-        return float(str(node.children[0]))
+        return _number(str(node.children[0]))
 
     def _tuple(self, node: Tree[Token], depth: int) -> Any:
         return [self.eval(c, depth) for c in trees(node)]
@@ -304,6 +318,8 @@ class ExpressionEvaluator:
         path = Path(path_value)
         if not path.is_absolute():
             path = self.module.folder / path
+        if safeio.outside_scope(path):  # never read /etc/passwd into a report
+            raise Unresolved(f"`{path_value}` is outside the scanned folders (see --allow-path)")
         try:
             size = path.stat().st_size
             if size > self.max_file_bytes:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from kmsguard import strictjson
 from kmsguard.iac.items import Unresolved
 
 
@@ -74,7 +75,7 @@ def jsondecode(text: Any) -> Any:
     if not isinstance(text, str):
         raise Unresolved("`jsondecode()` of a value that is not a string")
     try:
-        return json.loads(text)
+        return strictjson.loads(text)
     except json.JSONDecodeError as exc:
         raise Unresolved(f"`jsondecode()` of malformed JSON: {exc.msg}") from None
 

@@ -4,11 +4,11 @@ else `planned_values` / `values`."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
+from kmsguard import strictjson
 from kmsguard.iac.items import GrantSpec, IacItem, Variant, default_key_policy
 from kmsguard.iac.terraform.modules import GRANT_RESOURCE, POLICY_RESOURCES
 from kmsguard.model import Origin
@@ -170,4 +170,4 @@ def _grant(after: dict[str, Any], unknown: Any) -> Variant:
 
 
 def load_plan(text: str) -> Any:
-    return json.loads(text)
+    return strictjson.loads(text)
