@@ -173,7 +173,9 @@ def usage(
             listed = [a for a in listed if a in resolved or a.rsplit("/", 1)[-1] in resolved]
         report = report.with_known_keys(listed)
     _warn_skipped(report)
-    if report.events_read == 0 and not allow_no_usage:
+    # No event at all is refused (an empty report reads as "nobody uses these keys") unless
+    # files were skipped: then the run is incomplete (exit 4) and the skipped files are named.
+    if report.events_read == 0 and not allow_no_usage and not report.skipped:
         where = ", ".join(f"`{s}`" for s in sources) if sources else f"`{table}`"
         w = report.window
         window = f"{w.since or 'the first log'} to {w.until or 'the last log'}"
