@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -27,7 +28,10 @@ sys.path.insert(0, str(HERE))
 
 from generate import generate  # noqa: E402 - the generator sits beside this script
 
-CHECKOV_VENV = OUT / "checkov-venv"
+#: A throwaway virtual environment outside the repository (never the project's lock).
+CHECKOV_VENV = Path(
+    os.environ.get("KMSGUARD_CHECKOV_VENV", Path(tempfile.gettempdir()) / "kmsguard-checkov-venv")
+)
 CHECKOV_SPEC = "checkov>=3,<4"
 
 

@@ -28,10 +28,14 @@ def test_fail_on_threshold(kmsguard: Any) -> None:
     assert kmsguard("scan", "iac", path, "--fail-on", "critical").code == 0
 
 
-def test_unresolved_only_exits_4(kmsguard: Any) -> None:
-    run = kmsguard("scan", "iac", DATA / "cfn" / "unresolved.yaml")
+def test_unresolved_only_exits_4(kmsguard: Any, tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "Resources:\n  K:\n    Type: AWS::KMS::Key\n"
+        "    Properties:\n      KeyPolicy: !ImportValue shared-key-policy\n"
+    )
+    run = kmsguard("scan", "iac", tmp_path)
     assert run.code == 4
-    assert "parameter `ConsumerAccount` has no default" in run.out
+    assert "the whole policy comes from `Fn::ImportValue shared-key-policy`" in run.out
 
 
 def test_json_fields(kmsguard: Any, tmp_path: Path) -> None:

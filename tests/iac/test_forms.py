@@ -15,8 +15,9 @@ CASES = [
     ("cfn/public.yaml", "OpenKey", 6, "public", "critical", "KMS001"),
     ("cfn/conditioned_safe.yaml", "SafeKey", 3, "private", "none", None),
     ("cfn/cross_account_param.yaml", "PartnerKey", 12, "cross-account", "high", "KMS002"),
-    ("cfn/unresolved.yaml", "ImportedKey", 6, "unresolved", "none", "KMS006"),
-    ("cfn/unresolved.yaml", "ParamKey", 17, "unresolved", "none", "KMS006"),
+    # an account known only at deployment: the worse reading (another account) is reported
+    ("cfn/unresolved.yaml", "ImportedKey", 6, "cross-account", "high", "KMS002"),
+    ("cfn/unresolved.yaml", "ParamKey", 17, "cross-account", "high", "KMS002"),
     ("cfn/if_branches.yaml", "BranchKey", 9, "public", "high", "KMS001"),
     ("cfn/sam.yaml", "FnKey", 13, "private", "none", None),
     ("cfn/sam.yaml", "DefaultKey", 46, "private", "none", None),
@@ -72,7 +73,7 @@ CASES = [
     ("tf/grants/main.tf", "aws_kms_grant.internal", 11, "private", "none", None),
     ("tf/grants/main.tf", "aws_kms_grant.external", 18, "cross-account", "high", "KMS004"),
     # Terraform: what cannot be known before plan
-    ("tf/unresolved/main.tf", "aws_kms_key.needs_input", 5, "unresolved", "none", "KMS006"),
+    ("tf/unresolved/main.tf", "aws_kms_key.needs_input", 5, "cross-account", "high", "KMS002"),
     ("tf/unresolved/main.tf", "aws_kms_key.from_module", 17, "unresolved", "none", "KMS006"),
     # Terraform: a module in a subfolder, judged with its variable default
     ("tf/stack/modules/kms/main.tf", "aws_kms_key.this", 12, "cross-account", "high", "KMS002"),
@@ -157,7 +158,7 @@ def test_if_branches_reports_the_worse_branch(
     f = report[("cfn/if_branches.yaml", "BranchKey")]
     assert f["details"]["branch"] == "condition IsDev=true"
     assert [e["actions"] for e in f["exposures"]] == [["kms:Encrypt"]]
-    assert any("IsDev=false: private" in n for n in f["notes"])
+    assert any("condition IsDev=false: private" in n for n in f["notes"])
 
 
 def test_terraform_conditional_judges_both_branches(

@@ -123,9 +123,7 @@ def test_installed_module_is_judged_at_the_call(kmsguard: Any, tmp_path: Path) -
 
 def test_installed_module_with_safe_arguments(kmsguard: Any, tmp_path: Path) -> None:
     _tree(tmp_path)
-    (tmp_path / "terraform.tfvars").write_text(
-        'readers = ["arn:aws:iam::123456789012:role/app"]\n'
-    )
+    (tmp_path / "terraform.tfvars").write_text('readers = ["arn:aws:iam::123456789012:role/app"]\n')
     run = kmsguard("scan", "iac", tmp_path, "--account", "123456789012", "--format", "json")
     (f,) = run.json()
     assert f["verdict"] == "private"

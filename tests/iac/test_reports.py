@@ -82,7 +82,9 @@ def test_junit(kmsguard: Any, tmp_path: Path) -> None:
     assert failure is not None
     assert "KMS001" in failure.get("message", "")
     assert public.get("line") == "6"
-    unresolved = next(c for n, c in by_name.items() if n and n.startswith("ImportedKey "))
+    unresolved = next(
+        c for n, c in by_name.items() if n and n.startswith("aws_kms_key.from_module ")
+    )
     assert unresolved.find("error") is not None
     safe = next(c for n, c in by_name.items() if n and n.startswith("SafeKey "))
     assert safe.find("failure") is None

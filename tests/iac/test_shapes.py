@@ -345,9 +345,13 @@ resource "aws_kms_key" "shared" {
 
 def test_tfvars_files_set_variables(kmsguard: Any, tmp_path: Path) -> None:
     (tmp_path / "main.tf").write_text(TFVARS_MAIN)
-    # without a value: the reader's account is unknown
+    # without a value: the reader's account is unknown, and the verdict depends on it
     (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
-    assert f["verdict"] == "unresolved"
+    assert f["verdict"] == "cross-account"
+    assert (
+        "private if `var.reader_account` is one of your accounts, cross-account otherwise"
+        in f["notes"]
+    )
     (tmp_path / "terraform.tfvars").write_text('reader_account = "111122223333"\n')
     (f,) = kmsguard("scan", "iac", tmp_path, "--format", "json").json()
     assert f["verdict"] == "cross-account"
@@ -418,8 +422,8 @@ def test_outputs_of_local_modules(kmsguard: Any, tmp_path: Path) -> None:
     assert k["verdict"] == "cross-account"
     assert [e["principals"] for e in k["exposures"]] == [["111122223333"]]
     remote = by["aws_kms_key.remote"]
-    assert remote["verdict"] == "unresolved"
-    assert "terraform-aws-modules/iam/aws" in remote["errors"][0]
+    assert remote["verdict"] == "cross-account"
+    assert any("`module.remote.arn` is one of your accounts" in n for n in remote["notes"])
 
 
 def test_module_called_with_for_each(kmsguard: Any, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from kmsguard.iac.items import Unresolved
 from kmsguard.iac.terraform import Evaluator, Module, TfFile, scan_module
 from kmsguard.iac.terraform.hcl import parse_hcl
+from kmsguard.iac.unknowns import Unknown
 
 
 def _eval(expr: str, extra: str = "") -> Any:
@@ -35,7 +36,26 @@ def _eval(expr: str, extra: str = "") -> Any:
         ("{for k, v in {a = 1} : v => k}", {"1": "a"}),
         ('true ? "y" : "n"', "y"),
         ('lookup({a = "b"}, "c", "d")', "d"),
-        ('try(var.nope, "fallback")', "fallback"),
+        ('try(jsondecode("{"), "fallback")', "fallback"),
+        ('trimprefix("arn:aws:iam::1:root", "arn:")', "aws:iam::1:root"),
+        ('trimsuffix("role/app-x", "-x")', "role/app"),
+        ('startswith("arn:aws", "arn:")', True),
+        ('endswith("a.json", ".json")', True),
+        ('one(["a"])', "a"),
+        ("one([])", None),
+        ('coalescelist([], ["b"])', ["b"]),
+        ('setunion(["a"], ["b", "a"])', ["a", "b"]),
+        ('zipmap(["a", "b"], [1, 2])', {"a": 1, "b": 2}),
+        ('regex("^arn:aws:iam::(\\d+):", "arn:aws:iam::111122223333:root")', ["111122223333"]),
+        ('replace("a-b-c", "/-/", "_")', "a_b_c"),
+        ('element(["a", "b"], 3)', "b"),
+        (
+            'formatlist("arn:aws:iam::%s:root", ["1", "2"])',
+            ["arn:aws:iam::1:root", "arn:aws:iam::2:root"],
+        ),
+        ('[for r in [{a = "x"}, {a = "y"}] : r.a]', ["x", "y"]),
+        ("tomap({a = 1})", {"a": 1}),
+        ("keys({b = 1, a = 2})", ["a", "b"]),
         ('"\\u0041\\n"', "A\n"),
         ("data.aws_caller_identity.c.account_id", "123456789012"),
         ('jsondecode("{\\"a\\": [1]}").a[0]', 1),
@@ -49,16 +69,82 @@ def test_expressions(expr: str, value: Any) -> None:
 @pytest.mark.parametrize(
     ("expr", "reason"),
     [
-        ("var.nope", "not declared"),
-        ("aws_iam_role.r.arn", "not a resource"),
-        ("each.value", "known only during plan"),
-        ('regex("a", "b")', "function `regex"),
+        ('regex("a", "b")', "does not match"),
         ("local.x", "refers to itself"),
     ],
 )
 def test_unknowns(expr: str, reason: str) -> None:
     with pytest.raises(Unresolved, match=reason):
         _eval(expr)
+
+
+@pytest.mark.parametrize(
+    ("expr", "name"),
+    [
+        ("var.nope", "`var.nope`"),
+        ("aws_iam_role.r.arn", "`aws_iam_role.r.arn`"),
+        ("each.value", "`each.value` (its instances are not known)"),
+        ("data.aws_ssm_parameter.p.value", "`data.aws_ssm_parameter.p.value`"),
+        (
+            "data.aws_organizations_organization.o.roots[0].id",
+            "`data.aws_organizations_organization.o.roots.id`",
+        ),
+        ('sha256("x")', "`sha256(…)`"),
+        ("length(var.nope)", "`length(var.nope)`"),
+        ('try(var.nope, "fallback")', "`var.nope`"),
+    ],
+)
+def test_symbolic(expr: str, name: str) -> None:
+    """Values known only at deployment are symbolic (`Unknown`), not errors."""
+    value = _eval(expr)
+    assert isinstance(value, Unknown)
+    assert value.name == name
+
+
+def test_unknown_inside_text_and_lists() -> None:
+    value = _eval('concat(["arn:aws:iam::${var.acct}:root"], var.more)')
+    assert value == ["arn:aws:iam::\u27e6`var.acct`\u27e7:root", Unknown("`var.more`")]
+    assert _eval('[for a in var.accts : "arn:aws:iam::${a}:root"]') == [
+        "arn:aws:iam::\u27e6`var.accts.*`\u27e7:root"
+    ]
+
+
+def test_unknown_condition_is_a_choice() -> None:
+    module = Module(Path(), ".")
+    from kmsguard.iac.terraform.hcl import parse_body, trees
+
+    text = 'locals {\n  x = var.env == "prod" ? "a" : "b"\n}\n'
+    _, blocks = parse_body(trees(parse_hcl(text))[0], Path("m.tf"), "m.tf")
+    for b in blocks:
+        module.add(b)
+    ev = Evaluator(module, "123456789012", {})
+    assert ev._local("x", 0) == "a"
+    assert len(ev.used) == 1
+    key = ev.used[0]
+    assert Evaluator(module, "123456789012", {key: False})._local("x", 0) == "b"
+
+
+OPTIONAL = """
+variable "statements" {
+  type = list(object({
+    sid     = optional(string)
+    effect  = optional(string, "Allow")
+    actions = optional(list(string), ["kms:Decrypt"])
+    account = string
+  }))
+  default = [{ account = 111122223333 }]
+}
+"""
+
+
+def test_optional_attributes_take_their_defaults() -> None:
+    value = _eval("var.statements[0]", OPTIONAL)
+    assert value == {
+        "sid": None,
+        "effect": "Allow",
+        "actions": ["kms:Decrypt"],
+        "account": "111122223333",  # a number given for a string is its text
+    }
 
 
 def test_heredoc_interpolation_and_trim() -> None:

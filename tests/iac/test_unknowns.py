@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kmsguard.iac.items import Unresolved
-from kmsguard.iac.unknowns import MARKER, settle
+from kmsguard.iac.unknowns import MARKER, Role, Unknown, interpret
 
 TF = """
 data "aws_caller_identity" "c" {}
@@ -98,10 +98,15 @@ def test_terraform(kmsguard: Any, tmp_path: Path) -> None:
     by = kmsguard("scan", "iac", tmp_path, "--format", "json").by_resource()
     named = by["aws_kms_key.named_role"]
     assert named["verdict"] == "private"
-    assert any("variable `role_name` has no default" in n for n in named["notes"])
+    assert any("`var.role_name`" in n and "placeholders" in n for n in named["notes"])
     unknown = by["aws_kms_key.unknown_account"]
-    assert unknown["verdict"] == "unresolved"
-    assert "variable `partner` has no default" in unknown["errors"]
+    assert unknown["verdict"] == "cross-account"
+    assert (
+        "private if `var.partner` is one of your accounts, cross-account otherwise"
+        in unknown["notes"]
+    )
+    assert unknown["exposures"][0]["principals"] == ["<var.partner>"]
+    assert unknown["details"]["branch"] == "`var.partner` is another account"
     assert by["aws_kms_grant.named"]["verdict"] == "private"
 
 
@@ -109,8 +114,13 @@ def test_cloudformation(kmsguard: Any, tmp_path: Path) -> None:
     (tmp_path / "t.yaml").write_text(CFN)
     by = kmsguard("scan", "iac", tmp_path, "--format", "json").by_resource()
     assert by["NamedRoleKey"]["verdict"] == "private"
-    assert by["PartnerKey"]["verdict"] == "unresolved"
-    assert "parameter `PartnerAccount` has no default" in by["PartnerKey"]["errors"]
+    partner = by["PartnerKey"]
+    assert partner["verdict"] == "cross-account"
+    assert any("parameter `PartnerAccount`" in n for n in partner["notes"])
+
+
+def _one(statement: dict[str, Any]) -> Any:
+    return interpret({"Statement": [statement]}, "000000000000")
 
 
 @pytest.mark.parametrize(
@@ -134,22 +144,37 @@ def test_cloudformation(kmsguard: Any, tmp_path: Path) -> None:
         ),
     ],
 )
-def test_settle_harmless(statement: dict[str, Any], settled: dict[str, Any]) -> None:
-    doc, changed = settle({"Statement": [statement]})
-    assert changed
-    assert doc == {"Statement": [settled]}
+def test_harmless(statement: dict[str, Any], settled: dict[str, Any]) -> None:
+    interp = _one(statement)
+    assert [r.policy for r in interp.readings] == [{"Statement": [settled]}]
+    assert interp.harmless == ("unknown",)
 
 
 @pytest.mark.parametrize(
-    "statement",
+    ("statement", "role"),
     [
-        {"Principal": {"AWS": MARKER}},
-        {"Principal": {"AWS": f"arn:aws:iam::{MARKER}:root"}},
-        {"Action": f"kms:{MARKER}"},
-        {"Condition": {"StringEquals": {"kms:CallerAccount": f"{MARKER}"}}},
-        {"Condition": {"StringEquals": {"aws:PrincipalOrgID": f"o-{MARKER}"}}},
+        ({"Principal": {"AWS": MARKER}}, Role.ACCOUNT),
+        ({"Principal": {"AWS": f"arn:aws:iam::{MARKER}:root"}}, Role.ACCOUNT),
+        ({"Action": f"kms:{MARKER}"}, Role.ACTION),
+        ({"Effect": MARKER}, Role.EFFECT),
+        ({"Condition": {"StringEquals": {"kms:CallerAccount": f"{MARKER}"}}}, Role.ACCOUNT),
+        ({"Condition": {"StringEquals": {"aws:PrincipalOrgID": f"{MARKER}"}}}, Role.ORG),
     ],
 )
-def test_settle_deciding(statement: dict[str, Any]) -> None:
-    with pytest.raises(Unresolved):
-        settle({"Statement": [statement]})
+def test_deciding(statement: dict[str, Any], role: Role) -> None:
+    interp = _one(statement)
+    assert interp.roles == (("unknown", role),)
+    assert len(interp.readings) == 2
+
+
+@pytest.mark.parametrize(
+    ("policy", "reason"),
+    [
+        (Unknown("`var.policy`"), "the whole policy comes from `var.policy`"),
+        ({"Statement": Unknown("`var.st`")}, "the statement list comes from `var.st`"),
+    ],
+)
+def test_shape_unknown(policy: Any, reason: str) -> None:
+    with pytest.raises(Unresolved) as exc:
+        interpret(policy, "000000000000")
+    assert exc.value.reason == reason

@@ -13,6 +13,7 @@ import click
 
 from kmsguard.errors import InputError
 from kmsguard.model import Finding, Severity, TrustZone, Verdict
+from kmsguard.report.escape import terminal_message
 
 from .common import (
     announce_config,
@@ -53,12 +54,14 @@ def scan_paths(
     max_file_bytes: int = 5 * 1024 * 1024,
     inline_suppressions: bool = True,
     allow_paths: Sequence[Path] = (),
+    notes: list[str] | None = None,
 ) -> tuple[list[Finding], int]:
     """What `kmsguard scan iac` does before rendering: collect the key policies and grants
     under `paths`, judge them against `zone`, apply the suppressions (inline, metadata and
     `config`; only `config` without `inline_suppressions`). Returns the findings and the
-    number of files scanned. Terraform's `file()` and `templatefile()` read only under
-    `paths` and `allow_paths`."""
+    number of files scanned; `notes`, when given, receives what is worth knowing but no
+    finding (module calls not followed). Terraform's `file()` and `templatefile()` read
+    only under `paths` and `allow_paths`."""
     from kmsguard.iac.scan import ScanOptions, collect, judge_all
     from kmsguard.iac.suppressions import Config, apply
     from kmsguard.safeio import read_scope
@@ -69,6 +72,8 @@ def scan_paths(
     )
     with read_scope([*paths, *allow_paths]):
         collected = collect(paths, options)
+    if notes is not None:
+        notes.extend(collected.notes)
     findings = judge_all(collected.items, zone)
     end_lines = {
         (i.origin.source, i.origin.line, i.origin.resource): i.end_line for i in collected.items
@@ -254,6 +259,7 @@ def scan_iac(
         paths = expand_modules(paths)
     for p in paths:
         log.info(f"scanning {p}")
+    notes: list[str] = []
     with log.timed("scanned"):
         findings, files_scanned = scan_paths(
             paths,
@@ -263,16 +269,17 @@ def scan_iac(
             max_file_bytes=int(max_file_size * 1024 * 1024),
             inline_suppressions=inline_suppressions,
             allow_paths=allow_paths,
+            notes=notes,
         )
     log.info(f"{files_scanned} file(s) read, {len(findings)} key policies and grants judged")
     root = source_root(paths, base_dir)
     log.info(f"repository root (SARIF paths, fingerprints): {root}")
     if write_baseline is not None:
-        n = save_baseline(write_baseline, findings, root)
+        written = save_baseline(write_baseline, findings, root)
         accepted = load_baseline(write_baseline)
         baseline = write_baseline
         if not quiet:
-            echo_note(f"baseline `{write_baseline}` written: {n} finding(s) accepted")
+            echo_note(f"baseline `{write_baseline}` written: {written} finding(s) accepted")
     if accepted is not None and baseline is not None:
         findings = apply_baseline(findings, accepted, baseline, root)
 
@@ -281,7 +288,7 @@ def scan_iac(
         case IacFormat.TEXT:
             from kmsguard.report.iac_text import render_text
 
-            text = render_text(findings, files_scanned, quiet=quiet)
+            text = render_text(findings, files_scanned, notes, quiet=quiet)
         case IacFormat.JSON:
             from kmsguard.report.json_report import render_json
 
@@ -299,6 +306,9 @@ def scan_iac(
     write_output(text, output)
     for p in missing:
         echo_error(f"no such file or folder: `{p}`", "the other paths were scanned")
+    if format_ is not IacFormat.TEXT:
+        for n in notes:  # the report's shape stays as it is; the notes go to stderr
+            click.echo(f"note: {terminal_message(n)}", err=True)
 
     active = [f for f in findings if f.suppressed is None]
     incomplete = any(f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED) for f in active)

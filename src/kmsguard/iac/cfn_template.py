@@ -14,6 +14,7 @@ from kmsguard import strictjson
 #: Expanded size (nodes, counting every alias expansion) above which a document is refused.
 MAX_EXPANDED_NODES = 1_000_000
 
+
 class CfnParseError(Exception):
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
@@ -118,14 +119,50 @@ def _guard_size(doc: Any) -> None:
     size(doc)
 
 
+def strip_trailing_commas(text: str) -> str:
+    """The text without commas that stand right before `}` or `]` (outside strings), which
+    CloudFormation's JSON reader accepts; lines are kept, so errors keep their line."""
+    out: list[str] = []
+    in_string = escaped = False
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if in_string:
+            out.append(c)
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+            out.append(c)
+        elif c == ",":
+            j = i + 1
+            while j < n and text[j] in " \t\r\n":
+                j += 1
+            if j >= n or text[j] not in "}]":
+                out.append(c)
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
 def load_template(text: str, *, is_json: bool) -> Any:
-    """Parse a template; raises CfnParseError with the line of the problem."""
+    """Parse a template; raises CfnParseError with the line of the problem. JSON with
+    trailing commas is read as CloudFormation reads it (it accepts them)."""
     if is_json:
         try:
             return strictjson.loads(text)
         except strictjson.StrictJsonError as exc:
             raise CfnParseError(f"unusable JSON: {exc.msg}", exc.lineno) from None
         except json.JSONDecodeError as exc:
+            try:
+                return json.loads(strip_trailing_commas(text))
+            except (json.JSONDecodeError, RecursionError):
+                pass
             raise CfnParseError(f"malformed JSON: {exc.msg}", exc.lineno) from None
         except RecursionError:
             raise CfnParseError("JSON nested too deeply") from None

@@ -13,7 +13,7 @@ from kmsguard.model import Origin
 
 from .cfn_template import CfnParseError, LineDict, load_template
 from .items import MAX_BRANCH_CHOICES, IacItem, Unresolved, Variant, default_key_policy
-from .unknowns import MARKER
+from .unknowns import Unknown, has_unknown
 
 KEY_TYPES = ("AWS::KMS::Key", "AWS::KMS::ReplicaKey")
 MARKERS = KEY_TYPES
@@ -77,7 +77,7 @@ class CfnResolver:
         except Unresolved as exc:
             if exc.reason not in self.unknowns:
                 self.unknowns.append(exc.reason)
-            return MARKER
+            return Unknown(exc.reason)
 
     def _serverless_vars(self, text: str) -> Any:
         """Serverless Framework variables: `${aws:accountId}` is the own account,
@@ -106,7 +106,7 @@ class CfnResolver:
             except Unresolved as exc:
                 if exc.reason not in self.unknowns:
                     self.unknowns.append(exc.reason)
-                return MARKER
+                return Unknown(exc.reason)
             return value if isinstance(value, str) else json.dumps(value)
 
         return re.sub(r"\$\{([^{}]+)\}", repl, text)
@@ -230,9 +230,12 @@ class CfnResolver:
                 return [f"{PLACEHOLDER_REGION}{z}" for z in "abc"]
             case "Fn::ImportValue":
                 what = arg if isinstance(arg, str) else "a value"
-                raise Unresolved(f"`Fn::ImportValue` of `{what}` comes from another stack")
+                return Unknown(f"`Fn::ImportValue {what}` (from another stack)")
+            case "Fn::Transform":
+                macro = arg.get("Name") if isinstance(arg, dict) else None
+                return Unknown(f"`Fn::Transform {macro or ''}` (expanded at deploy time)")
             case _:
-                raise Unresolved(f"`{name}` cannot be resolved before deployment")
+                return Unknown(f"`{name}` (resolved at deploy time)")
 
     def _ref(self, name: str) -> Any:
         match name:
@@ -264,10 +267,11 @@ class CfnResolver:
 
     def _param(self, name: str, spec: Any) -> Any:
         if not isinstance(spec, dict):
-            raise Unresolved(f"parameter `{name}` has no default")
+            return Unknown(f"parameter `{name}`")
         ptype = str(spec.get("Type", "String"))
         if ptype.startswith("AWS::SSM::Parameter::Value"):
-            raise Unresolved(f"parameter `{name}` is read from SSM at deployment")
+            unknown = Unknown(f"parameter `{name}` (read from SSM at deployment)")
+            return [unknown] if "List<" in ptype else unknown
         allowed = spec.get("AllowedValues")
         if "Default" in spec:
             default = self.resolve(spec["Default"])
@@ -280,7 +284,10 @@ class CfnResolver:
             options = tuple(str(v) for v in allowed)
             default = options[self._choose(f"parameter {name}", options)]
         else:
-            raise Unresolved(f"parameter `{name}` has no default")
+            unknown = Unknown(f"parameter `{name}`")
+            return (
+                [unknown] if ptype.startswith("List<") or ptype == "CommaDelimitedList" else unknown
+            )
         if (ptype.startswith("List<") or ptype == "CommaDelimitedList") and isinstance(
             default, str
         ):
@@ -320,7 +327,7 @@ class CfnResolver:
             except Unresolved as exc:
                 if exc.reason not in self.unknowns:
                     self.unknowns.append(exc.reason)
-                return MARKER
+                return Unknown(exc.reason)
 
         def value_of(m: re.Match[str]) -> str:
             inner = m.group(1)
@@ -377,6 +384,12 @@ def _variants(
             ),
         )
     keys = list(first.used)[:MAX_BRANCH_CHOICES]
+    capped: tuple[str, ...] = ()
+    if len(first.used) > MAX_BRANCH_CHOICES:
+        capped = (
+            f"{len(first.used)} conditions and parameters with several values: the first "
+            f"{MAX_BRANCH_CHOICES} are judged every way, the others on their first value",
+        )
     combos = itertools.islice(
         itertools.product(*(range(len(first.used[k])) for k in keys)), 2**MAX_BRANCH_CHOICES
     )
@@ -392,11 +405,11 @@ def _variants(
                     label=label,
                     policy=resolved,
                     unknowns=tuple(resolver.unknowns),
-                    notes=tuple(sorted(resolver.notes)),
+                    notes=(*sorted(resolver.notes), *capped),
                 )
             )
         except Unresolved as exc:
-            out.append(Variant(label=label, unresolved=exc.reason))
+            out.append(Variant(label=label, unresolved=exc.reason, notes=capped))
     return tuple(out)
 
 
@@ -450,6 +463,8 @@ def _expand_resources(
                 items = CfnResolver(template, account, {}).resolve(collection)
             except Unresolved as exc:
                 items, reason = None, exc.reason
+            if isinstance(items, list) and has_unknown(items):
+                items, reason = None, "`Fn::ForEach` loops over values known only at deployment"
             if not isinstance(items, list):
                 for inner, definition in body.items():
                     out.append((str(inner), key, _Unexpandable(definition, reason)))
@@ -527,6 +542,18 @@ def _key_item(
     notes: tuple[str, ...] = ()
     if props is not None and not isinstance(props, dict):
         return IacItem(origin, end_line, error="`Properties` is not a mapping")
+    transform = props.get("Fn::Transform") if isinstance(props, dict) else None
+    if transform is not None and isinstance(props, dict):
+        name = transform.get("Name") if isinstance(transform, dict) else None
+        what = f"`Fn::Transform {name or ''}`".replace(" `", "`")
+        if "KeyPolicy" not in props:
+            reason = f"the key's properties are expanded at deploy time by {what}"
+            return IacItem(origin, end_line, variants=(Variant(unresolved=reason),))
+        notes = (f"{what} on the properties is expanded at deploy time and may change them",)
+        judged = _variants(template, props["KeyPolicy"], account, serverless)
+        meta = res.get("Metadata")
+        kmsguard_meta = meta.get("kmsguard") if isinstance(meta, dict) else None
+        return IacItem(origin, end_line, variants=judged, notes=notes, metadata=kmsguard_meta)
     if props is None or "KeyPolicy" not in props:
         if res.get("Type") == "AWS::KMS::ReplicaKey":
             return IacItem(origin, end_line, error="`KeyPolicy` is required")

@@ -35,6 +35,8 @@ class Variant:
     #: why parts of strings were not known (they hold `unknowns.MARKER`)
     unknowns: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # where values came from (tfvars, placeholder region...)
+    #: not created with these values (`count = 0`, an empty `for_each`): exposes nothing
+    absent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

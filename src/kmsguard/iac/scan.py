@@ -3,9 +3,11 @@ HCL, plan JSON, plain policy JSON), and judge every item with the policy engine.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,19 @@ from .discover import (
     discover,
     read_text,
 )
-from .items import IacItem, Unresolved, Variant
+from .items import GrantSpec, IacItem, Unresolved, Variant
 from .terraform import plan as tfplan
 from .terraform import tfjson
-from .unknowns import settle, settle_string
+from .unknowns import (
+    OPEN,
+    PLACEHOLDER,
+    TOKEN,
+    _arn_name_only,
+    dependency,
+    display,
+    interpret,
+    names_in,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +62,8 @@ class Collected:
     files_scanned: int
     #: display path -> text lines, for files that produced items (inline suppressions)
     texts: dict[str, list[str]]
+    #: things worth knowing that are no finding (module calls not followed, fragments)
+    notes: tuple[str, ...] = ()
 
 
 # -- collecting ----------------------------------------------------------------------
@@ -120,30 +133,25 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
             elif text is not None:
                 tf_files.append(terraform.TfFile(c.path, c.display, text))
         modules[folder] = tf_files
-    callers = terraform.find_callers(modules)
+    callers = terraform.find_callers(
+        modules, on_error=lambda folder, exc: items.append(_internal_error(str(folder), exc))
+    )
     library = terraform.ModuleLibrary(
         {folder.resolve(): (folder, tf_files) for folder, tf_files in modules.items()}
     )
+    notes: list[str] = []
     for folder, tf_files in modules.items():
-        installed = terraform.scan_installed_modules(
-            folder, tf_files, account=account, max_file_bytes=options.max_file_bytes
-        )
-        if not any(terraform.MARKER in f.text for f in tf_files):
-            for f in tf_files:
-                keep(f.display, f.text, [i for i in installed if i.origin.source == f.display])
+        try:
+            notes.extend(terraform.skipped_module_calls(folder, tf_files))
+            scanned, refs = _scan_folder(
+                folder, tf_files, callers.get(folder.resolve(), ()), library, options
+            )
+        except Exception as exc:  # one module's bug must not cost the scan
+            items.append(_internal_error(str(folder), exc))
             continue
-        new, refs = terraform.scan_module(
-            folder,
-            str(folder),
-            tf_files,
-            account=account,
-            max_file_bytes=options.max_file_bytes,
-            callers=callers.get(folder.resolve(), ()),
-            library=library,
-        )
         referenced |= refs
         by_file: dict[str, list[IacItem]] = defaultdict(list)
-        for it in [*new, *installed]:
+        for it in scanned:
             if it.origin.source in context_only:
                 continue
             by_file[it.origin.source].append(_json_line(it, json_texts))
@@ -157,22 +165,84 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
             items.append(err)
             continue
         assert text is not None
-        if any(m in text for m in cloudformation.MARKERS):
-            is_json = text.lstrip().startswith("{")
-            keep(
-                c.display,
-                text,
-                cloudformation.scan_template(text, c.display, is_json=is_json, account=account),
-            )
-        elif c.kind is FileKind.JSON and '"format_version"' in text:
-            keep(c.display, text, _scan_plan(c, text, account))
-        elif c.kind is FileKind.JSON and ('"Statement"' in text or '"Policy"' in text):
-            policies.append((c, text))
+        try:
+            _scan_other(c, text, account, keep, policies, notes)
+        except Exception as exc:  # one file's bug must not cost the scan
+            items.append(_internal_error(c.display, exc))
     for c, text in policies:
         if c.path.resolve() in referenced:
             continue  # judged as part of the Terraform resource that reads it
+        if '"Fn::' in text or re.search(r'\{\s*"Ref"\s*:', text):
+            notes.append(
+                f"{c.display}: a policy with CloudFormation intrinsics (`Fn::…`, `Ref`) is a "
+                "fragment, not a template: skipped"
+            )
+            continue
         keep(c.display, text, _plain_policy(c, text))
-    return Collected(tuple(items), len(found.candidates), texts)
+    return Collected(tuple(items), len(found.candidates), texts, tuple(notes))
+
+
+def _scan_folder(
+    folder: Path,
+    tf_files: list[terraform.TfFile],
+    callers: Sequence[terraform.ModuleCall],
+    library: terraform.ModuleLibrary,
+    options: ScanOptions,
+) -> tuple[list[IacItem], set[Path]]:
+    """The items of one Terraform module (and of the modules `terraform init` installed
+    for it), and the files its `file()` calls read."""
+    account = options.zone.account
+    try:
+        installed = terraform.scan_installed_modules(
+            folder, tf_files, account=account, max_file_bytes=options.max_file_bytes
+        )
+    except Exception as exc:  # the installed modules' bug is theirs alone
+        installed = [_internal_error(str(folder / ".terraform" / "modules"), exc)]
+    if not any(terraform.MARKER in f.text for f in tf_files):
+        return installed, set()
+    new, refs = terraform.scan_module(
+        folder,
+        str(folder),
+        tf_files,
+        account=account,
+        max_file_bytes=options.max_file_bytes,
+        callers=callers,
+        library=library,
+    )
+    return [*new, *installed], refs
+
+
+def _internal_error(display: str, exc: BaseException) -> IacItem:
+    """An unexpected failure (a bug in kmsguard) while reading one file or module: that
+    input's error finding; the scan goes on."""
+    return IacItem(
+        Origin(display),
+        error=f"internal error while reading this input: {type(exc).__name__}: {exc}",
+        hint="this is a bug in kmsguard; please report it with the input that caused it",
+    )
+
+
+def _scan_other(
+    c: Candidate,
+    text: str,
+    account: str,
+    keep: Callable[[str, str, list[IacItem]], None],
+    policies: list[tuple[Candidate, str]],
+    notes: list[str],
+) -> None:
+    if any(m in text for m in cloudformation.MARKERS):
+        is_json = text.lstrip().startswith("{")
+        found = cloudformation.scan_template(text, c.display, is_json=is_json, account=account)
+        if not found and "Resources" not in text:
+            notes.append(
+                f"{c.display}: names a KMS key but is not a template (no `Resources`), "
+                "e.g. a fragment for a macro or `AWS::Include`: skipped"
+            )
+        keep(c.display, text, found)
+    elif c.kind is FileKind.JSON and '"format_version"' in text:
+        keep(c.display, text, _scan_plan(c, text, account))
+    elif c.kind is FileKind.JSON and ('"Statement"' in text or '"Policy"' in text):
+        policies.append((c, text))
 
 
 def _tf_json(c: Candidate, text: str) -> tuple[str | None, IacItem | None]:
@@ -247,57 +317,168 @@ def _plain_policy(c: Candidate, text: str) -> list[IacItem]:
 
 
 
-def _judge_variant(variant: Variant, zone: TrustZone) -> Assessment:
+def _judge_variant(variant: Variant, zone: TrustZone) -> tuple[Assessment, str]:
+    """The assessment of one variant, and the reading of its unknowns that gave it (empty
+    when there were none, or they did not change the verdict)."""
+    if variant.unresolved is not None:
+        return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=(variant.unresolved,)), ""
+    if variant.absent:
+        note = "not created with these values (`count = 0` or an empty `for_each`)"
+        return Assessment(Verdict.PRIVATE, Severity.NONE, notes=(note,)), ""
+    if variant.grant is not None:
+        return _judge_grant(variant.grant, zone)
+    raw = variant.policy
+    text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
+    if OPEN not in text and "\\u27e6" not in text:
+        return _analyze(raw, zone), ""
+    if isinstance(raw, str) and OPEN not in raw:
+        with contextlib.suppress(json.JSONDecodeError):
+            raw = json.loads(raw)  # tokens escaped by `jsonencode`
+    try:
+        interp = interpret(raw, zone.account)
+    except Unresolved as exc:
+        return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=(exc.reason,)), ""
+    judged = [
+        (r, _renamed(_analyze(r.policy, zone, frozenset(a for a, _ in r.aliases)), r.aliases))
+        for r in interp.readings
+    ]
+    reading, worst = max(judged, key=lambda p: (p[1].verdict.rank, p[1].severity.rank))
+    notes = list(interp.notes)
+    sentence = dependency(interp.roles, [(r, str(a.verdict)) for r, a in judged])
+    if sentence is not None:
+        notes.append(sentence)
+    if interp.harmless:
+        notes.append(
+            "read as placeholders (they cannot change who is outside the zone of trust): "
+            + ", ".join(display(n) for n in interp.harmless)
+        )
+    label = reading.label if len({a.verdict for _, a in judged}) > 1 else ""
+    if interp.unknown_statements:
+        what = ", ".join(display(n) for n in interp.unknown_statements)
+        if worst.verdict is Verdict.PRIVATE:
+            reason = (
+                f"statements from {what} are known only at deployment; the known ones are private"
+            )
+            return (
+                Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=(reason,), notes=tuple(notes)),
+                "",
+            )
+        notes.append(f"statements from {what} are known only at deployment; judged without them")
+    return replace(worst, notes=(*worst.notes, *notes)), label
+
+
+def _judge_grant(g: GrantSpec, zone: TrustZone) -> tuple[Assessment, str]:
     from kmsguard.policy import Grant, judge_grant
 
-    if variant.unresolved is not None:
-        return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=(variant.unresolved,))
-    if variant.grant is not None:
-        g = variant.grant
-        try:
-            grantee = settle_string(g.grantee_principal, "the grantee")
-            retiring = (
-                settle_string(g.retiring_principal, "the retiring principal")
-                if g.retiring_principal
-                else None
-            )
-        except Unresolved as exc:
-            errors = (exc.reason, *variant.unknowns)
-            return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=errors)
+    names = [n for p in (g.grantee_principal, g.retiring_principal or "") for n in names_in(p)]
+    judged: list[tuple[str, Assessment]] = []
+    for inside in (True, False) if names else (True,):
+        table = {
+            n: (zone.account if inside else str(999_900_000_000 + i)) for i, n in enumerate(names)
+        }
+
+        def sub(value: str, table: dict[str, str] = table) -> str:
+            if _arn_name_only(value):
+                return TOKEN.sub(PLACEHOLDER, value)
+            return TOKEN.sub(lambda m: table[m.group(1)], value)
+
+        name = TOKEN.sub(PLACEHOLDER, g.name) if g.name else None
         grant = Grant(
-            grant_id=g.name or "(terraform)",
-            grantee_principal=grantee,
-            retiring_principal=retiring,
-            operations=g.operations,
-            constraints=g.constraints,
-            name=g.name,
+            grant_id=name or "(terraform)",
+            grantee_principal=sub(g.grantee_principal),
+            retiring_principal=sub(g.retiring_principal) if g.retiring_principal else None,
+            operations=_grant_operations(g.operations),
+            constraints=_placeholders(g.constraints),
+            name=name,
         )
-        return judge_grant(grant, zone)
-    raw = variant.policy
-    settled_note: tuple[str, ...] = ()
-    if variant.unknowns:
-        try:
-            raw, changed = settle(raw)
-        except Unresolved as exc:
-            errors = (exc.reason, *variant.unknowns)
-            return Assessment(Verdict.UNRESOLVED, Severity.NONE, errors=errors)
-        if changed:
-            settled_note = (
-                "names not known before deployment were read as placeholders "
-                "(they cannot change who is outside the zone of trust): "
-                + "; ".join(variant.unknowns),
-            )
-    a = _analyze(raw, zone)
-    return replace(a, notes=(*a.notes, *settled_note)) if settled_note else a
+        aliases = tuple((table[n], n) for n in names) if not inside else ()
+        where = "is one of your accounts" if inside else "is another account"
+        label = ", ".join(f"{display(n)} {where}" for n in names)
+        judged.append((label, _renamed(judge_grant(grant, zone), aliases)))
+    label, worst = max(judged, key=lambda p: (p[1].verdict.rank, p[1].severity.rank))
+    unknown_ops = [n for op in g.operations for n in names_in(op)]
+    if unknown_ops:
+        what = ", ".join(display(n) for n in dict.fromkeys(unknown_ops))
+        note = f"operations from {what} read as any operation"
+        worst = replace(worst, notes=(*worst.notes, note))
+    if len({a.verdict for _, a in judged}) > 1:
+        best = min(judged, key=lambda p: p[1].verdict.rank)[1].verdict
+        what = ", ".join(display(n) for n in names)
+        verb = "names one of your accounts" if len(names) == 1 else "each name one of your accounts"
+        note = f"{best} if {what} {verb}, {worst.verdict} otherwise"
+        return replace(worst, notes=(*worst.notes, note)), label
+    return worst, ""
 
 
-def _analyze(raw: Any, zone: TrustZone) -> Assessment:
-    from kmsguard.policy import analyze_inferring_owner, parse_policy
+#: Every operation a grant can allow: an unknown operation is read as any of them.
+GRANT_OPERATIONS = (
+    "Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "ReEncryptFrom",
+    "ReEncryptTo", "Sign", "Verify", "GetPublicKey", "GenerateMac", "VerifyMac",
+    "DeriveSharedSecret", "CreateGrant", "RetireGrant", "DescribeKey",
+)  # fmt: skip
+
+
+def _grant_operations(operations: tuple[str, ...]) -> tuple[str, ...]:
+    if not any(OPEN in op for op in operations):
+        return operations
+    known = [op for op in operations if OPEN not in op]
+    return tuple(dict.fromkeys([*known, *GRANT_OPERATIONS]))
+
+
+def _placeholders(value: Any) -> Any:
+    if isinstance(value, str):
+        return TOKEN.sub(PLACEHOLDER, value)
+    if isinstance(value, list):
+        return [_placeholders(v) for v in value]
+    if isinstance(value, dict):
+        return {_placeholders(k): _placeholders(v) for k, v in value.items()}
+    return value
+
+
+def _renamed(a: Assessment, aliases: tuple[tuple[str, str], ...]) -> Assessment:
+    """Exposures to an outside value that stands for an unknown name the unknown."""
+    if not aliases or not a.exposures:
+        return a
+
+    def name(text: str) -> str:
+        for fake, unknown in aliases:
+            text = text.replace(fake, f"<{unknown.strip('`')}>")
+        return text
+
+    exposures = tuple(
+        replace(
+            e,
+            principals=tuple(name(p) for p in e.principals),
+            witness=(
+                replace(
+                    e.witness, principal=name(e.witness.principal), account=name(e.witness.account)
+                )
+                if e.witness is not None
+                else None
+            ),
+        )
+        for e in a.exposures
+    )
+    return replace(a, exposures=exposures)
+
+
+def _analyze(raw: Any, zone: TrustZone, stand_ins: frozenset[str] = frozenset()) -> Assessment:
+    """`stand_ins`: outside accounts that stand for unknown values; never the owner."""
+    from kmsguard.policy import (
+        analyze_inferring_owner,
+        analyze_policy,
+        infer_owner_account,
+        parse_policy,
+    )
 
     try:
+        policy = parse_policy(raw)
+        if stand_ins and infer_owner_account(policy) in stand_ins:
+            return analyze_policy(policy, zone)
         # a template that names its own account literally (not as AWS::AccountId /
         # aws_caller_identity) has its owner read from the administrator statement
-        return analyze_inferring_owner(parse_policy(raw), zone)
+        return analyze_inferring_owner(policy, zone)
     except PolicyParseError as exc:
         return Assessment.unreadable(exc.message)
 
@@ -322,19 +503,33 @@ def judge(item: IacItem, zone: TrustZone) -> Finding:
         errors = (message,) if item.hint is None else (message, f"hint: {item.hint}")
         a = Assessment.unreadable(*errors, notes=item.notes)
         return Finding(item.origin, rules.UNREADABLE, a)
-    judged = [(v, _judge_variant(v, zone)) for v in item.variants]
-    variant, worst = max(judged, key=lambda p: (p[1].verdict.rank, p[1].severity.rank))
+    judged = [(v, *_judge_variant(v, zone)) for v in item.variants]
+    variant, worst, reading = max(
+        judged, key=lambda p: (p[1].verdict.rank, p[1].severity.rank)
+    )
     notes = list(item.notes) + list(variant.notes) + list(worst.notes)
     if len(judged) > 1:
-        summary = ", ".join(f"{v.label}: {a.verdict}" for v, a in judged)
-        notes.append(f"judged {len(judged)} variants, reporting the worst ({summary})")
-    assessment = replace(worst, notes=tuple(notes))
+        if len(judged) <= 4:
+            summary = "; ".join(f"{v.label}: {a.verdict}" for v, a, _ in judged)
+        else:
+            counts = Counter(str(a.verdict) for _, a, _ in judged)
+            summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda p: -p[1]))
+        notes.append(f"{len(judged)} variants judged ({summary}); the worst is reported")
+    assessment = replace(worst, notes=tuple(dict.fromkeys(notes)))
     extra: tuple[tuple[str, str], ...] = ()
-    if variant.label:
-        extra = (("branch", variant.label),)
+    label = ", ".join(p for p in (variant.label, reading) if p)
+    if label:
+        extra = (("branch", label),)
     rule_id = _rule_id(assessment, grant=variant.grant is not None)
     return Finding(item.origin, rule_id, assessment, extra=extra)
 
 
 def judge_all(items: Sequence[IacItem], zone: TrustZone) -> list[Finding]:
-    return [judge(i, zone) for i in items]
+    out: list[Finding] = []
+    for item in items:
+        try:
+            out.append(judge(item, zone))
+        except Exception as exc:  # one policy's bug must not cost the scan
+            err = _internal_error(item.origin.source, exc)
+            out.append(judge(replace(err, origin=item.origin), zone))
+    return out

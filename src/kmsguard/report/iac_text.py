@@ -11,8 +11,14 @@ from kmsguard.model import Finding, Severity, Verdict
 from kmsguard.report.escape import terminal_lines
 
 
-def render_text(findings: Sequence[Finding], files_scanned: int, *, quiet: bool = False) -> str:
-    """`quiet`: only active findings (not private, not suppressed), and no summary."""
+def render_text(
+    findings: Sequence[Finding],
+    files_scanned: int,
+    notes: Sequence[str] = (),
+    *,
+    quiet: bool = False,
+) -> str:
+    """`quiet`: only active findings (not private, not suppressed), no notes, no summary."""
     lines: list[str] = []
     if quiet:
         findings = [f for f in findings if f.rule_id is not None and f.suppressed is None]
@@ -39,11 +45,12 @@ def render_text(findings: Sequence[Finding], files_scanned: int, *, quiet: bool 
         lines.extend(f"    {k.replace('_', ' ')}: {v}" for k, v in f.extra)
         if f.rule_id and f.suppressed is None and a.verdict is not Verdict.ERROR:
             lines.append(f"    fix: {rules.rule(f.rule_id).remediation}")
+    if quiet:
+        return terminal_lines(lines)
+    lines.extend(f"note: {n}" for n in notes)
     counts = Counter(str(f.verdict) for f in findings if f.origin.resource or f.rule_id)
     summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "none found"
     suppressed = sum(1 for f in findings if f.suppressed is not None)
-    if quiet:
-        return "\n".join(lines)
     lines.append(
         f"{files_scanned} files scanned; key policies and grants: {summary}; "
         f"{suppressed} suppressed"

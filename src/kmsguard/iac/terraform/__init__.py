@@ -14,7 +14,12 @@ from kmsguard.iac.terraform.modules import (
     TfFile,
 )
 from kmsguard.iac.terraform.references import Evaluator
-from kmsguard.iac.terraform.scan import find_callers, scan_installed_modules, scan_module
+from kmsguard.iac.terraform.scan import (
+    find_callers,
+    scan_installed_modules,
+    scan_module,
+    skipped_module_calls,
+)
 
 __all__ = [
     "GRANT_RESOURCE",
@@ -29,4 +34,5 @@ __all__ = [
     "find_callers",
     "scan_installed_modules",
     "scan_module",
+    "skipped_module_calls",
 ]

@@ -20,6 +20,8 @@ from kmsguard.iac.items import (
 )
 from kmsguard.iac.terraform.functions import (
     FUNCTIONS,
+    LIST_ARGUMENTS,
+    STRING_FUNCTIONS,
     binary_op,
     to_str,
 )
@@ -33,7 +35,7 @@ from kmsguard.iac.terraform.hcl import (
     unescape,
 )
 from kmsguard.iac.terraform.modules import _MAX_FILE_BYTES, Module, ModuleCall
-from kmsguard.iac.unknowns import MARKER as UNKNOWN
+from kmsguard.iac.unknowns import Unknown, has_unknown
 
 _MAX_DEPTH = 64
 
@@ -118,12 +120,14 @@ class ExpressionEvaluator:
                 out.append(to_str(self._embedded(parse_expression(node[1]), depth)))
             elif kind == "if":
                 cond = self.eval(parse_expression(node[1]), depth)
+                if isinstance(cond, Unknown):
+                    raise Unresolved(f"a template `%{{ if }}` condition depends on {cond.name}")
                 if not isinstance(cond, bool):
                     raise Unresolved("a template `%{ if }` condition is not a boolean")
                 self._render(node[2] if cond else node[3], out, depth + 1, quoted=quoted)
             else:  # for
                 names, coll_src, body = node[1], node[2], node[3]
-                coll = self.eval(parse_expression(coll_src), depth)
+                coll = _collection(self.eval(parse_expression(coll_src), depth))
                 if isinstance(coll, dict):
                     pairs = list(coll.items())
                 elif isinstance(coll, list):
@@ -153,7 +157,7 @@ class ExpressionEvaluator:
         except Unresolved as exc:
             if exc.reason not in self.unknowns:
                 self.unknowns.append(exc.reason)
-            return UNKNOWN
+            return Unknown(exc.reason)
 
     def _string(self, node: Tree[Token], depth: int) -> Any:
         embedded = sum(1 for p in node.children if isinstance(p, Tree)) > 1
@@ -231,6 +235,8 @@ class ExpressionEvaluator:
         cond_node, yes, no = trees(node)
         try:
             cond = self.eval(cond_node, depth)
+            if has_unknown(cond):
+                raise Unresolved("the condition is known only at deployment")
         except Unresolved:
             key = f"{self._where(node)}"
             if key not in self.used:
@@ -259,6 +265,8 @@ class ExpressionEvaluator:
     def _unary(self, node: Tree[Token], depth: int) -> Any:
         op = str(node.children[0])
         value = self.eval(node.children[1], depth)
+        if isinstance(value, Unknown):
+            raise Unresolved(f"`{op}` of {value.name}")
         if op == "!" and isinstance(value, bool):
             return not value
         if op == "-" and isinstance(value, int | float) and not isinstance(value, bool):
@@ -271,6 +279,9 @@ class ExpressionEvaluator:
 
     def _reference(self, root: str, steps: list[tuple[str, Any]], depth: int) -> Any:
         raise Unresolved(f"`{root}` is not evaluated here")
+
+    def _splat(self, node: Tree[Token], depth: int) -> Any:
+        raise Unresolved("splat expressions are not evaluated here")
 
     # -- functions -------------------------------------------------------------------
     def _call(self, node: Tree[Token], depth: int) -> Any:
@@ -292,11 +303,12 @@ class ExpressionEvaluator:
                     last = exc
             raise last or Unresolved("`try()` without arguments")
         if fname == "can":
+            # unknown values are values now (`Unknown`): what raises is a real error
             try:
-                self.eval(arg_nodes[0], depth)
+                value = self.eval(arg_nodes[0], depth)
             except Unresolved:
-                raise Unresolved("`can()` of an unknown value") from None
-            return True
+                return False
+            return Unknown("`can(…)`") if has_unknown(value) else True
         if fname == "templatefile":
             return self._templatefile(arg_nodes, depth)
         args = [self.eval(a, depth) for a in arg_nodes]
@@ -304,7 +316,14 @@ class ExpressionEvaluator:
             return self._file(args)
         fn = FUNCTIONS.get(fname)
         if fn is None:
-            raise Unresolved(f"function `{fname}()` is not evaluated")
+            # a function kmsguard does not evaluate: its value is symbolic, not an error
+            return Unknown(f"`{fname}(…)`")
+        if fname in LIST_ARGUMENTS:
+            args = [[a] if isinstance(a, Unknown) else a for a in args]
+        elif fname not in STRING_FUNCTIONS:
+            bare = next((a for a in args if isinstance(a, Unknown)), None)
+            if bare is not None:
+                return Unknown(f"`{fname}({bare.name.strip('`')})`")
         try:
             return fn(*args)
         except Unresolved:
@@ -401,7 +420,7 @@ class ExpressionEvaluator:
     def _for_scopes(self, intro: Tree[Token], depth: int) -> list[dict[str, Any]]:
         parts = trees(intro)
         names = [str(p.children[0]) for p in parts if p.data == "identifier"]
-        collection = self.eval(parts[-1], depth)
+        collection = _collection(self.eval(parts[-1], depth))
         pairs: list[tuple[Any, Any]]
         if isinstance(collection, dict):
             pairs = list(collection.items())
@@ -412,6 +431,14 @@ class ExpressionEvaluator:
         if len(names) == 1:
             return [{names[0]: v} for _, v in pairs]
         return [{names[0]: k, names[1]: v} for k, v in pairs]
+
+
+def _collection(value: Any) -> Any:
+    """An unknown collection is read as one element of unknown value, under an unknown
+    key: every element is alike as far as the policy can tell."""
+    if isinstance(value, Unknown):
+        return {Unknown(f"`{value.name.strip('`')}` key"): value.attr("*")}
+    return value
 
 
 _TRAVERSAL_NODES = frozenset({"get_attr_expr_term", "index_expr_term", "identifier"})
@@ -437,6 +464,7 @@ _HANDLERS: dict[str, Callable[[ExpressionEvaluator, Tree[Token], int], Any]] = {
     "get_attr_expr_term": lambda e, n, d: e._traversal(n, d),
     "index_expr_term": lambda e, n, d: e._traversal(n, d),
     "for_tuple_expr": ExpressionEvaluator._for_tuple,
+    "full_splat_expr_term": lambda e, n, d: e._splat(n, d),
+    "attr_splat_expr_term": lambda e, n, d: e._splat(n, d),
     "for_object_expr": ExpressionEvaluator._for_object,
 }
-

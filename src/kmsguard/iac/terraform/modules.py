@@ -35,11 +35,9 @@ PLACEHOLDER_REGION = "us-east-1"
 #: scan adds it to the zone of trust.
 SELF_ORG = "o-0000000000"
 _MAX_DEPTH = 64
-#: `for_each` / `count` instances and calling modules judged per resource, at most
-MAX_INSTANCES = 8
+#: `for_each` / `count` instances judged one by one; more are judged symbolically
+MAX_INSTANCES = 256
 _MAX_FILE_BYTES = 5 * 1024 * 1024
-
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,4 +170,3 @@ class ModuleCall:
     def label(self) -> str:
         name = f"module.{self.block.labels[0]}{self.instance}"
         return f"{name} ({self.block.display}:{self.block.line})"
-

@@ -10,7 +10,7 @@ from typing import Any
 from kmsguard.iac.items import (
     Unresolved,
 )
-from kmsguard.iac.terraform.evaluator import ExpressionEvaluator
+from kmsguard.iac.terraform.evaluator import ExpressionEvaluator, _collection
 from kmsguard.iac.terraform.functions import (
     as_list,
     merge_statements,
@@ -58,7 +58,7 @@ class PolicyDocumentEvaluator(ExpressionEvaluator):
     def _dynamic(self, block: Block, kind: str, depth: int) -> Iterator[Block]:
         if "for_each" not in block.attrs:
             raise Unresolved(f'`dynamic "{kind}"` without `for_each`')
-        collection = self.eval(block.attrs["for_each"], depth)
+        collection = _collection(self.eval(block.attrs["for_each"], depth))
         iterator = kind
         if "iterator" in block.attrs:
             iterator = name_of(trees(block.attrs["iterator"])[0])
@@ -173,5 +173,3 @@ class _ScopedBlock(Block):
             end_line=block.end_line,
             scope=scope,
         )
-
-

@@ -23,6 +23,8 @@ from kmsguard.iac.terraform.hcl import (
 )
 from kmsguard.iac.terraform.modules import PLACEHOLDER_REGION, SELF_ORG, ModuleCall
 from kmsguard.iac.terraform.policy_document import PolicyDocumentEvaluator
+from kmsguard.iac.terraform.types import convert
+from kmsguard.iac.unknowns import Unknown
 
 
 class Evaluator(PolicyDocumentEvaluator):
@@ -57,6 +59,28 @@ class Evaluator(PolicyDocumentEvaluator):
         value = self.eval(cur, depth)
         return self._apply(value, steps, depth)
 
+    def _splat(self, node: Tree[Token], depth: int) -> Any:
+        """`list[*].attr` / `list.*.attr`: the attribute of every element (a single value
+        is a list of one, null an empty list)."""
+        base_node, splat = trees(node)[:2]
+        steps: list[tuple[str, Any]] = []
+        for op in trees(splat):
+            if op.data == "get_attr":
+                steps.append(("attr", name_of(trees(op)[0])))
+            elif op.data == "index":
+                steps.append(("index", op))
+        resource = _resource_ref(base_node)
+        if resource is not None:
+            # `aws_iam_role.r[*].arn`: every instance of an own resource looks alike
+            return [self._resource_attr(resource[0], resource[1], steps, depth)]
+        base = self.eval(base_node, depth)
+        if isinstance(base, Unknown):
+            return [self._apply(base.attr("*"), steps, depth)]
+        if base is None:
+            return []
+        elements = base if isinstance(base, list) else [base]
+        return [self._apply(e, steps, depth) for e in elements]
+
     def _index_value(self, index: Tree[Token], depth: int) -> Any:
         if index.data == "short_index":
             return int(str(index.children[-1]))
@@ -65,6 +89,11 @@ class Evaluator(PolicyDocumentEvaluator):
     def _apply(self, value: Any, steps: list[tuple[str, Any]], depth: int) -> Any:
         for kind, arg in steps:
             key = arg if kind == "attr" else self._index_value(arg, depth)
+            if isinstance(value, Unknown):
+                value = value.attr(key)
+                continue
+            if isinstance(key, Unknown):
+                return Unknown(f"an element of a collection at {key.name}")
             if isinstance(value, dict) and isinstance(key, str) and key in value:
                 value = value[key]
                 continue
@@ -93,17 +122,19 @@ class Evaluator(PolicyDocumentEvaluator):
                 instance = self._instance_key(steps, depth)
                 return self._data(attrs[0], attrs[1], _after_name(steps, 2), depth, instance)
             case "each" | "count" | "self":
-                raise Unresolved(f"`{root}.` values are known only during plan")
+                return Unknown(f"`{_render_ref(root, steps)}` (its instances are not known)")
             case "module" if len(attrs) >= 2:
                 return self._module_output(attrs[0], attrs[1], _after_name(steps, 2), depth)
             case _ if root.startswith(("aws_", "awscc_")) and attrs:
                 return self._resource_attr(root, attrs[0], _after_name(steps, 1), depth)
-        raise Unresolved(f"reference `{_render_ref(root, steps)}` is not known before plan")
+        return Unknown(f"`{_render_ref(root, steps)}`")
 
     def _variable(self, name: str, depth: int) -> Any:
         block = self.module.variable(name)
         if block is None:
-            raise Unresolved(f"variable `{name}` is not declared in the module")
+            # declared elsewhere (Terragrunt generates variables, say): known at deployment
+            self.notes.add(f"`var.{name}` is not declared in the module")
+            return Unknown(f"`var.{name}`")
         if self.caller is not None and name in self.caller.block.attrs:
             # the calling module's argument, evaluated in the caller's module
             parent = Evaluator(
@@ -116,7 +147,7 @@ class Evaluator(PolicyDocumentEvaluator):
             if self.caller.scope is not None:
                 parent._scopes.append(self.caller.scope)
             try:
-                return parent.eval(self.caller.block.attrs[name], depth)
+                return self._typed(block, parent.eval(self.caller.block.attrs[name], depth), depth)
             finally:
                 self.used.extend(k for k in parent.used if k not in self.used)
                 self.unknowns.extend(r for r in parent.unknowns if r not in self.unknowns)
@@ -125,11 +156,26 @@ class Evaluator(PolicyDocumentEvaluator):
             expr, constant, source = self.module.tfvars[name]
             self.notes.add(f"`var.{name}` from {source}")
             if expr is None:
-                return constant
-            return self._in_file(block, lambda: self.eval(expr, depth), f"var.{name}")
+                return self._typed(block, constant, depth)
+            value = self._in_file(block, lambda: self.eval(expr, depth), f"var.{name}")
+            return self._typed(block, value, depth)
         if "default" not in block.attrs:
-            raise Unresolved(f"variable `{name}` has no default")
-        return self._in_file(block, lambda: self.eval(block.attrs["default"], depth), f"var.{name}")
+            return Unknown(f"`var.{name}`")
+        value = self._in_file(
+            block, lambda: self.eval(block.attrs["default"], depth), f"var.{name}"
+        )
+        return self._typed(block, value, depth)
+
+    def _typed(self, block: Block, value: Any, depth: int) -> Any:
+        """The value converted to the variable's `type`, as Terraform does: `optional()`
+        attributes filled with their default or null, numbers given for strings as text."""
+        if "type" not in block.attrs:
+            return value
+        return convert(
+            value,
+            block.attrs["type"],
+            lambda n: self._in_file(block, lambda: self.eval(n, depth), "type"),
+        )
 
     def _module_output(
         self, name: str, output: str, rest: list[tuple[str, Any]], depth: int
@@ -137,18 +183,19 @@ class Evaluator(PolicyDocumentEvaluator):
         """`module.NAME.OUTPUT` of a local module that was scanned too: the output's value,
         evaluated in that module with the arguments this call passes."""
         call = self.module.call(name)
+        unknown = Unknown(f"`module.{name}.{output}`")
         if call is None:
-            raise Unresolved(f"module `{name}` is not called in this module")
+            return self._apply(unknown, rest, depth)
         source = self.eval(call.attrs["source"], depth) if "source" in call.attrs else None
         if not isinstance(source, str) or not source.startswith(("./", "../")):
-            raise Unresolved(f"output of module `{name}` (source `{source}`) is not evaluated")
+            return self._apply(unknown, rest, depth)
         library = self.module.library
         child = library.get((self.module.folder / source).resolve()) if library else None
         if child is None:
-            raise Unresolved(f"module `{name}` (source `{source}`) is not among the scanned paths")
+            return self._apply(unknown, rest, depth)
         block = child.output(output)
         if block is None or "value" not in block.attrs:
-            raise Unresolved(f"module `{name}` has no output `{output}`")
+            return self._apply(unknown, rest, depth)
         label = f"module.{name}.{output}"
         if label in self._stack or len(self._stack) > 16:
             raise Unresolved(f"`{label}` refers to itself")
@@ -237,9 +284,26 @@ class Evaluator(PolicyDocumentEvaluator):
         after = _after_name(rest, 1) if attr else []
         match dtype, attr:
             case "aws_caller_identity", ("account_id" | "id"):
+                self.notes.add(f"`data.aws_caller_identity.{name}` is the deploying account")
                 return self.account
             case "aws_organizations_organization", "id":
+                self.notes.add(
+                    f"`data.aws_organizations_organization.{name}` is your organization "
+                    "(inside the zone of trust)"
+                )
                 return SELF_ORG
+            case "aws_organizations_organization", (
+                "accounts" | "non_master_accounts" | "master_account_id"
+            ):
+                self.notes.add(
+                    f"accounts of `data.aws_organizations_organization.{name}` are read as "
+                    "your accounts"
+                )
+                if attr == "master_account_id":
+                    return self.account
+                return self._apply(
+                    [{"id": self.account, "arn": f"arn:aws:iam::{self.account}:root"}], after, depth
+                )
             case "aws_caller_identity", "arn":
                 return f"arn:aws:iam::{self.account}:root"
             case "aws_partition", "partition":
@@ -276,16 +340,17 @@ class Evaluator(PolicyDocumentEvaluator):
                     except Unresolved:
                         label = name
                 return f"arn:aws:iam::{self.account}:{kind}/{label}"
-        raise Unresolved(f"`data.{dtype}.{name}.{attr}` is known only during plan")
+        what = f"data.{dtype}.{name}" + (f".{attr}" if attr else "")
+        return self._apply(Unknown(f"`{what}`"), after, depth)
 
     def _resource_attr(self, rtype: str, name: str, rest: list[tuple[str, Any]], depth: int) -> Any:
         block = self.module.resource(rtype, name)
         attrs = [a for k, a in rest if k == "attr"]
         attr = attrs[0] if attrs else None
         if block is None or attr is None:
-            raise Unresolved(f"`{rtype}.{name}` is not a resource of the module")
+            return Unknown(f"`{rtype}.{name}" + (f".{attr}`" if attr else "`"))
         if rtype in ("aws_organizations_account",):
-            raise Unresolved(f"`{rtype}.{name}` is created at apply time")
+            return Unknown(f"`{rtype}.{name}.{attr}` (created at apply time)")
         if attr == "arn":
             return _resource_arn(rtype, name, block, self)
         if attr in block.attrs:
@@ -298,6 +363,19 @@ class Evaluator(PolicyDocumentEvaluator):
         # an id or name of a resource of the own configuration: not an account
         return f"{rtype}.{name}.{attr}"
 
+
+def _resource_ref(node: Tree[Token]) -> tuple[str, str] | None:
+    """(type, name) when `node` is `aws_TYPE.NAME` and nothing more."""
+    while node.data == "expr_term" and len(trees(node)) == 1 and len(node.children) == 1:
+        node = trees(node)[0]
+    if node.data != "get_attr_expr_term":
+        return None
+    base, attr = trees(node)
+    while base.data == "expr_term" and len(trees(base)) == 1 and len(base.children) == 1:
+        base = trees(base)[0]
+    if base.data != "identifier" or not str(base.children[0]).startswith(("aws_", "awscc_")):
+        return None
+    return str(base.children[0]), name_of(trees(attr)[0])
 
 
 def _after_name(steps: list[tuple[str, Any]], n_attrs: int) -> list[tuple[str, Any]]:
@@ -331,5 +409,3 @@ def _resource_arn(rtype: str, name: str, block: Block, ev: Evaluator) -> str:
         return f"arn:aws:iam::{ev.account}:{kind}/{label}"
     service = rtype.removeprefix("aws_").split("_")[0]
     return f"arn:aws:{service}:{PLACEHOLDER_REGION}:{ev.account}:{rtype}/{name}"
-
-

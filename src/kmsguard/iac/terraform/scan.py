@@ -14,6 +14,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from kmsguard.iac.terraform.modules import (
     TfFile,
 )
 from kmsguard.iac.terraform.references import Evaluator
+from kmsguard.iac.unknowns import Unknown
 from kmsguard.model import SELF_ACCOUNT as SELF
 from kmsguard.model import Origin
 
@@ -76,37 +78,60 @@ def scan_module(
         else:
             module.pending.append(f)
     referenced: set[Path] = set()
-    for block in module.resource_order:
+    for block in list(module.resource_order):
         rtype = block.labels[0]
         if rtype not in POLICY_RESOURCES and rtype != GRANT_RESOURCE:
             continue
         origin = Origin(block.display, block.line, f"{rtype}.{block.labels[1]}")
-        if rtype == GRANT_RESOURCE:
-            variants = _variants(
-                module, account, max_file_bytes, referenced, block, _grant, callers
+        try:
+            items.append(
+                _resource_item(module, account, max_file_bytes, referenced, block, origin, callers)
             )
-            items.append(IacItem(origin, block.end_line, variants=variants))
-            continue
-        if "policy" not in block.attrs:
-            if rtype == "aws_kms_key_policy":
-                items.append(IacItem(origin, block.end_line, error="`policy` is required"))
-                continue
+        except Exception as exc:  # one resource's bug must not cost the scan
             items.append(
                 IacItem(
                     origin,
                     block.end_line,
-                    variants=(Variant(policy=default_key_policy(account)),),
-                    notes=("no `policy`: the default key policy applies",),
+                    error=f"internal error while reading this resource: "
+                    f"{type(exc).__name__}: {exc}",
+                    hint="this is a bug in kmsguard; please report it with the input",
                 )
             )
-            continue
-        variants = _variants(module, account, max_file_bytes, referenced, block, _policy, callers)
-        items.append(IacItem(origin, block.end_line, variants=variants))
     return module.errors + items, referenced
+
+
+def _resource_item(
+    module: Module,
+    account: str,
+    max_file_bytes: int,
+    referenced: set[Path],
+    block: Block,
+    origin: Origin,
+    callers: Sequence[ModuleCall],
+) -> IacItem:
+    rtype = block.labels[0]
+    if rtype == GRANT_RESOURCE:
+        variants = _variants(module, account, max_file_bytes, referenced, block, _grant, callers)
+        return IacItem(origin, block.end_line, variants=variants)
+    if "policy" not in block.attrs:
+        if rtype == "aws_kms_key_policy":
+            return IacItem(origin, block.end_line, error="`policy` is required")
+        return IacItem(
+            origin,
+            block.end_line,
+            variants=(Variant(policy=default_key_policy(account)),),
+            notes=("no `policy`: the default key policy applies",),
+        )
+    variants = _variants(module, account, max_file_bytes, referenced, block, _policy, callers)
+    return IacItem(origin, block.end_line, variants=variants)
 
 
 def _policy(ev: Evaluator, block: Block) -> Variant:
     value = ev.eval(block.attrs["policy"])
+    if (value is None or value == "") and block.labels[0] != "aws_kms_key_policy":
+        # the provider treats an empty or null `policy` as "not set": AWS's default policy
+        ev.notes.add("empty `policy`: the default key policy applies")
+        return Variant(policy=default_key_policy(ev.account))
     return Variant(policy=value)
 
 
@@ -115,15 +140,17 @@ def _grant(ev: Evaluator, block: Block) -> Variant:
     if "grantee_principal" not in a:
         raise Unresolved("`grantee_principal` is missing")
     grantee = to_str(ev.eval(a["grantee_principal"]))
-    retiring = to_str(ev.eval(a["retiring_principal"])) if "retiring_principal" in a else None
+    retiring_value = ev.eval(a["retiring_principal"]) if "retiring_principal" in a else None
+    retiring = None if retiring_value is None else to_str(retiring_value)
     operations = (
-        tuple(to_str(o) for o in as_list(ev.eval(a["operations"]))) if ("operations" in a) else ()
+        tuple(to_str(o) for o in as_list(ev.eval(a["operations"]))) if "operations" in a else ()
     )
     constraints: Any = None
     cblocks = [b for b in block.blocks if b.type == "constraints"]
     if cblocks:
         constraints = {k: ev.eval(v) for b in cblocks for k, v in b.attrs.items()}
-    name = to_str(ev.eval(a["name"])) if "name" in a else None
+    name_value = ev.eval(a["name"]) if "name" in a else None
+    name = None if name_value is None else to_str(name_value)
     return Variant(
         grant=GrantSpec(
             grantee_principal=grantee,
@@ -169,53 +196,84 @@ def load_tfvars(module: Module, max_file_bytes: int) -> None:
             module.errors.append(IacItem(Origin(display), error=f"cannot read: {exc}"))
 
 
-def find_callers(modules: dict[Path, list[TfFile]]) -> dict[Path, list[ModuleCall]]:
+def find_callers(
+    modules: dict[Path, list[TfFile]],
+    on_error: Callable[[Path, Exception], None] | None = None,
+) -> dict[Path, list[ModuleCall]]:
     """Module blocks with a local `source` ("./x", "../x"), by the resolved folder they
-    call. Only files that contain such a block are parsed."""
+    call. Only files that contain such a block are parsed. An unexpected failure in one
+    folder goes to `on_error` (or up, without it) and the other folders are still read."""
     out: dict[Path, list[ModuleCall]] = {}
     for folder, files in modules.items():
         calling = [f for f in files if _LOCAL_SOURCE.search(f.text)]
         if not calling:
             continue
-        parent = Module(folder, str(folder))
-        load_tfvars(parent, _MAX_FILE_BYTES)
-        parent.pending = [f for f in files if f not in calling]
-        for f in calling:
-            parent.load(f)
-        for block in parent.calls.values():
-            source = block.attrs.get("source")
-            if source is None:
-                continue
-            try:
-                value = Evaluator(parent, SELF, {}).eval(source)
-            except Unresolved:
-                continue
-            if isinstance(value, str) and value.startswith(("./", "../")):
-                child = (folder / value).resolve()
-                for suffix, scope in _instances(Evaluator(parent, SELF, {}), block):
-                    out.setdefault(child, []).append(ModuleCall(parent, block, suffix, scope))
+        try:
+            _find_calls(folder, files, calling, out)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(folder, exc)
     return out
 
 
+def _find_calls(
+    folder: Path, files: list[TfFile], calling: list[TfFile], out: dict[Path, list[ModuleCall]]
+) -> None:
+    parent = Module(folder, str(folder))
+    load_tfvars(parent, _MAX_FILE_BYTES)
+    parent.pending = [f for f in files if f not in calling]
+    for f in calling:
+        parent.load(f)
+    # a snapshot: evaluating `for_each` may load another file, adding its module blocks
+    for block in list(parent.calls.values()):
+        source = block.attrs.get("source")
+        if source is None:
+            continue
+        try:
+            value = Evaluator(parent, SELF, {}).eval(source)
+        except Unresolved:
+            continue
+        if isinstance(value, str) and value.startswith(("./", "../")):
+            child = (folder / value).resolve()
+            for suffix, scope in _instances(Evaluator(parent, SELF, {}), block):
+                out.setdefault(child, []).append(ModuleCall(parent, block, suffix, scope))
+
+
 def _instances(ev: Evaluator, block: Block) -> list[tuple[str, dict[str, Any] | None]]:
-    """`for_each` / `count` instances whose keys are known; one unnamed instance else."""
+    """Every `for_each` / `count` instance; when the collection or count is not known (or
+    has more than `MAX_INSTANCES` members), one symbolic instance whose `each` / `count`
+    values are unknown, so a conditional on them is judged both ways."""
     try:
         if "for_each" in block.attrs:
             coll = ev.eval(block.attrs["for_each"])
             pairs = list(coll.items()) if isinstance(coll, dict) else None
             if isinstance(coll, list):
                 pairs = [(v, v) for v in coll]
-            if pairs:
-                return [
-                    (f"[{json.dumps(k)}]", {"each": {"key": k, "value": v}})
-                    for k, v in pairs[:MAX_INSTANCES]
-                ]
-        elif "count" in block.attrs:
+            if pairs is not None and len(pairs) <= MAX_INSTANCES:
+                # an empty collection: no instance is created with these values
+                return [(f"[{json.dumps(k)}]", {"each": {"key": k, "value": v}}) for k, v in pairs]
+            return [
+                (
+                    "[each]",
+                    {"each": {"key": Unknown("`each.key`"), "value": Unknown("`each.value`")}},
+                )
+            ]
+        if "count" in block.attrs:
             n = ev.eval(block.attrs["count"])
-            if isinstance(n, int) and not isinstance(n, bool) and n > 0:
-                return [(f"[{i}]", {"count": {"index": i}}) for i in range(min(n, MAX_INSTANCES))]
+            if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_INSTANCES:
+                return [(f"[{i}]", {"count": {"index": i}}) for i in range(n)]
+            return [("[count.index]", {"count": {"index": Unknown("`count.index`")}})]
     except Unresolved:
-        pass
+        return [
+            (
+                "[each]",
+                {
+                    "each": {"key": Unknown("`each.key`"), "value": Unknown("`each.value`")},
+                    "count": {"index": Unknown("`count.index`")},
+                },
+            )
+        ]
     return [("", None)]
 
 
@@ -259,9 +317,15 @@ def _variants(
         return v, ev
 
     out: list[Variant] = []
-    contexts: list[ModuleCall | None] = list(callers[:MAX_INSTANCES]) or [None]
+    contexts: list[ModuleCall | None] = list(callers) or [None]
     for caller in contexts:
-        for suffix, scope in _instances(evaluator({}, caller), block):
+        instances = _instances(evaluator({}, caller), block)
+        if not instances:
+            label = caller.label if caller else ""
+            out.append(
+                Variant(label=", ".join(p for p in (label, "no instance") if p), absent=True)
+            )
+        for suffix, scope in instances:
             parts = [
                 p for p in (caller.label if caller else "", suffix and f"instance {suffix}") if p
             ]
@@ -271,13 +335,24 @@ def _variants(
                 out.append(first)
                 continue
             keys = ev.used[:MAX_BRANCH_CHOICES]
+            capped = _capped_note(len(ev.used))
             for combo in itertools.product((True, False), repeat=len(keys)):
                 choices = dict(zip(keys, combo, strict=True))
                 label = "conditional " + ", ".join(
                     f"{k}={'true' if c else 'false'}" for k, c in choices.items()
                 )
-                out.append(run(choices, ", ".join(p for p in (base, label) if p), caller, scope)[0])
+                v = run(choices, ", ".join(p for p in (base, label) if p), caller, scope)[0]
+                out.append(replace(v, notes=(*v.notes, *capped)))
     return tuple(out)
+
+
+def _capped_note(conditions: int) -> tuple[str, ...]:
+    if conditions <= MAX_BRANCH_CHOICES:
+        return ()
+    return (
+        f"{conditions} conditionals with unknown conditions: the first {MAX_BRANCH_CHOICES} "
+        "are judged both ways, the others on their true branch",
+    )
 
 
 # -- modules installed by `terraform init` (registry, git) ------------------------------
@@ -293,6 +368,40 @@ def _read_module_files(folder: Path, max_file_bytes: int) -> list[TfFile]:
         except (OSError, ValueError):
             continue
     return files
+
+
+_MODULE_BLOCK = re.compile(r'^[ \t]*module\s+"([^"]+)"\s*\{', re.MULTILINE)
+_SOURCE_ATTR = re.compile(r'^[ \t]*source\s*=\s*"([^"]*)"', re.MULTILINE)
+
+
+def skipped_module_calls(folder: Path, files: list[TfFile]) -> list[str]:
+    """One note per `module` block whose source is the registry or git and that
+    `terraform init` has not installed: kmsguard cannot see the keys it creates."""
+    installed: set[str] = set()
+    manifest = folder / ".terraform" / "modules" / "modules.json"
+    try:
+        entries = json.loads(read_text(manifest)).get("Modules") or []
+        installed = {str(e.get("Key")) for e in entries if isinstance(e, dict)}
+    except (OSError, ValueError, AttributeError):
+        pass
+    notes: list[str] = []
+    for f in files:
+        for m in _MODULE_BLOCK.finditer(f.text):
+            name = m.group(1)
+            source = _SOURCE_ATTR.search(f.text, m.end())
+            next_block = _MODULE_BLOCK.search(f.text, m.end())
+            if source is None or (next_block is not None and source.start() > next_block.start()):
+                continue
+            src = source.group(1)
+            if src.startswith(("./", "../")) or name in installed:
+                continue
+            line = f.text.count("\n", 0, m.start()) + 1
+            notes.append(
+                f"{f.display}:{line}: module `{name}` (`{src}`) was not followed: run "
+                "`terraform init` first (kmsguard reads `.terraform/modules`), or scan the "
+                "plan JSON"
+            )
+    return notes
 
 
 def scan_installed_modules(
