@@ -18,11 +18,22 @@ echo "::endgroup::"
 # Paths are separated by white space (spaces or new lines).
 read -r -a paths <<< "$(tr '\n' ' ' <<< "${KMSGUARD_PATHS:-.}")"
 [ ${#paths[@]} -gt 0 ] || paths=(.)
-args=(scan iac --fail-on "${KMSGUARD_FAIL_ON:-high}")
+args=(scan iac)
 [ -n "${KMSGUARD_ACCOUNT:-}" ] && args+=(--account "$KMSGUARD_ACCOUNT")
 [ -n "${KMSGUARD_ORG_ID:-}" ] && args+=(--org-id "$KMSGUARD_ORG_ID")
+# KMSGUARD_CONFIG and KMSGUARD_BASELINE (the config and baseline inputs) are read by
+# kmsguard itself; empty ones are ignored and the config file is found from the workspace.
 
 cd "${GITHUB_WORKSPACE:-.}"
+if [ -n "${KMSGUARD_FAIL_ON:-}" ]; then
+  args+=(--fail-on "$KMSGUARD_FAIL_ON")
+else
+  # the config file's fail-on when it sets one; the action's default is high
+  source=$("$venv/bin/kmsguard" config show --format json 2>/dev/null \
+    | "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["commands"]["iac"]["fail-on"]["from"])' \
+    ) || source=default
+  [ "$source" = default ] && args+=(--fail-on high)
+fi
 status=0
 "$venv/bin/kmsguard" "${args[@]}" "${paths[@]}" || status=$?
 if [ -n "${KMSGUARD_SARIF:-}" ]; then

@@ -57,3 +57,11 @@ def _private_user_data_dir(tmp_path_factory: pytest.TempPathFactory,
     each test gets its own, empty, unless it names a database itself."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
     monkeypatch.delenv("KMSGUARD_DB", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-xdist workers run with COLUMNS=80; kmsguard wraps its output at COLUMNS, so
+    the same test would print differently with and without -n. Tests that want a width
+    set it themselves."""
+    monkeypatch.delenv("COLUMNS", raising=False)

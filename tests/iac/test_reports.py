@@ -61,7 +61,7 @@ def test_sarif_for_live_findings_without_files() -> None:
     _validate(log)
     loc = log["runs"][0]["results"][0]["locations"][0]
     assert "physicalLocation" not in loc
-    assert loc["logicalLocations"][0]["name"].startswith("arn:aws:kms:")
+    assert loc["logicalLocations"][0]["fullyQualifiedName"].startswith("arn:aws:kms:")
 
 
 def test_empty_sarif_is_valid() -> None:

@@ -15,7 +15,7 @@ from kmsguard import __version__
 from kmsguard.errors import ExitCode, KmsguardError
 
 from .common import echo_error
-from .lazy import LazyGroup
+from .lazy import LazyGroup, examples_last
 
 _COMMANDS = {
     "check": "kmsguard.cli.check:check",
@@ -25,6 +25,7 @@ _COMMANDS = {
     "fix": "kmsguard.cli.fix:fix",
     "monitor": "kmsguard.cli.monitor:monitor",
     "report": "kmsguard.cli.report:report",
+    "config": "kmsguard.cli.config_cmd:config",
 }
 
 
@@ -44,7 +45,17 @@ def cli() -> None:
     kmsguard monitor sqs|replay   alert on KMS key changes from CloudTrail events
     kmsguard report               KPIs and dashboard from recorded runs (--record)
     kmsguard demo                 run on bundled examples (no AWS account needed)
+    kmsguard config show          the settings in force and where each came from
+
+    \b
+    Examples:
+      kmsguard check --account 123456789012 policy.json
+      kmsguard scan iac . --baseline .kmsguard-baseline.json
+      eval "$(_KMSGUARD_COMPLETE=bash_source kmsguard)"   # shell completion (bash)
     """
+
+
+examples_last(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

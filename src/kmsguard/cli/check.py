@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -13,15 +12,20 @@ from kmsguard.policy import analyze_inferring_owner, parse_policy
 from kmsguard.rules import UNREADABLE, rule_for_assessment
 
 from .common import (
+    announce_config,
     build_zone,
     echo_error,
     exit_code_for,
     fail_on_option,
     output_option,
+    source_root,
+    warn_no_account,
     write_output,
     zone_options,
 )
+from .configured import ConfiguredCommand, config_option
 from .inputs import read_inputs
+from .terminal import Log, use_color, verbosity_options, width
 
 
 def judge_inputs(paths: tuple[str, ...], zone: TrustZone) -> tuple[list[Finding], list[str]]:
@@ -55,7 +59,7 @@ def _error_finding(origin: Origin, message: str) -> Finding:
     return Finding(origin, UNREADABLE, Assessment.unreadable(message))
 
 
-@click.command()
+@click.command(cls=ConfiguredCommand, section="check")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @zone_options
 @click.option(
@@ -68,6 +72,8 @@ def _error_finding(origin: Origin, message: str) -> Finding:
 )
 @fail_on_option
 @output_option
+@config_option
+@verbosity_options
 def check(
     paths: tuple[str, ...],
     account: str | None,
@@ -78,6 +84,8 @@ def check(
     fmt: str,
     fail_on: str,
     output: Path | None,
+    quiet: bool,
+    verbose: bool,
 ) -> int:
     """Judge KMS key policies: public, cross-account or private, with a witness.
 
@@ -89,12 +97,28 @@ def check(
     (the others are still judged); 3 findings at or above --fail-on; 1 internal error.
 
     \b
-    Example:
+    Examples:
       kmsguard check --account 123456789012 --org-id o-abcdefghij policy.json
+      kmsguard check --format json policies/
+      aws kms get-key-policy --key-id alias/app --policy-name default | kmsguard check -
     """
+    log = Log.of(quiet, verbose)
+    announce_config(log)
     zone = build_zone(account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
-    findings, problems = judge_inputs(paths, zone)
-    write_output(render(findings, fmt, color=output is None and sys.stdout.isatty()), output)
+    if account is None and not quiet:
+        warn_no_account()
+    with log.timed(f"judged {len(paths)} input(s)"):
+        findings, problems = judge_inputs(paths, zone)
+    for f in findings:
+        log.info(f"read {f.origin.source}")
+    text = render(
+        findings,
+        fmt,
+        color=use_color(output is not None),
+        quiet=quiet,
+        base_dir=source_root(paths, None),
+    )
+    write_output(text, output)
     for p in problems:
         echo_error(p)
     undecided = any(f.verdict is Verdict.ERROR for f in findings) and not problems
@@ -103,7 +127,14 @@ def check(
     )
 
 
-def render(findings: list[Finding], fmt: str, *, color: bool) -> str:
+def render(
+    findings: list[Finding],
+    fmt: str,
+    *,
+    color: bool,
+    quiet: bool = False,
+    base_dir: Path | None = None,
+) -> str:
     match fmt:
         case "json":
             from kmsguard.report.json_report import render_json
@@ -112,8 +143,8 @@ def render(findings: list[Finding], fmt: str, *, color: bool) -> str:
         case "sarif":
             from kmsguard.report.sarif import render_sarif
 
-            return render_sarif(findings)
+            return render_sarif(findings, base_dir=base_dir)
         case _:
             from kmsguard.report.text import render_text
 
-            return render_text(findings, color=color)
+            return render_text(findings, color=color, width=width(), quiet=quiet)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -20,14 +21,29 @@ _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _ORG_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
 
 
+def _color() -> bool | None:
+    """False when NO_COLOR is set (https://no-color.org); otherwise click decides."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
 def echo_error(message: str, hint: str | None = None) -> None:
-    click.secho(f"error: {terminal_message(message)}", fg="red", err=True)
+    click.secho(f"error: {terminal_message(message)}", fg="red", err=True, color=_color())
     if hint:
         click.echo(f"  hint: {terminal_message(hint)}", err=True)
 
 
+def echo_note(message: str) -> None:
+    from .terminal import fit
+
+    click.echo(fit(message), err=True)
+
+
 def echo_warning(message: str) -> None:
-    click.secho(f"warning: {terminal_message(message)}", fg="yellow", err=True)
+    from .terminal import fit
+
+    click.secho(
+        fit(f"warning: {terminal_message(message)}"), fg="yellow", err=True, color=_color()
+    )
 
 
 def _account(_ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -55,11 +71,13 @@ def zone_options(f: F) -> F:
         click.option(
             "--account",
             callback=_account,
+            envvar="KMSGUARD_ACCOUNT",
             help="The key owner's account id (default: symbolic 'own account').",
         ),
         click.option(
             "--org-id",
             callback=_org,
+            envvar="KMSGUARD_ORG_ID",
             help="The owner's organization id; its members are inside the zone of trust.",
         ),
         click.option(
@@ -67,6 +85,7 @@ def zone_options(f: F) -> F:
             "trusted_accounts",
             multiple=True,
             callback=_account,
+            envvar="KMSGUARD_TRUSTED_ACCOUNTS",
             help="An outside account that is trusted (repeatable).",
         ),
         click.option(
@@ -74,12 +93,14 @@ def zone_options(f: F) -> F:
             "trusted_orgs",
             multiple=True,
             callback=_org,
+            envvar="KMSGUARD_TRUSTED_ORGS",
             help="A trusted organization id (repeatable).",
         ),
         click.option(
             "--trusted-ou-path",
             "trusted_ou_paths",
             multiple=True,
+            envvar="KMSGUARD_TRUSTED_OU_PATHS",
             help="A trusted OU path prefix, e.g. o-abc/r-ab12/ou-ab12-3456/ (repeatable).",
         ),
     ]
@@ -115,6 +136,7 @@ def fail_on_option(f: F) -> F:
         type=click.Choice(SEVERITY_CHOICES),
         default="low",
         show_default=True,
+        envvar="KMSGUARD_FAIL_ON",
         help="Exit 3 when a finding is at or above this severity.",
     )(f)
 
@@ -165,3 +187,39 @@ def exit_code_for(
     if incomplete:
         return ExitCode.INCOMPLETE
     return ExitCode.OK
+
+
+def warn_no_account() -> None:
+    """Said once per run, when no owner account is known."""
+    echo_warning(
+        "no owner account given (--account, KMSGUARD_ACCOUNT or `account` in .kmsguard.toml): "
+        "each policy's owner is read from its administrator statement, and a policy that "
+        "names no administrator has an unknown owner, so every account it names is judged as "
+        "outside"
+    )
+
+
+def announce_config(log: Any) -> None:
+    """With --verbose: which config file is in force."""
+    from .configured import loaded_config
+
+    path = loaded_config().path
+    log.info(f"config file: {path}" if path else "config file: none found")
+
+
+def source_root(paths: Iterable[Path | str], base_dir: Path | None) -> Path:
+    """The folder SARIF paths and fingerprints are relative to: `--base-dir`, else the git
+    top level of the first path (or of the working directory), else the working directory."""
+    from .settings import repository_root
+
+    if base_dir is not None:
+        return base_dir.resolve()
+    for p in paths:
+        path = Path(p)
+        if str(p) == "-" or not path.exists():
+            continue
+        root = repository_root(path if path.is_dir() else path.parent)
+        if root is not None:
+            return root
+        break
+    return repository_root(Path.cwd()) or Path.cwd().resolve()

@@ -199,6 +199,11 @@ def demo(fmt: str, output_dir: Path | None, bundled: bool) -> int:
     --format json`), `iac` (`files_scanned`, `findings` as `kmsguard scan iac --format
     json`), `usage` (as `kmsguard usage --format json`) and `fix` (as `kmsguard fix plan
     --format json`). Full demo: `output_dir` and `report` (as report.json).
+
+    \b
+    Examples:
+      kmsguard demo
+      kmsguard demo --bundled --format json
     """
     from kmsguard.demo.server import available
 

@@ -43,6 +43,11 @@ def fix() -> None:
     kmsguard fix apply --key ARN --plan PLAN.json --yes  apply, saving the old policy first
     kmsguard fix rollback --key ARN --yes                restore the saved policy
     kmsguard fix history --key ARN                       list saved versions
+
+    \b
+    Examples:
+      kmsguard fix plan --key arn:aws:kms:eu-west-1:123456789012:key/K --cloudtrail ./logs
+      kmsguard fix apply --key arn:aws:kms:eu-west-1:123456789012:key/K --plan plan.json --yes
     """
 
 
@@ -303,7 +308,14 @@ def plan(
     region: str | None,
     **options: Any,
 ) -> int:
-    """Plan a least-privilege replacement policy and verify it (changes nothing)."""
+    """Plan a least-privilege replacement policy and verify it (changes nothing).
+
+    \b
+    Examples:
+      kmsguard fix plan --key arn:aws:kms:eu-west-1:123456789012:key/K --usage usage.json
+      kmsguard fix plan --policy policy.json --cloudtrail ./logs --since 90d
+      kmsguard fix plan --key ARN --usage usage.json --format json -o plan.json
+    """
     kms = _kms(key, profile, region) if key else None
     offer = _make_offer(key=key, kms=kms, **options)
     if fmt == "json":
@@ -408,7 +420,13 @@ def apply(
     output: Path | None,
     **options: Any,
 ) -> int:
-    """Apply a verified plan: dry run unless --yes; the live policy is saved first."""
+    """Apply a verified plan: dry run unless --yes; the live policy is saved first.
+
+    \b
+    Examples:
+      kmsguard fix apply --key arn:aws:kms:eu-west-1:123456789012:key/K --plan plan.json
+      kmsguard fix apply --key arn:aws:kms:eu-west-1:123456789012:key/K --plan plan.json --yes
+    """
     from kmsguard.fix.apply import apply_plan
     from kmsguard.fix.planning import load_plan
 
@@ -474,7 +492,13 @@ def rollback(
     fmt: str,
     output: Path | None,
 ) -> int:
-    """Restore a saved policy version, byte for byte (dry run unless --yes)."""
+    """Restore a saved policy version, byte for byte (dry run unless --yes).
+
+    \b
+    Examples:
+      kmsguard fix rollback --key arn:aws:kms:eu-west-1:123456789012:key/K
+      kmsguard fix rollback --key ARN --backup ~/.kmsguard/backups/K-2026.json --yes
+    """
     from kmsguard.fix.apply import rollback as do_rollback
 
     if backup_file is not None and to_version is not None:
@@ -498,7 +522,13 @@ def rollback(
 @click.option("--db", "db_url", metavar="URL", help="Database of saved policies.")
 @_format_option
 def history(key: str, db_url: str | None, fmt: str) -> int:
-    """List the saved policy versions of a key."""
+    """List the saved policy versions of a key.
+
+    \b
+    Examples:
+      kmsguard fix history --key arn:aws:kms:eu-west-1:123456789012:key/K
+      kmsguard fix history --key ARN --format json
+    """
     versions = _store(db_url).versions(key)
     if fmt == "json":
         write_output(json.dumps([v.to_json() for v in versions], indent=2), None)

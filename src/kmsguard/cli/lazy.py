@@ -25,4 +25,18 @@ class LazyGroup(click.Group):
         module, attr = target.split(":")
         command = getattr(importlib.import_module(module), attr)
         assert isinstance(command, click.Command)
-        return command
+        return examples_last(command)
+
+
+def examples_last(command: click.Command) -> click.Command:
+    """Move the `Examples:` block of a command's docstring (and of its subcommands') to
+    the epilog, so that `--help` ends with them, after the options."""
+    if command.help and "Examples:" in command.help and not command.epilog:
+        head, _, examples = command.help.partition("Examples:")
+        command.help = head.rstrip().removesuffix("\b").rstrip()
+        lines = [line.strip() for line in examples.strip().splitlines() if line.strip()]
+        command.epilog = "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+    if isinstance(command, click.Group) and not isinstance(command, LazyGroup):
+        for sub in command.commands.values():
+            examples_last(sub)
+    return command

@@ -30,6 +30,11 @@ def monitor() -> None:
     kmsguard monitor sqs --queue-url URL   consume EventBridge -> SQS events
     kmsguard monitor replay FILE|DIR...    run saved events through the same handler
     The AWS Lambda handler is kmsguard.monitor.lambda_handler.handler (deploy/monitor.yaml).
+
+    \b
+    Examples:
+      kmsguard monitor sqs --queue-url https://sqs.eu-west-1.amazonaws.com/123456789012/kms-events
+      kmsguard monitor replay events/ --org-id o-abcdefghij
     """
 
 
@@ -207,7 +212,14 @@ def sqs(
     """Consume EventBridge -> SQS events until SIGTERM (or SIGINT).
 
     A message is deleted only once it is handled; failures are left for redelivery and,
-    after the queue's maxReceiveCount, its dead-letter queue."""
+    after the queue's maxReceiveCount, its dead-letter queue.
+
+    \b
+    Examples:
+      kmsguard monitor sqs --queue-url https://sqs.eu-west-1.amazonaws.com/123456789012/kms-events
+      kmsguard monitor sqs --queue-url URL --sns-topic-arn arn:aws:sns:eu-west-1:123456789012:alerts
+      kmsguard monitor sqs --queue-url URL --stop-when-empty --record
+    """
     from kmsguard.monitor.build import build_monitor
     from kmsguard.monitor.sqs import QueueConsumer
 
@@ -256,7 +268,13 @@ def replay(paths: tuple[Path, ...], read_policies: bool, **opts: Any) -> int:
 
     FILE may be a JSON event (bare CloudTrail record or EventBridge envelope), a JSON array,
     a CloudTrail log file ({"Records": [...]}, gzip or not), or JSON lines (.jsonl). Exit 2
-    if some input could not be read (each is named on standard error)."""
+    if some input could not be read (each is named on standard error).
+
+    \b
+    Examples:
+      kmsguard monitor replay events/
+      kmsguard monitor replay events.jsonl --org-id o-abcdefghij --record
+    """
     from kmsguard.monitor.build import build_monitor
     from kmsguard.monitor.handler import RetryLaterError
     from kmsguard.monitor.replay import replay_files, replay_items

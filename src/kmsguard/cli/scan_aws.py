@@ -22,11 +22,13 @@ from kmsguard.aws.scan import (
     ScanCounts,
     ScanOptions,
 )
-from kmsguard.errors import ExitCode
+from kmsguard.errors import ExitCode, SourceError
+from kmsguard.report.asff import KnownFixed
 
 from .common import (
     _account,
     _org,
+    announce_config,
     aws_session,
     echo_warning,
     exit_code_for,
@@ -34,7 +36,9 @@ from .common import (
     output_option,
     write_output,
 )
+from .configured import ConfiguredCommand, config_option
 from .record import record_aws_scan, record_options
+from .terminal import Log, verbosity_options
 
 FORMATS = ("text", "json", "sarif", "csv", "asff")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
@@ -52,7 +56,7 @@ def _regions(
     return tuple(dict.fromkeys(value))
 
 
-def render(result: ScanResult, fmt: str) -> str:
+def render(result: ScanResult, fmt: str, *, fixed: KnownFixed | None = None) -> str:
     if fmt == "json":
         from kmsguard.report.json_report import render_scan_json
 
@@ -64,7 +68,7 @@ def render(result: ScanResult, fmt: str) -> str:
     if fmt == "asff":
         from kmsguard.report.asff import render_asff
 
-        return render_asff(result)
+        return render_asff(result, fixed=fixed)
     if fmt == "sarif":
         from kmsguard.report.sarif import render_sarif
 
@@ -100,7 +104,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
         yield update
 
 
-@click.command(name="aws")
+@click.command(name="aws", cls=ConfiguredCommand, section="aws")
 @click.option(
     "--region",
     "regions",
@@ -123,12 +127,18 @@ def _progress(enabled: bool) -> Iterator[Any]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="A file of account ids, one per line, to scan via --role.",
 )
-@click.option("--org-id", callback=_org, help="Trust this organization (default with --org: own).")
+@click.option(
+    "--org-id",
+    callback=_org,
+    envvar="KMSGUARD_ORG_ID",
+    help="Trust this organization (default with --org: own).",
+)
 @click.option(
     "--trusted-account",
     "trusted_accounts",
     multiple=True,
     callback=_account,
+    envvar="KMSGUARD_TRUSTED_ACCOUNTS",
     help="An outside account that is trusted (repeatable).",
 )
 @click.option(
@@ -136,12 +146,14 @@ def _progress(enabled: bool) -> Iterator[Any]:
     "trusted_orgs",
     multiple=True,
     callback=_org,
+    envvar="KMSGUARD_TRUSTED_ORGS",
     help="A trusted organization id (repeatable).",
 )
 @click.option(
     "--trusted-ou-path",
     "trusted_ou_paths",
     multiple=True,
+    envvar="KMSGUARD_TRUSTED_OU_PATHS",
     help="A trusted OU path prefix, e.g. o-abc/r-ab12/ou-ab12-3456/ (repeatable).",
 )
 @click.option(
@@ -196,6 +208,13 @@ def _progress(enabled: bool) -> Iterator[Any]:
     help="Stop after this long: what is not read by then is reported as unread (exit 4).",
 )
 @click.option("--profile", help="AWS profile (default: AWS_PROFILE or the default chain).")
+@click.option(
+    "--security-hub",
+    is_flag=True,
+    help="Also import the findings into Security Hub (BatchImportFindings) in their regions.",
+)
+@config_option
+@verbosity_options
 @record_options
 def scan_aws(
     *,
@@ -217,6 +236,9 @@ def scan_aws(
     timeout: float,
     deadline: float | None,
     profile: str | None,
+    security_hub: bool,
+    quiet: bool,
+    verbose: bool,
     record: bool,
     db_url: str | None,
 ) -> int:
@@ -226,7 +248,15 @@ def scan_aws(
     \b
     Exit codes: 0 clean, 3 findings at or above --fail-on, 4 something could not be
     read (and nothing worse), 2 usage error.
+
+    \b
+    Examples:
+      kmsguard scan aws --region eu-west-1 --region us-east-1
+      kmsguard scan aws --org --role kmsguard-scanner --format sarif -o kms.sarif
+      kmsguard scan aws --format asff -o findings.json --security-hub
     """
+    log = Log.of(quiet, verbose)
+    announce_config(log)
     if org and accounts_file is not None:
         raise click.UsageError("--org and --accounts cannot be combined")
     accounts: tuple[str, ...] = ()
@@ -251,8 +281,17 @@ def scan_aws(
         trusted_org_paths=frozenset(trusted_ou_paths),
     )
     started_at = datetime.now(UTC)
-    result = _run(options, profile)
-    write_output(render(result, fmt), output)
+    with log.timed("scanned"):
+        result = _run(options, profile, progress=not quiet)
+    s = result.summary()
+    log.info(
+        f"{s['accounts']} account(s), {s['regions']} region(s), {s['keys_scanned']} key(s) "
+        f"judged with {s['api_calls_total']} API calls"
+    )
+    fixed = known_fixed(record, db_url)
+    write_output(render(result, fmt, fixed=fixed), output)
+    if security_hub:
+        _import(result, profile, max_attempts, workers, fixed, log)
     if record:
         record_aws_scan(result, db_url, started_at=started_at)
     if result.incomplete:
@@ -267,9 +306,46 @@ def scan_aws(
     return int(code)
 
 
-def _run(options: ScanOptions, profile: str | None) -> ScanResult:
+def known_fixed(record: bool, db_url: str | None) -> KnownFixed | None:
+    """The history store's answer to "which findings are known fixed", when a store is in
+    use (--record or --db); without one nothing is marked resolved."""
+    if not record and db_url is None:
+        return None
+    from .known_fixed import StoreKnownFixed
+    from .record import open_history
+
+    return StoreKnownFixed(open_history(db_url))
+
+
+def _import(
+    result: ScanResult,
+    profile: str | None,
+    max_attempts: int,
+    workers: int,
+    fixed: KnownFixed | None,
+    log: Log,
+) -> None:
+    from kmsguard.aws.securityhub import import_findings
+    from kmsguard.aws.session import SessionClients, client_config
+    from kmsguard.report.asff import asff_findings
+
+    findings = asff_findings(result, fixed=fixed)
+    clients = SessionClients(aws_session(profile), client_config(max_attempts, workers))
+    try:
+        imported = import_findings(clients, findings)
+    except Exception as exc:  # botocore's errors: say which call failed, exit 4
+        raise SourceError(f"Security Hub BatchImportFindings failed: {exc}") from None
+    log.info(f"Security Hub: {imported.imported} finding(s) imported")
+    if imported.failed:
+        raise SourceError(
+            f"Security Hub refused {len(imported.failed)} finding(s): "
+            + "; ".join(imported.failed[:5])
+        )
+
+
+def _run(options: ScanOptions, profile: str | None, *, progress: bool = True) -> ScanResult:
     from kmsguard.aws.scan import AwsScanner
 
     session = aws_session(profile)
-    with _progress(sys.stderr.isatty()) as progress:
-        return AwsScanner(session, options, progress=progress).scan()
+    with _progress(progress and sys.stderr.isatty()) as update:
+        return AwsScanner(session, options, progress=update).scan()

@@ -16,15 +16,23 @@ from kmsguard.model import Finding, Severity, TrustZone, Verdict
 from kmsguard.report.escape import terminal_message
 
 from .common import (
+    announce_config,
     build_zone,
     echo_error,
+    echo_note,
+    echo_warning,
     exit_code_for,
     fail_on_option,
     output_option,
+    source_root,
+    warn_no_account,
     write_output,
 )
 from .common import zone_options as _zone_options
+from .configured import ConfiguredCommand, config_option, loaded_config
 from .record import record_iac_scan, record_options
+from .settings import CONFIG_NAME
+from .terminal import Log, verbosity_options
 
 if TYPE_CHECKING:
     from kmsguard.iac.suppressions import Config
@@ -44,14 +52,16 @@ def scan_paths(
     config: Config | None = None,
     exclude: Sequence[str] = (),
     max_file_bytes: int = 5 * 1024 * 1024,
+    inline_suppressions: bool = True,
     allow_paths: Sequence[Path] = (),
     notes: list[str] | None = None,
 ) -> tuple[list[Finding], int]:
     """What `kmsguard scan iac` does before rendering: collect the key policies and grants
     under `paths`, judge them against `zone`, apply the suppressions (inline, metadata and
-    `config`). Returns the findings and the number of files scanned; `notes`, when given,
-    receives what is worth knowing but no finding (module calls not followed). Terraform's
-    `file()` and `templatefile()` read only under `paths` and `allow_paths`."""
+    `config`; only `config` without `inline_suppressions`). Returns the findings and the
+    number of files scanned; `notes`, when given, receives what is worth knowing but no
+    finding (module calls not followed). Terraform's `file()` and `templatefile()` read
+    only under `paths` and `allow_paths`."""
     from kmsguard.iac.scan import ScanOptions, collect, judge_all
     from kmsguard.iac.suppressions import Config, apply
     from kmsguard.safeio import read_scope
@@ -71,19 +81,35 @@ def scan_paths(
     findings = apply(
         findings,
         config=config.suppressions,
-        texts=collected.texts,
+        texts=collected.texts if inline_suppressions else {},
         end_lines=end_lines,
         today=dt.date.today(),
         metadata={
             (i.origin.source, i.origin.line, i.origin.resource): i.metadata
             for i in collected.items
-            if i.metadata is not None
+            if i.metadata is not None and inline_suppressions
         },
     )
     return findings, collected.files_scanned
 
 
-@click.command(name="iac")
+def expand_modules(paths: Sequence[Path]) -> tuple[Path, ...]:
+    """A named Terraform file brings its module: every `.tf` / `.tf.json` file of its
+    folder is judged and reported (the pre-commit hook passes only the changed files)."""
+    out: dict[Path, None] = {}
+    for p in paths:
+        name = p.name.lower()
+        if p.is_file() and (name.endswith(".tf") or name.endswith(".tf.json")):
+            for sibling in sorted(p.parent.iterdir()):
+                low = sibling.name.lower()
+                if sibling.is_file() and (low.endswith(".tf") or low.endswith(".tf.json")):
+                    out[sibling] = None
+        else:
+            out[p] = None
+    return tuple(out)
+
+
+@click.command(name="iac", cls=ConfiguredCommand, section="iac")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_zone_options
 @click.option(
@@ -96,12 +122,7 @@ def scan_paths(
 )
 @output_option
 @fail_on_option
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="YAML/JSON config: suppressions (with reason, optional expiry), exclude globs.",
-)
+@config_option
 @click.option(
     "--exclude",
     multiple=True,
@@ -115,6 +136,35 @@ def scan_paths(
     help="Files larger than this many MB are reported, not read.",
 )
 @click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="KMSGUARD_BASELINE",
+    help="Findings recorded in this baseline are reported as accepted and do not fail.",
+)
+@click.option(
+    "--write-baseline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Record every current finding in FILE (accepting them), then report as usual.",
+)
+@click.option(
+    "--base-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The repository root that SARIF paths and fingerprints are relative to "
+    "(default: the git top level of the first PATH).",
+)
+@click.option(
+    "--inline-suppressions/--no-inline-suppressions",
+    default=True,
+    show_default=True,
+    help="Honour `# kmsguard:ignore` comments and template metadata (off for audits; "
+    "config-file suppressions still apply).",
+)
+@click.option(
+    "--whole-modules",
+    is_flag=True,
+    help="A named .tf file brings every .tf file of its folder (the pre-commit hook).",
+)
+@click.option(
     "--allow-path",
     "allow_paths",
     multiple=True,
@@ -122,6 +172,7 @@ def scan_paths(
     help="A folder Terraform's file()/templatefile() may read besides the scanned PATHs "
     "(repeatable).",
 )
+@verbosity_options
 @record_options
 def scan_iac(
     paths: tuple[Path, ...],
@@ -133,9 +184,15 @@ def scan_iac(
     fmt: str,
     output: Path | None,
     fail_on: str,
-    config_path: Path | None,
     exclude: tuple[str, ...],
     max_file_size: float,
+    baseline: Path | None,
+    write_baseline: Path | None,
+    base_dir: Path | None,
+    inline_suppressions: bool,
+    whole_modules: bool,
+    quiet: bool,
+    verbose: bool,
     allow_paths: tuple[Path, ...],
     record: bool,
     db_url: str | None,
@@ -146,6 +203,7 @@ def scan_iac(
     PATH is a folder (searched recursively; .terraform, node_modules and .git are
     skipped) or a file: CloudFormation YAML/JSON, Terraform .tf / .tf.json (each folder
     one module), plan JSON (`terraform show -json`), or a key policy JSON file.
+    Settings come from .kmsguard.toml (see `kmsguard config show`); flags win.
 
     \b
     Exit codes: 0 nothing at or above --fail-on, 2 usage or input error,
@@ -156,11 +214,23 @@ def scan_iac(
     count as blocked before deployment.
 
     \b
-    Example:
+    Examples:
       kmsguard scan iac . --account 123456789012 --format sarif -o kmsguard.sarif
+      kmsguard scan iac infra/ --write-baseline .kmsguard-baseline.json
+      kmsguard scan iac infra/ --baseline .kmsguard-baseline.json --fail-on high
     """
-    from kmsguard.iac.suppressions import Config, load_config
+    from .baseline import apply_baseline, load_baseline
+    from .baseline import write_baseline as save_baseline
 
+    log = Log.of(quiet, verbose)
+    loaded = loaded_config()
+    announce_config(log)
+    if loaded.legacy and not quiet:
+        echo_warning(
+            f"`--config {loaded.path}`: YAML/JSON suppressions files are deprecated; move "
+            f"the settings to {CONFIG_NAME} ([iac] exclude, [[iac.suppressions]], "
+            "trusted-accounts) — see docs/ci.md"
+        )
     missing = [p for p in paths if not p.exists() and not p.is_symlink()]
     if missing and len(missing) == len(paths):
         raise InputError(
@@ -168,8 +238,14 @@ def scan_iac(
             hint="give the folders or files that hold your templates",
         )
     paths = tuple(p for p in paths if p not in missing)  # the others are still reported
+    if baseline is not None and write_baseline is not None:
+        source = click.get_current_context().get_parameter_source("baseline")
+        if source is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--baseline and --write-baseline cannot be combined")
+        baseline = None  # the config file's baseline is being rewritten
+    accepted = load_baseline(baseline) if baseline is not None else None
     started_at = dt.datetime.now(dt.UTC)
-    config = load_config(config_path) if config_path is not None else Config()
+    config = loaded.iac
     zone = build_zone(
         account,
         org_id,
@@ -177,23 +253,42 @@ def scan_iac(
         (*trusted_orgs, *config.trusted_orgs),
         trusted_ou_paths,
     )
+    if account is None and not quiet:
+        warn_no_account()
+    if whole_modules:
+        paths = expand_modules(paths)
+    for p in paths:
+        log.info(f"scanning {p}")
     notes: list[str] = []
-    findings, files_scanned = scan_paths(
-        paths,
-        zone,
-        config=config,
-        exclude=exclude,
-        max_file_bytes=int(max_file_size * 1024 * 1024),
-        allow_paths=allow_paths,
-        notes=notes,
-    )
+    with log.timed("scanned"):
+        findings, files_scanned = scan_paths(
+            paths,
+            zone,
+            config=config,
+            exclude=exclude,
+            max_file_bytes=int(max_file_size * 1024 * 1024),
+            inline_suppressions=inline_suppressions,
+            allow_paths=allow_paths,
+            notes=notes,
+        )
+    log.info(f"{files_scanned} file(s) read, {len(findings)} key policies and grants judged")
+    root = source_root(paths, base_dir)
+    log.info(f"repository root (SARIF paths, fingerprints): {root}")
+    if write_baseline is not None:
+        written = save_baseline(write_baseline, findings, root)
+        accepted = load_baseline(write_baseline)
+        baseline = write_baseline
+        if not quiet:
+            echo_note(f"baseline `{write_baseline}` written: {written} finding(s) accepted")
+    if accepted is not None and baseline is not None:
+        findings = apply_baseline(findings, accepted, baseline, root)
 
     format_ = IacFormat(fmt)
     match format_:
         case IacFormat.TEXT:
             from kmsguard.report.iac_text import render_text
 
-            text = render_text(findings, files_scanned, notes)
+            text = render_text(findings, files_scanned, notes, quiet=quiet)
         case IacFormat.JSON:
             from kmsguard.report.json_report import render_json
 
@@ -201,7 +296,7 @@ def scan_iac(
         case IacFormat.SARIF:
             from kmsguard.report.sarif import render_sarif
 
-            text = render_sarif(findings)
+            text = render_sarif(findings, base_dir=root)
         case IacFormat.JUNIT:
             from kmsguard.report.junit import render_junit
 
@@ -234,3 +329,4 @@ def scan_iac(
             incomplete=incomplete,
         )
     )
+

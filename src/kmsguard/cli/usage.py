@@ -107,6 +107,12 @@ def usage(
     Per key and caller (as a key policy names it): actions, via-services, VPC endpoints,
     encryption-context keys, first/last seen, denied attempts, and whether the caller is
     outside the zone of trust (the key's account, --account, --trusted-account).
+
+    \b
+    Examples:
+      kmsguard usage ./cloudtrail --since 90d --account 123456789012
+      kmsguard usage s3://trail-bucket/AWSLogs/ --key alias/app --format json -o usage.json
+      kmsguard usage --engine athena --table cloudtrail.logs --since 30d --region eu-west-1
     """
     from kmsguard.report.usage_text import UsageFormat, render
     from kmsguard.usage import analyze_usage, live_keys, resolve_keys

@@ -181,7 +181,7 @@ def load_config(path: Path) -> Config:
         entries = []
     for i, e in enumerate(entries):
         where = f"{path}: suppressions[{i}]"
-        s = _suppression(e, where, problems)
+        s = suppression_from(e, where, problems)
         if s is not None:
             suppressions.append(s)
     exclude = _strings(raw.get("exclude"), "exclude", problems)
@@ -211,7 +211,7 @@ def _strings(value: Any, name: str, problems: list[str]) -> list[str]:
     return [str(v) for v in value]
 
 
-def _suppression(e: Any, where: str, problems: list[str]) -> Suppression | None:
+def suppression_from(e: Any, where: str, problems: list[str]) -> Suppression | None:
     if not isinstance(e, dict):
         problems.append(f"{where}: must be a mapping")
         return None

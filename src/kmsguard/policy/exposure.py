@@ -644,13 +644,23 @@ def _describe(enc: PolicyEncoding, found: Found) -> tuple[str, Any]:
 
 def analyze_inferring_owner(policy: Policy, zone: TrustZone) -> Assessment:
     """`analyze_policy` for a policy whose owner was not given (`zone.account` is the
-    symbolic SELF_ACCOUNT) and that does not name the symbolic account itself: the owner is
-    read from the administrator statement, and the assessment says so."""
-    if zone.account != SELF_ACCOUNT or SELF_ACCOUNT in policy_constants(policy)[0]:
+    symbolic SELF_ACCOUNT): the owner is read from the administrator statement, and the
+    assessment says so. A policy (a template) that also names the symbolic account — the
+    deploying account, `AWS::AccountId` / `aws_caller_identity` — has an unknown owner: the
+    literal administrator account may be that same account, so it is judged inside the
+    zone (never as cross-account), with a note."""
+    if zone.account != SELF_ACCOUNT:
         return analyze_policy(policy, zone)
     owner = infer_owner_account(policy)
-    if owner is None:
+    if owner is None or owner == SELF_ACCOUNT:
         return analyze_policy(policy, zone)
+    if SELF_ACCOUNT in policy_constants(policy)[0]:
+        a = analyze_policy(policy, replace(zone, trusted_accounts=zone.trusted_accounts | {owner}))
+        note = (
+            f"unknown owner: account {owner}, which the administrator statement names, is "
+            "judged as the deploying account (no owner account was given)"
+        )
+        return replace(a, notes=(*a.notes, note))
     a = analyze_policy(policy, replace(zone, account=owner))
     note = (
         f"owner account {owner} read from the policy's administrator statement "

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kmsguard import rules
 from kmsguard.arn import partition_of
@@ -87,10 +88,90 @@ def _description(finding: Finding, key: KeyResult) -> str:
 
 def _finding_id(finding: Finding) -> str:
     suffix = "/".join(v for k, v in finding.extra if k == "grant_id")
-    raw = f"{finding.origin.source}/{finding.rule_id}" + (f"/{suffix}" if suffix else "")
+    return finding_id(finding.origin.source, finding.rule_id or rules.UNREADABLE, suffix or None)
+
+
+def finding_id(key_arn: str, rule_id: str, grant_id: str | None = None) -> str:
+    """The ASFF `Id` of a key's finding: the same in every scan, so that Security Hub
+    updates one finding (and can resolve it) instead of adding another."""
+    raw = f"{key_arn}/{rule_id}" + (f"/{grant_id}" if grant_id else "")
     if len(raw) <= 512:
         return raw
-    return f"{finding.origin.source[:400]}/{hashlib.sha256(raw.encode()).hexdigest()}"
+    return f"{key_arn[:400]}/{hashlib.sha256(raw.encode()).hexdigest()}"
+
+
+@dataclass(frozen=True, slots=True)
+class FixedFinding:
+    """A finding an earlier scan reported that is known to be fixed now."""
+
+    key_arn: str
+    account: str
+    region: str
+    rule_id: str
+    grant_id: str | None = None
+    fixed_at: datetime | None = None
+
+
+class KnownFixed(Protocol):
+    """Which findings are known fixed — the history store (`--db`) answers this from the
+    scans it recorded; kmsguard asks it for the accounts and regions of `result`."""
+
+    def known_fixed(self, result: ScanResult) -> Iterable[FixedFinding]: ...
+
+
+def resolved_findings(
+    result: ScanResult, known: KnownFixed, *, now: str
+) -> list[dict[str, Any]]:
+    """ASFF records that close fixed findings: `RecordState` ARCHIVED, `Workflow` RESOLVED,
+    `Compliance` PASSED, with the Id the finding had. Only for keys of accounts and regions
+    this scan read, and never for a finding this scan still reports."""
+    failed = {(f.account, f.region) for f in result.failures}
+    current = {_finding_id(f) for f in result.findings()}
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for fixed in known.known_fixed(result):
+        fid = finding_id(fixed.key_arn, fixed.rule_id, fixed.grant_id)
+        scope_failed = (fixed.account, fixed.region) in failed or (fixed.account, None) in failed
+        if fid in current or fid in seen or scope_failed:
+            continue
+        seen.add(fid)
+        rule = rules.rule(fixed.rule_id)
+        partition = partition_of(fixed.key_arn)
+        when = (fixed.fixed_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        out.append(
+            {
+                "SchemaVersion": SCHEMA_VERSION,
+                "Id": fid,
+                "ProductArn": (
+                    f"arn:{partition}:securityhub:{fixed.region}:{fixed.account}:"
+                    f"product/{fixed.account}/default"
+                ),
+                "ProductName": "kmsguard",
+                "CompanyName": "kmsguard",
+                "GeneratorId": f"kmsguard/{fixed.rule_id}",
+                "AwsAccountId": fixed.account,
+                "Region": fixed.region,
+                "Types": _TYPES.get(fixed.rule_id, _TYPES[rules.UNREADABLE]),
+                "CreatedAt": when,
+                "UpdatedAt": now,
+                "Severity": {"Label": "INFORMATIONAL", "Original": "resolved"},
+                "Title": _clip(f"{fixed.rule_id} {rule.title} (resolved)", 256),
+                "Description": _clip(f"Fixed: no longer found on {fixed.key_arn}.", 1024),
+                "ProductFields": {"kmsguard/RuleId": fixed.rule_id, "kmsguard/Verdict": "fixed"},
+                "Resources": [
+                    {
+                        "Type": "AwsKmsKey",
+                        "Id": fixed.key_arn,
+                        "Partition": partition,
+                        "Region": fixed.region,
+                    }
+                ],
+                "Compliance": {"Status": "PASSED"},
+                "RecordState": "ARCHIVED",
+                "Workflow": {"Status": "RESOLVED"},
+            }
+        )
+    return out
 
 
 def to_asff(finding: Finding, key: KeyResult, *, now: str) -> dict[str, Any]:
@@ -144,9 +225,15 @@ def to_asff(finding: Finding, key: KeyResult, *, now: str) -> dict[str, Any]:
     }
 
 
-def asff_findings(result: ScanResult, *, now: datetime | None = None) -> list[dict[str, Any]]:
+def asff_findings(
+    result: ScanResult, *, now: datetime | None = None, fixed: KnownFixed | None = None
+) -> list[dict[str, Any]]:
+    """Active findings, then (with `fixed`) the records that resolve fixed ones."""
     stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    return [to_asff(f, key, now=stamp) for key in result.keys for f in key.findings()]
+    active = [to_asff(f, key, now=stamp) for key in result.keys for f in key.findings()]
+    if fixed is None:
+        return active
+    return active + resolved_findings(result, fixed, now=stamp)
 
 
 def problems(finding: dict[str, Any]) -> list[str]:
@@ -171,5 +258,7 @@ def batches(findings: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]]
         yield list(findings[i : i + BATCH_LIMIT])
 
 
-def render_asff(result: ScanResult, *, now: datetime | None = None) -> str:
-    return json.dumps(asff_findings(result, now=now), indent=2)
+def render_asff(
+    result: ScanResult, *, now: datetime | None = None, fixed: KnownFixed | None = None
+) -> str:
+    return json.dumps(asff_findings(result, now=now, fixed=fixed), indent=2)

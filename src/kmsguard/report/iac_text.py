@@ -12,9 +12,16 @@ from kmsguard.report.escape import terminal_lines
 
 
 def render_text(
-    findings: Sequence[Finding], files_scanned: int, notes: Sequence[str] = ()
+    findings: Sequence[Finding],
+    files_scanned: int,
+    notes: Sequence[str] = (),
+    *,
+    quiet: bool = False,
 ) -> str:
+    """`quiet`: only active findings (not private, not suppressed), no notes, no summary."""
     lines: list[str] = []
+    if quiet:
+        findings = [f for f in findings if f.rule_id is not None and f.suppressed is None]
     for f in sorted(findings, key=lambda f: (f.origin.source, f.origin.line or 0)):
         a = f.assessment
         loc = f.origin.source if f.origin.line is None else f"{f.origin.source}:{f.origin.line}"
@@ -38,6 +45,8 @@ def render_text(
         lines.extend(f"    {k.replace('_', ' ')}: {v}" for k, v in f.extra)
         if f.rule_id and f.suppressed is None and a.verdict is not Verdict.ERROR:
             lines.append(f"    fix: {rules.rule(f.rule_id).remediation}")
+    if quiet:
+        return terminal_lines(lines)
     lines.extend(f"note: {n}" for n in notes)
     counts = Counter(str(f.verdict) for f in findings if f.origin.resource or f.rule_id)
     summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "none found"

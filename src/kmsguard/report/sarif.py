@@ -13,8 +13,13 @@ from urllib.parse import quote
 from kmsguard import __version__, rules
 from kmsguard.model import Finding, Severity, Verdict
 
+from .fingerprint import fingerprint, is_file, relative_source
+
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/kmsguard/kmsguard"
+SRCROOT = "%SRCROOT%"
+#: Computed from the repository-relative path, resource and rule (see `fingerprint`).
+FINGERPRINT_KEY = "kmsguardFingerprint/v2"
 
 _LEVEL = {
     Severity.CRITICAL: "error",
@@ -78,37 +83,56 @@ def _message(f: Finding) -> str:
     return ". ".join(p.rstrip(".") for p in parts)
 
 
-def _is_file(source: str) -> bool:
-    return not source.startswith(("arn:", "s3://"))
-
-
-def _uri(source: str) -> str:
-    """Relative paths stay relative (to the checkout); absolute ones become file URIs."""
+def _artifact(source: str, base: Path | None) -> dict[str, Any]:
+    """Relative to the repository root (`%SRCROOT%`) when the file is under it; otherwise
+    a relative path stays as given and an absolute one becomes a file URI."""
+    rel = relative_source(source, base)
+    if rel is not None:
+        return {"uri": quote(rel, safe="/"), "uriBaseId": SRCROOT}
     if Path(source).is_absolute():
-        return Path(source).as_uri()
-    path = PurePosixPath(source.replace("\\", "/"))
-    return quote(str(path), safe="/:")
+        return {"uri": Path(source).as_uri()}
+    return {"uri": quote(str(PurePosixPath(source.replace("\\", "/"))), safe="/:")}
 
 
-def _result(f: Finding, rule_index: dict[str, int]) -> dict[str, Any]:
+def _logical(f: Finding) -> list[dict[str, Any]]:
+    """A live key: its ARN, with the account and region it lives in."""
+    if is_file(f.origin.source):
+        if f.origin.resource:
+            return [{"name": f.origin.resource, "kind": "resource"}]
+        return []
+    location: dict[str, Any] = {
+        "name": f.origin.resource or f.origin.source.rsplit("/", 1)[-1],
+        "fullyQualifiedName": f.origin.source,
+        "kind": "resource",
+    }
+    props = {k: v for k, v in (("account", f.origin.account), ("region", f.origin.region)) if v}
+    if props:
+        location["properties"] = props
+    return [location]
+
+
+def _result(f: Finding, rule_index: dict[str, int], base: Path | None) -> dict[str, Any]:
     assert f.rule_id is not None
     location: dict[str, Any] = {}
-    if _is_file(f.origin.source):
-        physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(f.origin.source)}}
-        physical["region"] = {"startLine": max(1, f.origin.line or 1)}
-        location["physicalLocation"] = physical
-    logical_name = f.origin.resource or (None if _is_file(f.origin.source) else f.origin.source)
-    if logical_name:
-        location["logicalLocations"] = [{"name": logical_name, "kind": "resource"}]
+    if is_file(f.origin.source):
+        location["physicalLocation"] = {
+            "artifactLocation": _artifact(f.origin.source, base),
+            "region": {"startLine": max(1, f.origin.line or 1)},
+        }
+    logical = _logical(f)
+    if logical:
+        location["logicalLocations"] = logical
+    message = _message(f)
+    if not is_file(f.origin.source):
+        where = ", ".join(x for x in (f.origin.account, f.origin.region) if x)
+        message = f"{f.origin.source}" + (f" ({where})" if where else "") + f": {message}"
     result: dict[str, Any] = {
         "ruleId": f.rule_id,
         "ruleIndex": rule_index[f.rule_id],
         "level": _LEVEL[f.severity],
-        "message": {"text": _message(f)},
+        "message": {"text": message},
         "locations": [location] if location else [],
-        "partialFingerprints": {
-            "kmsguard/v1": f"{f.origin.source}|{f.origin.resource or ''}|{f.rule_id}"
-        },
+        "partialFingerprints": {FINGERPRINT_KEY: fingerprint(f, base)},
         "properties": {
             "verdict": str(f.verdict),
             "severity": str(f.severity),
@@ -126,8 +150,9 @@ def _result(f: Finding, rule_index: dict[str, int]) -> dict[str, Any]:
     return result
 
 
-def render_sarif(findings: Sequence[Finding]) -> str:
-    """Findings with a rule (private verdicts have none) as one SARIF 2.1.0 log."""
+def render_sarif(findings: Sequence[Finding], *, base_dir: Path | None = None) -> str:
+    """Findings with a rule (private verdicts have none) as one SARIF 2.1.0 log. Files
+    under `base_dir` (the repository root) are named relative to it, with `%SRCROOT%`."""
     reportable = [f for f in findings if f.rule_id is not None]
     rule_ids = sorted({f.rule_id for f in reportable if f.rule_id is not None})
     rule_index = {rid: i for i, rid in enumerate(rule_ids)}
@@ -146,7 +171,7 @@ def render_sarif(findings: Sequence[Finding]) -> str:
                     }
                 },
                 "columnKind": "unicodeCodePoints",
-                "results": [_result(f, rule_index) for f in reportable],
+                "results": [_result(f, rule_index, base_dir) for f in reportable],
             }
         ],
     }

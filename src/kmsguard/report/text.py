@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
 from functools import partial
 from io import StringIO
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -36,15 +38,58 @@ def _actions(actions: Sequence[str], limit: int = 4) -> str:
     return ", ".join(names[:limit]) + more
 
 
-def render_text(findings: Sequence[Finding], *, color: bool = False, width: int = 120) -> str:
+def _wrapper(width: int | None) -> Callable[[str], str]:
+    """Detail lines wrapped at `width` under their own indent; whole when width is None."""
+    if width is None:
+        return lambda line: line
+
+    def wrap(line: str) -> str:
+        indent = " " * (len(line) - len(line.lstrip(" ")) + 4)
+        return textwrap.fill(
+            line,
+            width=width,
+            subsequent_indent=indent,
+            break_on_hyphens=False,
+            drop_whitespace=True,
+        )
+
+    return wrap
+
+
+def render_text(
+    findings: Sequence[Finding],
+    *,
+    color: bool = False,
+    width: int | None = None,
+    quiet: bool = False,
+) -> str:
+    """A table, then each exposure explained. `width` is the terminal's (tables fold
+    their cells to fit, detail lines wrap); None: a 120-column table and whole detail lines.
+    `quiet`: only policies with a finding, and no summary."""
+    if quiet:
+        findings = [f for f in findings if f.rule_id is not None]
     buf = StringIO()
-    console = Console(file=buf, force_terminal=color, width=width, no_color=not color, markup=False)
-    table = Table(show_lines=False, header_style="bold")
-    table.add_column("policy", overflow="fold")
-    table.add_column("verdict")
-    table.add_column("severity")
-    table.add_column("exposed actions", overflow="fold")
-    table.add_column("to", overflow="fold")
+    console = Console(
+        file=buf,
+        force_terminal=color,
+        width=width or 120,
+        no_color=not color,
+        markup=False,
+        highlight=False,
+    )
+    fit = _wrapper(width)
+    table = Table(
+        show_lines=False,
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        expand=width is not None and width < 120,
+    )
+    table.add_column("policy", overflow="fold", ratio=5)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("exposed actions", overflow="fold", ratio=4)
+    table.add_column("to", overflow="fold", ratio=2)
     for f in findings:
         a = f.assessment
         principals = sorted(
@@ -59,16 +104,16 @@ def render_text(findings: Sequence[Finding], *, color: bool = False, width: int 
             else "",
             terminal(", ".join(principals)),
         )
-    console.print(table)
-    print_line = partial(console.print, soft_wrap=True)  # detail lines stay whole for grep
+    if findings or not quiet:
+        console.print(table)
+    print_line = partial(console.print, soft_wrap=True)  # lines are wrapped here, or stay whole
 
     def say(line: str | Text) -> None:
         # every line holds input (Sids, ARNs, notes): control characters shown escaped
         if isinstance(line, Text):
-            line = Text(terminal(line.plain), style=line.style)
+            print_line(Text(fit(terminal(line.plain)), style=line.style))
         else:
-            line = terminal(line)
-        print_line(line)
+            print_line(fit(terminal(line)))
 
     for f in findings:
         a = f.assessment
@@ -95,5 +140,6 @@ def render_text(findings: Sequence[Finding], *, color: bool = False, width: int 
     for f in findings:
         counts[str(f.verdict)] = counts.get(str(f.verdict), 0) + 1
     summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-    say(f"{len(findings)} policies: {summary}" if findings else "no policies")
+    if not quiet:
+        say(f"{len(findings)} policies: {summary}" if findings else "no policies")
     return buf.getvalue()
