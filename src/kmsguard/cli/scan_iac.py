@@ -253,8 +253,8 @@ def scan_iac(
         (*trusted_orgs, *config.trusted_orgs),
         trusted_ou_paths,
     )
-    if account is None and not quiet:
-        warn_no_account()
+    if account is None and not quiet and fmt == IacFormat.TEXT.value:
+        warn_no_account()  # machine formats keep standard error for problems
     if whole_modules:
         paths = expand_modules(paths)
     for p in paths:
