@@ -12,8 +12,6 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kmsguard import safeio
 from kmsguard.errors import InputError
 from kmsguard.model import Finding
@@ -157,6 +155,8 @@ def apply(
 
 def load_config(path: Path) -> Config:
     """Read a config file (YAML or JSON); every problem is reported at once."""
+    import yaml  # only the legacy YAML config needs it: `check` starts without it
+
     try:
         text = safeio.read_text(path)
     except (OSError, UnicodeDecodeError) as exc:
