@@ -295,9 +295,10 @@ def _literal_variables(
 
 def element(stmt: Mapping[str, Any], name: str) -> tuple[str, Any] | None:
     """A statement element as (name as written, value); names are matched
-    case-insensitively, as IAM does."""
+    case-insensitively, as IAM does (the first match, in the order written)."""
+    name = name.lower()
     for k, v in stmt.items():
-        if isinstance(k, str) and k.lower() == name.lower():
+        if isinstance(k, str) and k.lower() == name:
             return k, v
     return None
 
