@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .moto import moto_server, reset
+from .moto import moto_server, point_boto3_at, reset
 
 
 @pytest.fixture(scope="session")
@@ -19,11 +19,5 @@ def moto_url() -> Iterator[str]:
 def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A clean moto server, and an environment that points boto3 at it only."""
     reset(moto_url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    point_boto3_at(moto_url, monkeypatch, region="us-east-1")
     return moto_url

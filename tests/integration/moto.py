@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -55,3 +57,15 @@ def reset(url: str) -> None:
     req = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
     with urllib.request.urlopen(req, timeout=10):
         pass
+
+
+def point_boto3_at(url: str, monkeypatch: pytest.MonkeyPatch, region: str) -> None:
+    """An environment in which boto3 reaches the moto server at `url` and nothing else:
+    fake credentials, no profile, no config or credentials file of the user's."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")

@@ -10,7 +10,7 @@ import pytest
 from kmsguard.monitor import CollectingSink, Monitor, MonitorConfig
 from kmsguard.monitor.state_sql import SqlMonitorState
 from kmsguard.store import open_database
-from tests.integration.moto import moto_server, reset
+from tests.integration.moto import moto_server, point_boto3_at, reset
 
 
 @pytest.fixture
@@ -43,11 +43,5 @@ def moto_url() -> Iterator[str]:
 def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A clean moto server, and an environment that points boto3 at it only."""
     reset(moto_url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    point_boto3_at(moto_url, monkeypatch, region="eu-west-1")
     return moto_url
