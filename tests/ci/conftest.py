@@ -3,16 +3,13 @@ repository holding templates (a real `git init`)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from kmsguard.cli import main
+from tests.iac.conftest import kmsguard  # noqa: F401  # re-exported fixture: the same in-process CLI runner
 
 DATA = Path(__file__).resolve().parents[1] / "iac" / "data"
 SCHEMA = Path(__file__).resolve().parents[1] / "iac" / "schema" / "sarif-schema-2.1.0.json"
@@ -30,33 +27,10 @@ ENV = (
 )
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ENV:
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def kmsguard(capsys: pytest.CaptureFixture[str]) -> Any:
-    def run(*args: str | Path) -> Run:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exc:
-            main([str(a) for a in args])
-        captured = capsys.readouterr()
-        code = exc.value.code
-        return Run(code if isinstance(code, int) else 1, captured.out, captured.err)
-
-    return run
 
 
 def git(repo: Path, *args: str) -> str:
