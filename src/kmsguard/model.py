@@ -4,6 +4,7 @@ witnesses, exposures, the zone of trust and the one `Finding` type."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -160,6 +161,25 @@ class TrustZone:
 
     def contains_org_path(self, path: str) -> bool:
         return any(path.startswith(p) for p in self.trusted_org_paths)
+
+
+def build_zone(
+    account: str | None,
+    org_id: str | None,
+    trusted_accounts: Iterable[str] = (),
+    trusted_orgs: Iterable[str] = (),
+    trusted_ou_paths: Iterable[str] = (),
+) -> TrustZone:
+    """The zone of trust the zone options describe: the owner's organization is trusted."""
+    orgs = set(trusted_orgs)
+    if org_id:
+        orgs.add(org_id)
+    return TrustZone(
+        account=account or SELF_ACCOUNT,
+        trusted_accounts=frozenset(trusted_accounts),
+        trusted_orgs=frozenset(orgs),
+        trusted_org_paths=frozenset(trusted_ou_paths),
+    )
 
 
 @dataclass(frozen=True, slots=True)

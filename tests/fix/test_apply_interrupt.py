@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from kmsguard.fix.apply import Applied, Skipped, SkipReason, apply_plan, rollback
+from kmsguard.fix.apply import apply_plan, rollback
 from kmsguard.fix.kms import KeyPolicyClient
+from kmsguard.fix.outcome import Applied, Skipped, SkipReason
 from kmsguard.fix.planning import make_offer
 from kmsguard.model import TrustZone
 from kmsguard.policy.remediation import ObservedCaller

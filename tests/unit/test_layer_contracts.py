@@ -31,6 +31,10 @@ VIOLATIONS = {
     "Renderers take results, never read": ("report/_bad.py", "import kmsguard.iac.scan\n"),
     "Only the CLI parses arguments or talks to the terminal": ("fix/_bad.py", "import click\n"),
     "Rich is a rendering library": ("usage/_bad.py", "import rich.console\n"),
+    "The demo runs the product's own functions, not the CLI": (
+        "demo/_bad.py",
+        "import kmsguard.cli.fix\n",
+    ),
 }
 
 

@@ -7,13 +7,12 @@ from pathlib import Path
 import click
 
 from kmsguard.errors import PolicyParseError
-from kmsguard.model import Assessment, Finding, Origin, TrustZone, Verdict
+from kmsguard.model import Assessment, Finding, Origin, TrustZone, Verdict, build_zone
 from kmsguard.policy import analyze_inferring_owner, parse_policy
 from kmsguard.rules import UNREADABLE, rule_for_assessment
 
 from .common import (
     announce_config,
-    build_zone,
     echo_error,
     exit_code_for,
     fail_on_option,

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from kmsguard.errors import ExitCode, InputError
-from kmsguard.model import SELF_ACCOUNT, Severity, TrustZone
+from kmsguard.model import Severity
 from kmsguard.report.escape import terminal_message
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -107,24 +107,6 @@ def zone_options(f: F) -> F:
     for d in reversed(decorators):
         f = d(f)
     return f
-
-
-def build_zone(
-    account: str | None,
-    org_id: str | None,
-    trusted_accounts: Iterable[str] = (),
-    trusted_orgs: Iterable[str] = (),
-    trusted_ou_paths: Iterable[str] = (),
-) -> TrustZone:
-    orgs = set(trusted_orgs)
-    if org_id:
-        orgs.add(org_id)
-    return TrustZone(
-        account=account or SELF_ACCOUNT,
-        trusted_accounts=frozenset(trusted_accounts),
-        trusted_orgs=frozenset(orgs),
-        trusted_org_paths=frozenset(trusted_ou_paths),
-    )
 
 
 SEVERITY_CHOICES = [s.value for s in Severity if s is not Severity.NONE]

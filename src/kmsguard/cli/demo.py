@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kmsguard.errors import ExitCode
+from kmsguard.model import build_zone
 
 from .check import judge_inputs, render
-from .common import build_zone
 
 if TYPE_CHECKING:
     from kmsguard.fix.planning import Offer
@@ -74,10 +74,9 @@ def _cwd(path: Path) -> Iterator[None]:
 
 def run_demo(base: Path) -> DemoRun:
     """The four parts on the demo folder `base` (policies/, iac/, cloudtrail/)."""
+    from kmsguard.fix.offer import offer_for
+    from kmsguard.iac.pipeline import scan_paths
     from kmsguard.usage import analyze_usage
-
-    from .fix import _make_offer
-    from .scan_iac import scan_paths
 
     account_zone = build_zone(DEMO_ACCOUNT, None)
     with _cwd(base / "policies"):
@@ -89,7 +88,7 @@ def run_demo(base: Path) -> DemoRun:
         with tempfile.TemporaryDirectory(prefix="kmsguard-demo-") as tmp:
             usage_file = Path(tmp) / "usage.json"
             usage_file.write_text(usage.to_json(), encoding="utf-8")
-            offer = _make_offer(
+            offer = offer_for(
                 key=None,
                 kms=None,
                 policy_file=Path("policies") / QUICK_FIX,

@@ -18,7 +18,6 @@ from kmsguard.report.escape import terminal_lines
 from .common import (
     _account,
     aws_session,
-    build_zone,
     echo_warning,
     output_option,
     write_output,
@@ -26,8 +25,8 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from kmsguard.fix.apply import Applied, Skipped
     from kmsguard.fix.kms import KeyPolicyClient
+    from kmsguard.fix.outcome import Applied, Skipped
     from kmsguard.fix.planning import Offer, SavedPlan
     from kmsguard.store.policy_versions import PolicyVersionStore
 
@@ -164,106 +163,6 @@ def _backup_dir(value: Path | None) -> Path:
     return value or default_backup_dir()
 
 
-def _make_offer(
-    *,
-    key: str | None,
-    kms: KeyPolicyClient | None,
-    policy_file: Path | None,
-    usage_file: Path | None,
-    cloudtrail: tuple[str, ...],
-    since: str | None,
-    until: str | None,
-    usage_key: str | None,
-    allow_no_usage: bool = False,
-    strategy: str,
-    keep_external: tuple[str, ...],
-    account: str | None,
-    org_id: str | None,
-    trusted_accounts: tuple[str, ...],
-    trusted_orgs: tuple[str, ...],
-    trusted_ou_paths: tuple[str, ...],
-    warn_window: bool = True,
-) -> Offer:
-    from kmsguard.arn import account_of
-    from kmsguard.fix.evidence import load_usage_file, usage_from_cloudtrail
-    from kmsguard.fix.planning import make_offer
-
-    if (policy_file is None) == (key is None):
-        raise InputError("give exactly one of --policy FILE and --key ARN")
-    if (usage_file is None) == (not cloudtrail):
-        raise InputError(
-            "give the observed usage: exactly one of --usage FILE and --cloudtrail SOURCE",
-            hint="create a usage report with `kmsguard usage SOURCE... --format json`",
-        )
-    key_arn: str | None = None
-    if key is not None:
-        assert kms is not None
-        key_arn = kms.key_arn(key)
-        old_policy = kms.read(key_arn)
-        source = key_arn
-    else:
-        assert policy_file is not None
-        try:
-            old_policy = safeio.read_text(policy_file)
-        except OSError as exc:
-            raise InputError(f"cannot read `{policy_file}`: {exc.strerror}") from exc
-        source = str(policy_file)
-    usage_target = key_arn or usage_key
-    key_account = account or (account_of(usage_target) if usage_target else None)
-    if key_account is None and usage_file is not None:
-        # the report's only key tells the owner account
-        from kmsguard.fix.evidence import load_usage_file
-
-        probe = load_usage_file(usage_file, None, key_account="000000000000")
-        key_account = account_of(probe.key_arn) if probe.key_arn else None
-    if key_account is None:
-        raise InputError("the key owner's account is unknown", hint="pass --account ID (12 digits)")
-    if account and key_arn and account_of(key_arn) not in (None, account):
-        raise InputError(f"`--account {account}` does not own `{key_arn}`")
-    if Strategy(strategy) is Strategy.ORG and not org_id:
-        raise InputError(
-            "the `org` strategy needs the organization id",
-            hint="pass --org-id o-... (the key owner's organization)",
-        )
-    zone = build_zone(key_account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
-    if usage_file is not None:
-        evidence = load_usage_file(
-            usage_file, usage_target, key_account=key_account, allow_missing=allow_no_usage
-        )
-    else:
-        evidence = usage_from_cloudtrail(
-            cloudtrail, usage_target, key_account=key_account, zone=zone, since=since, until=until
-        )
-    if evidence.empty and not allow_no_usage:
-        what = f"`{usage_target}`" if usage_target else "the key"
-        raise InputError(
-            f"no usage evidence: {evidence.source} hold no event for {what} in the window "
-            f"{evidence.describe_window()}"
-            + (
-                f" ({evidence.events_read} CloudTrail events read)"
-                if evidence.events_read is not None
-                else ""
-            ),
-            hint="a plan from no evidence removes access nobody was seen using: check the "
-            "log folder and --since/--until, or pass --allow-no-usage to plan anyway",
-        )
-    for warning in (*evidence.warnings, *(evidence.window_warnings() if warn_window else ())):
-        echo_warning(warning)
-    return make_offer(
-        old_policy,
-        evidence.callers,
-        zone,
-        key_account=key_account,
-        strategy=Strategy(strategy),
-        keep_external=frozenset(keep_external),
-        org_id=org_id,
-        source=source,
-        key_arn=key_arn or evidence.key_arn,
-        window=evidence.window,
-        evidence=evidence.to_json(),
-    )
-
-
 # --------------------------------------------------------------------------- rendering
 
 
@@ -316,8 +215,10 @@ def plan(
       kmsguard fix plan --policy policy.json --cloudtrail ./logs --since 90d
       kmsguard fix plan --key ARN --usage usage.json --format json -o plan.json
     """
+    from kmsguard.fix.offer import offer_for
+
     kms = _kms(key, profile, region) if key else None
-    offer = _make_offer(key=key, kms=kms, **options)
+    offer = offer_for(key=key, kms=kms, warn=echo_warning, **options)
     if fmt == "json":
         text = json.dumps(offer.to_json(), indent=2)
     else:
@@ -331,37 +232,11 @@ def plan(
 
 
 def _render_result(result: Applied | Skipped, fmt: str) -> str:
-    from kmsguard.fix.apply import Applied
-
     if fmt == "json":
         return json.dumps(result.to_json(), indent=2)
-    if isinstance(result, Applied):
-        verb = "applied" if result.operation == "apply" else "rolled back"
-        lines = [
-            f"{verb}: {result.key_arn}",
-            f"  previous policy saved as version {result.saved.id} "
-            f"(sha256 {result.saved.sha256[:12]}), backup file {result.backup_path}",
-            f"  new policy read back as version {result.written.id}: "
-            + (
-                "identical to what was sent"
-                if result.readback_matches
-                else "DIFFERS from what was sent"
-            ),
-            f"  verdict after: {result.verdict_after}",
-            f"  undo with: kmsguard fix rollback --key {result.key_arn} --to {result.saved.id} "
-            "--yes",
-        ]
-        if result.diff:  # what was written, always shown
-            lines.extend(result.diff.rstrip("\n").split("\n"))
-        return terminal_lines(lines)
-    lines = [f"{result.reason}: {result.detail}"]
-    if result.verification is not None:
-        from kmsguard.report.fix_text import mark
+    from kmsguard.report.fix_text import render_fix_result
 
-        lines.extend(f"  {mark(c.ok)} {c.name}: {c.detail}" for c in result.verification.checks)
-    if result.diff:
-        lines.extend(result.diff.rstrip("\n").split("\n"))
-    return terminal_lines(lines)
+    return render_fix_result(result)
 
 
 def _finish(
@@ -372,7 +247,8 @@ def _finish(
     record: bool = False,
     db_url: str | None = None,
 ) -> int:
-    from kmsguard.fix.apply import Applied, FixRefusedError
+    from kmsguard.fix.apply import FixRefusedError
+    from kmsguard.fix.outcome import Applied
 
     write_output(_render_result(result, fmt), output)
     if isinstance(result, Applied):
@@ -428,6 +304,7 @@ def apply(
       kmsguard fix apply --key arn:aws:kms:eu-west-1:123456789012:key/K --plan plan.json --yes
     """
     from kmsguard.fix.apply import apply_plan
+    from kmsguard.fix.offer import offer_for
     from kmsguard.fix.planning import load_plan
 
     kms = _kms(key, profile, region)
@@ -439,7 +316,9 @@ def apply(
             raise InputError(f"cannot read `{plan_file}`: {exc.strerror}") from exc
         saved = load_plan(text, str(plan_file))
     else:
-        saved = _make_offer(key=key, kms=kms, policy_file=None, **options).saved()
+        saved = offer_for(
+            key=key, kms=kms, policy_file=None, warn=echo_warning, **options
+        ).saved()
     result = apply_plan(
         kms, _store(db_url), saved, key=key, confirm=yes, backup_dir=_backup_dir(backup_dir)
     )

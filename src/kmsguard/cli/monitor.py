@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 import click
 
 from kmsguard.errors import ExitCode, InputError
+from kmsguard.model import build_zone
 
-from .common import _account, _org, aws_session, build_zone, echo_error, echo_warning
+from .common import _account, _org, aws_session, echo_error, echo_warning
 
 F = TypeVar("F", bound=Callable[..., Any])
 

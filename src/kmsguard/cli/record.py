@@ -12,7 +12,7 @@ import click
 
 if TYPE_CHECKING:
     from kmsguard.aws.result import ScanResult
-    from kmsguard.fix.apply import Applied
+    from kmsguard.fix.outcome import Applied
     from kmsguard.model import Finding, Severity
     from kmsguard.store import History
 
@@ -50,37 +50,9 @@ def _say(text: str) -> None:
 def record_aws_scan(
     result: ScanResult, db_url: str | None, *, started_at: datetime, history: History | None = None
 ) -> None:
-    from kmsguard.store import KeySnapshot, RunKind, observe_aws
-    from kmsguard.store.observations import aws_scope_unit
+    from kmsguard.store.recording import record_aws_scan as record
 
-    observations = [o for f in result.findings() if (o := observe_aws(f)) is not None]
-    scopes = result.scopes or tuple(sorted({(k.account, k.region) for k in result.keys}))
-    snapshots = [
-        KeySnapshot(
-            key_arn=k.arn,
-            account=k.account,
-            region=k.region,
-            manager=k.manager or ("AWS" if k.skipped else None),
-            state=k.state,
-            verdict=str(k.verdict) if k.skipped is None else "skipped",
-            severity=str(k.severity),
-            owner_tag=k.owner_tag if k.skipped is None else None,
-            aliases=k.aliases,
-            tags=k.tags,
-        )
-        for k in result.keys
-    ]
-    store = history or open_history(db_url)
-    record = store.record_run(
-        RunKind.AWS,
-        [aws_scope_unit(a, r) for a, r in scopes],
-        observations,
-        complete=not result.incomplete,
-        started_at=started_at,
-        snapshots=snapshots,
-        summary={k: v for k, v in result.summary().items() if k != "api_calls"},
-    )
-    _say(record.describe())
+    _say(record(result, history or open_history(db_url), started_at=started_at).describe())
 
 
 def record_iac_scan(
@@ -93,20 +65,14 @@ def record_iac_scan(
     started_at: datetime,
     history: History | None = None,
 ) -> None:
-    from kmsguard.store import RunKind, iac_scope, observe_iac
+    from kmsguard.store.recording import record_iac_scan as record
 
-    observations = [o for f in findings if (o := observe_iac(f)) is not None]
     store = history or open_history(db_url)
-    record = store.record_run(
-        RunKind.IAC,
-        iac_scope(paths),
-        observations,
-        complete=complete,
-        started_at=started_at,
-        fail_on=fail_on,
-        summary={"findings": len(observations), "fail_on": str(fail_on)},
+    _say(
+        record(
+            findings, paths, store, fail_on=fail_on, complete=complete, started_at=started_at
+        ).describe()
     )
-    _say(record.describe())
 
 
 def record_fix(result: Applied, db_url: str | None) -> None:

@@ -28,17 +28,6 @@ def parse_since(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def build_report(db_url: str | None, since: datetime | None) -> dict[str, object]:
-    from kmsguard.store import History, open_database
-    from kmsguard.store.kpis import compute, kpis_json
-
-    history = History(open_database(db_url))
-    try:
-        return kpis_json(compute(history, now=datetime.now(UTC), since=since))
-    finally:
-        history.engine.dispose()
-
-
 def render_report(report: dict[str, object], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(report, indent=2)
@@ -80,7 +69,9 @@ def report(since: str | None, fmt: str, output: Path | None, db_url: str | None)
       kmsguard report --format html -o dashboard.html
       kmsguard report --since 2026-11-01 --format json
     """
-    text = render_report(build_report(db_url, parse_since(since)), fmt)
+    from kmsguard.store.kpis import kpi_report
+
+    text = render_report(kpi_report(db_url, parse_since(since)), fmt)
     write_output(text, output)
     if output is not None:
         click.echo(f"wrote {output}", err=True)

@@ -7,17 +7,16 @@ import datetime as dt
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, assert_never
+from typing import assert_never
 
 import click
 
 from kmsguard.errors import InputError
-from kmsguard.model import Finding, Severity, TrustZone, Verdict
+from kmsguard.model import Severity, Verdict, build_zone
 from kmsguard.report.escape import terminal_message
 
 from .common import (
     announce_config,
-    build_zone,
     echo_error,
     echo_note,
     echo_warning,
@@ -34,63 +33,12 @@ from .record import record_iac_scan, record_options
 from .settings import CONFIG_NAME
 from .terminal import Log, verbosity_options
 
-if TYPE_CHECKING:
-    from kmsguard.iac.suppressions import Config
-
 
 class IacFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
     SARIF = "sarif"
     JUNIT = "junit"
-
-
-def scan_paths(
-    paths: Sequence[Path],
-    zone: TrustZone,
-    *,
-    config: Config | None = None,
-    exclude: Sequence[str] = (),
-    max_file_bytes: int = 5 * 1024 * 1024,
-    inline_suppressions: bool = True,
-    allow_paths: Sequence[Path] = (),
-    notes: list[str] | None = None,
-) -> tuple[list[Finding], int]:
-    """What `kmsguard scan iac` does before rendering: collect the key policies and grants
-    under `paths`, judge them against `zone`, apply the suppressions (inline, metadata and
-    `config`; only `config` without `inline_suppressions`). Returns the findings and the
-    number of files scanned; `notes`, when given, receives what is worth knowing but no
-    finding (module calls not followed). Terraform's `file()` and `templatefile()` read
-    only under `paths` and `allow_paths`."""
-    from kmsguard.iac.scan import ScanOptions, collect, judge_all
-    from kmsguard.iac.suppressions import Config, apply
-    from kmsguard.safeio import read_scope
-
-    config = config if config is not None else Config()
-    options = ScanOptions(
-        zone=zone, max_file_bytes=max_file_bytes, exclude=(*exclude, *config.exclude)
-    )
-    with read_scope([*paths, *allow_paths]):
-        collected = collect(paths, options)
-    if notes is not None:
-        notes.extend(collected.notes)
-    findings = judge_all(collected.items, zone)
-    end_lines = {
-        (i.origin.source, i.origin.line, i.origin.resource): i.end_line for i in collected.items
-    }
-    findings = apply(
-        findings,
-        config=config.suppressions,
-        texts=collected.texts if inline_suppressions else {},
-        end_lines=end_lines,
-        today=dt.date.today(),
-        metadata={
-            (i.origin.source, i.origin.line, i.origin.resource): i.metadata
-            for i in collected.items
-            if i.metadata is not None and inline_suppressions
-        },
-    )
-    return findings, collected.files_scanned
 
 
 def expand_modules(paths: Sequence[Path]) -> tuple[Path, ...]:
@@ -259,6 +207,8 @@ def scan_iac(
         paths = expand_modules(paths)
     for p in paths:
         log.info(f"scanning {p}")
+    from kmsguard.iac.pipeline import scan_paths
+
     notes: list[str] = []
     with log.timed("scanned"):
         findings, files_scanned = scan_paths(

@@ -10,9 +10,9 @@ import click
 
 from kmsguard.arn import region_of
 from kmsguard.errors import ExitCode, InputError
+from kmsguard.model import build_zone
 
 from .common import (
-    build_zone,
     echo_error,
     echo_warning,
     output_option,

@@ -21,10 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .estate import ACCOUNTS, ORG_ID, REGIONS, ROLE, Estate, seed
 from .server import OWN_ACCOUNT, moto_server, pointed_at
+
+if TYPE_CHECKING:
+    from kmsguard.store import History, RunRecord
 
 FIX_ALIAS = "alias/orders-exports"
 MONITOR_ALIAS = "alias/billing-archive"
@@ -73,6 +76,17 @@ def run_live(base: Path, output_dir: Path, progress: Say) -> LiveRun:
     return run
 
 
+def _history(run: LiveRun, record: Callable[[History], RunRecord]) -> str:
+    """Record into the demo's history database; the line `--record` prints."""
+    from kmsguard.store import History, open_database
+
+    history = History(open_database(run.db_url))
+    try:
+        return f"history: {record(history).describe()}"
+    finally:
+        history.engine.dispose()
+
+
 def _scan_command(db: str) -> str:
     regions = " ".join(f"--region {r}" for r in REGIONS)
     return (f"kmsguard scan aws --accounts accounts.txt {regions} --org-id {ORG_ID} "
@@ -80,25 +94,21 @@ def _scan_command(db: str) -> str:
 
 
 def _scan_aws(run: LiveRun, name: str) -> str:
-    import io
-    from contextlib import redirect_stderr
 
     from kmsguard.aws.scan import AwsScanner, ScanOptions
-    from kmsguard.cli.common import aws_session
-    from kmsguard.cli.record import record_aws_scan
+    from kmsguard.aws.session import open_session
     from kmsguard.report.aws_text import render_text
+    from kmsguard.store.recording import record_aws_scan
 
     options = ScanOptions(
         regions=REGIONS, accounts=ACCOUNTS, role_name=ROLE, org_id=ORG_ID,
         owner_tag_keys=("owner",),
     )
     started_at = datetime.now(UTC)
-    result = AwsScanner(aws_session(None), options).scan()
+    result = AwsScanner(open_session(None), options).scan()
     (run.output_dir / f"{name}.json").write_text(json.dumps(result.to_json(), indent=2))
     (run.output_dir / f"{name}.txt").write_text(render_text(result))
-    said = io.StringIO()
-    with redirect_stderr(said):
-        record_aws_scan(result, run.db_url, started_at=started_at)
+    recorded = _history(run, lambda h: record_aws_scan(result, h, started_at=started_at))
     s = result.summary()
     verdicts = s["verdicts"]
     assert isinstance(verdicts, dict)
@@ -109,7 +119,7 @@ def _scan_aws(run: LiveRun, name: str) -> str:
         f"{verdicts['private']} private; owner tag on {s['keys_with_owner_tag']}",
         *(f"  {k.verdict:<13} {k.severity:<8} {k.aliases[0] if k.aliases else k.arn}"
           f"  ({k.account} {k.region})" for k in exposed),
-        said.getvalue().strip(),
+        recorded,
         f"full report: {run.output_dir / (name + '.txt')}",
     ]
     return "\n".join(lines)
@@ -137,34 +147,32 @@ def _steps(run: LiveRun, base: Path, estate: Estate, progress: Say) -> None:
 
 
 def _scan_iac(run: LiveRun, base: Path) -> str:
-    import io
-    from contextlib import redirect_stderr
 
-    from kmsguard.cli.common import build_zone
-    from kmsguard.cli.record import record_iac_scan
-    from kmsguard.cli.scan_iac import scan_paths
-    from kmsguard.model import Severity, Verdict
+    from kmsguard.iac.pipeline import scan_paths
+    from kmsguard.model import Severity, Verdict, build_zone
     from kmsguard.report.iac_text import render_text
+    from kmsguard.store.recording import record_iac_scan
 
     from .cli_support import cwd
 
     with cwd(base):
         started_at = datetime.now(UTC)
         findings, files = scan_paths([Path("iac")], build_zone(OWN_ACCOUNT, None))
-        said = io.StringIO()
         active = [f for f in findings if f.suppressed is None]
         incomplete = any(f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED) for f in active)
-        with redirect_stderr(said):
-            record_iac_scan(findings, [Path("iac")], run.db_url, fail_on=Severity.HIGH,
-                            complete=not incomplete, started_at=started_at)
-    body = render_text(findings, files) + "\n" + said.getvalue().strip()
+        recorded = _history(
+            run,
+            lambda h: record_iac_scan(findings, [Path("iac")], h, fail_on=Severity.HIGH,
+                                      complete=not incomplete, started_at=started_at),
+        )
+    body = render_text(findings, files) + "\n" + recorded
     command = (f"kmsguard scan iac iac/ --account {OWN_ACCOUNT} --fail-on high --record "
                f"--db {run.db_url}")
     return _section(3, "Templates in CI: blocked before deployment", [command], body)
 
 
 def _usage(run: LiveRun, base: Path, estate: Estate) -> Path:
-    from kmsguard.cli.common import build_zone
+    from kmsguard.model import build_zone
     from kmsguard.report.usage_text import render_text as render_usage
     from kmsguard.usage import analyze_usage
 
@@ -188,15 +196,15 @@ def _usage(run: LiveRun, base: Path, estate: Estate) -> Path:
 def _fix(run: LiveRun, estate: Estate, usage_file: Path) -> str:
     import boto3
 
-    from kmsguard.cli.fix import _make_offer, _render_result
     from kmsguard.fix.apply import apply_plan
     from kmsguard.fix.kms import KeyPolicyClient
-    from kmsguard.report.fix_text import render_offer
+    from kmsguard.fix.offer import offer_for
+    from kmsguard.report.fix_text import render_fix_result, render_offer
     from kmsguard.store import PolicyVersionStore, open_database
 
     arn = estate.arn(FIX_ALIAS)
     kms = KeyPolicyClient(boto3.Session().client("kms", region_name=arn.split(":")[3]))
-    offer = _make_offer(
+    offer = offer_for(
         key=arn, kms=kms, policy_file=None, usage_file=usage_file, cloudtrail=(), since=None,
         until=None, usage_key=None, strategy="principals", keep_external=(),
         account=OWN_ACCOUNT, org_id=None, trusted_accounts=(), trusted_orgs=(),
@@ -214,7 +222,7 @@ def _fix(run: LiveRun, estate: Estate, usage_file: Path) -> str:
         f"kmsguard fix apply --key {arn} --plan fix-plan.json --yes --db {run.db_url}",
     ]
     return _section(5, f"A verified fix for {FIX_ALIAS}, applied", commands,
-                    render_offer(offer) + "\n\n" + _render_result(result, "text"))
+                    render_offer(offer) + "\n\n" + render_fix_result(result))
 
 
 def _monitor(run: LiveRun, estate: Estate) -> str:
@@ -233,10 +241,11 @@ def _monitor(run: LiveRun, estate: Estate) -> str:
 
 
 def _report(run: LiveRun) -> str:
-    from kmsguard.cli.report import build_report, render_report
     from kmsguard.report.dashboard import render_dashboard
+    from kmsguard.report.kpi_text import render_kpis_text
+    from kmsguard.store.kpis import kpi_report
 
-    run.report = build_report(run.db_url, None)
+    run.report = kpi_report(run.db_url, None)
     (run.output_dir / "report.json").write_text(json.dumps(run.report, indent=2) + "\n")
     (run.output_dir / "dashboard.html").write_text(render_dashboard(run.report))
     commands = [
@@ -244,4 +253,4 @@ def _report(run: LiveRun) -> str:
         f"kmsguard report --db {run.db_url} --format json -o report.json",
         f"kmsguard report --db {run.db_url} --format html -o dashboard.html",
     ]
-    return _section(8, "The KPIs", commands, render_report(run.report, "text"))
+    return _section(8, "The KPIs", commands, render_kpis_text(run.report))

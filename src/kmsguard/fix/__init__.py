@@ -1,7 +1,8 @@
 """`kmsguard fix`: plan a least-privilege key policy from observed usage, verify it with the
 engine, apply it with the previous policy saved first, and roll back."""
 
-from .apply import Applied, Skipped, SkipReason, apply_plan, rollback
+from .apply import apply_plan, rollback
+from .outcome import Applied, Skipped, SkipReason
 from .planning import Offer, PlanRefusedError, SavedPlan, load_plan, make_offer
 
 __all__ = [

@@ -1,8 +1,10 @@
-"""The text of a fix plan offer for people: what changes, the replay of observed calls,
-who would lose access, every verification check, and the diff."""
+"""The text of a fix plan offer for people (what changes, the replay of observed calls,
+who would lose access, every verification check, and the diff) and of what applying or
+rolling back did."""
 
 from __future__ import annotations
 
+from kmsguard.fix.outcome import Applied, Skipped
 from kmsguard.fix.planning import Offer
 from kmsguard.policy.remediation import ReplayOutcome
 from kmsguard.report.escape import terminal_lines
@@ -79,3 +81,33 @@ def _evidence_lines(offer: Offer) -> list[str]:
     assert isinstance(warnings, list)
     lines += [f"  warning: {x}" for x in warnings]
     return lines
+
+
+def render_fix_result(result: Applied | Skipped) -> str:
+    """What `fix apply` / `fix rollback` did: the saved and written versions and the diff,
+    or why nothing was written."""
+    if isinstance(result, Applied):
+        verb = "applied" if result.operation == "apply" else "rolled back"
+        lines = [
+            f"{verb}: {result.key_arn}",
+            f"  previous policy saved as version {result.saved.id} "
+            f"(sha256 {result.saved.sha256[:12]}), backup file {result.backup_path}",
+            f"  new policy read back as version {result.written.id}: "
+            + (
+                "identical to what was sent"
+                if result.readback_matches
+                else "DIFFERS from what was sent"
+            ),
+            f"  verdict after: {result.verdict_after}",
+            f"  undo with: kmsguard fix rollback --key {result.key_arn} --to {result.saved.id} "
+            "--yes",
+        ]
+        if result.diff:  # what was written, always shown
+            lines.extend(result.diff.rstrip("\n").split("\n"))
+        return terminal_lines(lines)
+    lines = [f"{result.reason}: {result.detail}"]
+    if result.verification is not None:
+        lines.extend(f"  {mark(c.ok)} {c.name}: {c.detail}" for c in result.verification.checks)
+    if result.diff:
+        lines.extend(result.diff.rstrip("\n").split("\n"))
+    return terminal_lines(lines)

@@ -18,7 +18,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from kmsguard import rules
 from kmsguard.model import Severity
@@ -333,3 +333,14 @@ def kpis_json(k: Kpis) -> dict[str, object]:
             for account, keys in k.unowned_keys.items()
         },
     }
+
+
+def kpi_report(db_url: str | None, since: datetime | None) -> dict[str, object]:
+    """The KPIs of the history database at `db_url` (None: the default), as JSON, now."""
+    from .database import open_database
+
+    history = History(open_database(db_url))
+    try:
+        return kpis_json(compute(history, now=datetime.now(UTC), since=since))
+    finally:
+        history.engine.dispose()
