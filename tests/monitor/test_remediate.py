@@ -101,3 +101,44 @@ def test_remediation_refuses_a_lockout(aws_env: str, db_url: str, tmp_path: Path
     assert remediation["status"] == "skipped"
     assert "lockout" in remediation["detail"]
     assert kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"] == exposed_text
+
+
+def test_remediation_waits_for_a_fix_holding_the_key(
+    aws_env: str, db_url: str, tmp_path: Path
+) -> None:
+    """A `fix apply`/`rollback` holds the key's lock from its read to its read back: the
+    monitor's remediation waits for it, then sees the policy that run wrote and leaves it
+    alone, instead of writing in between."""
+    import threading
+
+    kms = boto3.client("kms", region_name="eu-west-1")
+    good = private_policy(ACCOUNT)
+    key = kms.create_key(Policy=good)["KeyMetadata"]["Arn"]
+    sink = CollectingSink()
+    mon = _monitor(db_url, tmp_path, sink)
+    mon.handle(put_policy(good, key, time="2026-11-20T10:00:00Z"))
+    bad = public_policy(ACCOUNT)
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=bad)
+    fixed = json.loads(good)
+    fixed["Statement"][1]["Action"] = ["kms:Decrypt"]
+    fixed_text = json.dumps(fixed)
+
+    store = PolicyVersionStore(open_database(db_url))
+    with store.lock(key, "fix apply"):  # what a concurrent `fix apply` holds
+        handling = threading.Thread(
+            target=mon.handle, args=(put_policy(bad, key, time="2026-11-20T10:01:00Z"),)
+        )
+        handling.start()
+        handling.join(timeout=3)
+        assert handling.is_alive(), "the monitor did not wait for the key's lock"
+        assert kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"] == bad
+        # the fix run writes its policy while it holds the key
+        kms.put_key_policy(KeyId=key, PolicyName="default", Policy=fixed_text)
+    handling.join(timeout=60)
+    assert not handling.is_alive()
+    [alert] = sink.alerts
+    assert alert.remediation is not None
+    assert alert.remediation["status"] == "skipped", alert.remediation
+    assert "changed since this event" in alert.remediation["detail"]
+    assert kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"] == fixed_text
+    assert store.versions(key) == ()
