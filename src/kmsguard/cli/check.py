@@ -16,6 +16,7 @@ from .common import (
     echo_error,
     exit_code_for,
     fail_on_option,
+    format_option,
     output_option,
     source_root,
     warn_no_account,
@@ -61,13 +62,9 @@ def _error_finding(origin: Origin, message: str) -> Finding:
 @click.command(cls=ConfiguredCommand, section="check")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @zone_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "sarif"]),
-    default="text",
-    show_default=True,
-    help="text: a table for people; json: one object per input; sarif: for code scanning.",
+@format_option(
+    ["text", "json", "sarif"],
+    "text: a table for people; json: one object per input; sarif: for code scanning.",
 )
 @fail_on_option
 @output_option

@@ -65,27 +65,20 @@ def _org(_ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
-def zone_options(f: F) -> F:
-    """--account, --org-id, --trusted-account, --trusted-org, --trusted-ou-path."""
+def trusted_options(*, from_env: bool = True) -> Callable[[F], F]:
+    """--trusted-account, --trusted-org, --trusted-ou-path (also read from the environment
+    unless not `from_env`)."""
+
+    def env(name: str) -> str | None:
+        return name if from_env else None
+
     decorators = [
-        click.option(
-            "--account",
-            callback=_account,
-            envvar="KMSGUARD_ACCOUNT",
-            help="The key owner's account id (default: symbolic 'own account').",
-        ),
-        click.option(
-            "--org-id",
-            callback=_org,
-            envvar="KMSGUARD_ORG_ID",
-            help="The owner's organization id; its members are inside the zone of trust.",
-        ),
         click.option(
             "--trusted-account",
             "trusted_accounts",
             multiple=True,
             callback=_account,
-            envvar="KMSGUARD_TRUSTED_ACCOUNTS",
+            envvar=env("KMSGUARD_TRUSTED_ACCOUNTS"),
             help="An outside account that is trusted (repeatable).",
         ),
         click.option(
@@ -93,20 +86,53 @@ def zone_options(f: F) -> F:
             "trusted_orgs",
             multiple=True,
             callback=_org,
-            envvar="KMSGUARD_TRUSTED_ORGS",
+            envvar=env("KMSGUARD_TRUSTED_ORGS"),
             help="A trusted organization id (repeatable).",
         ),
         click.option(
             "--trusted-ou-path",
             "trusted_ou_paths",
             multiple=True,
-            envvar="KMSGUARD_TRUSTED_OU_PATHS",
+            envvar=env("KMSGUARD_TRUSTED_OU_PATHS"),
             help="A trusted OU path prefix, e.g. o-abc/r-ab12/ou-ab12-3456/ (repeatable).",
         ),
     ]
-    for d in reversed(decorators):
-        f = d(f)
-    return f
+
+    def apply(f: F) -> F:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+
+    return apply
+
+
+def zone_options(f: F) -> F:
+    """--account, --org-id, --trusted-account, --trusted-org, --trusted-ou-path."""
+    f = trusted_options()(f)
+    f = click.option(
+        "--org-id",
+        callback=_org,
+        envvar="KMSGUARD_ORG_ID",
+        help="The owner's organization id; its members are inside the zone of trust.",
+    )(f)
+    return click.option(
+        "--account",
+        callback=_account,
+        envvar="KMSGUARD_ACCOUNT",
+        help="The key owner's account id (default: symbolic 'own account').",
+    )(f)
+
+
+def format_option(choices: Iterable[str], description: str | None = None) -> Callable[[F], F]:
+    """--format FMT, one of `choices`, default text."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices)),
+        default="text",
+        show_default=True,
+        help=description,
+    )
 
 
 SEVERITY_CHOICES = [s.value for s in Severity if s is not Severity.NONE]

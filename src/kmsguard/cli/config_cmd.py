@@ -11,6 +11,7 @@ import click
 from click.core import ParameterSource
 
 from . import settings
+from .common import format_option
 from .configured import ConfiguredCommand, config_option, loaded_config
 from .terminal import fit
 
@@ -93,14 +94,7 @@ def effective(section: str, explicit: str | None) -> dict[str, dict[str, Any]]:
 
 @config.command(name="show", cls=ConfiguredCommand, section="check")
 @config_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for scripts.",
-)
+@format_option(["text", "json"], "text for people, json for scripts.")
 def show(fmt: str) -> int:
     """Print the effective settings of check, scan iac and scan aws, and where each came
     from: the config file (with its line), an environment variable, or the default.

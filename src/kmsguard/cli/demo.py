@@ -12,11 +12,8 @@ Four parts, each run through the same code as the command it stands for:
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -28,6 +25,7 @@ from kmsguard.errors import ExitCode
 from kmsguard.model import build_zone
 
 from .check import judge_inputs, render
+from .common import format_option
 
 if TYPE_CHECKING:
     from kmsguard.fix.planning import Offer
@@ -61,27 +59,17 @@ class DemoRun:
     fix: Offer
 
 
-@contextmanager
-def _cwd(path: Path) -> Iterator[None]:
-    """Report the examples' own names, not the install location."""
-    here = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(here)
-
-
 def run_demo(base: Path) -> DemoRun:
     """The four parts on the demo folder `base` (policies/, iac/, cloudtrail/)."""
+    from kmsguard.demo.cli_support import cwd
     from kmsguard.fix.offer import offer_for
     from kmsguard.iac.pipeline import scan_paths
     from kmsguard.usage import analyze_usage
 
     account_zone = build_zone(DEMO_ACCOUNT, None)
-    with _cwd(base / "policies"):
+    with cwd(base / "policies"):
         policies, _ = judge_inputs((".",), build_zone(DEMO_ACCOUNT, DEMO_ORG))
-    with _cwd(base):
+    with cwd(base):
         iac, iac_files = scan_paths([Path("iac")], account_zone)
         # one process: a few small files are read faster than a pool starts
         usage = analyze_usage(["cloudtrail"], zone=account_zone, jobs=1)
@@ -160,9 +148,7 @@ def render_demo_json(run: DemoRun) -> str:
 
 
 @click.command()
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option(["text", "json"])
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),

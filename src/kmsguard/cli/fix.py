@@ -3,10 +3,12 @@ observed usage, verified by the engine, applied with the previous policy saved f
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -19,6 +21,7 @@ from .common import (
     _account,
     aws_session,
     echo_warning,
+    format_option,
     output_option,
     write_output,
     zone_options,
@@ -131,13 +134,7 @@ def _store_options(f: F) -> F:
 
 
 def _format_option(f: F) -> F:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["text", "json"]),
-        default="text",
-        show_default=True,
-    )(f)
+    return format_option(["text", "json"])(f)
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -155,12 +152,6 @@ def _store(db_url: str | None) -> PolicyVersionStore:
     from kmsguard.store import PolicyVersionStore, open_database
 
     return PolicyVersionStore(open_database(db_url))
-
-
-def _backup_dir(value: Path | None) -> Path:
-    from kmsguard.fix.backup import default_backup_dir
-
-    return value or default_backup_dir()
 
 
 # --------------------------------------------------------------------------- rendering
@@ -239,34 +230,75 @@ def _render_result(result: Applied | Skipped, fmt: str) -> str:
     return render_fix_result(result)
 
 
-def _finish(
-    result: Applied | Skipped,
-    fmt: str,
-    output: Path | None,
-    *,
-    record: bool = False,
-    db_url: str | None = None,
-) -> int:
-    from kmsguard.fix.apply import FixRefusedError
-    from kmsguard.fix.outcome import Applied
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """What `fix apply` and `fix rollback` share: the key's client, the store of saved
+    policies, the backup folder, and how the outcome is shown and recorded."""
 
-    write_output(_render_result(result, fmt), output)
-    if isinstance(result, Applied):
-        if record:
-            from .record import record_fix
+    profile: str | None
+    region: str | None
+    db_url: str | None
+    backup_dir: Path | None
+    record: bool
+    fmt: str
+    output: Path | None
 
-            record_fix(result, db_url)
-        if not result.readback_matches:
-            echo_warning("the policy read back differs from the one sent")
+    def kms(self, key: str) -> KeyPolicyClient:
+        return _kms(key, self.profile, self.region)
+
+    def store(self) -> PolicyVersionStore:
+        return _store(self.db_url)
+
+    def backups(self) -> Path:
+        from kmsguard.fix.backup import default_backup_dir
+
+        return self.backup_dir or default_backup_dir()
+
+    def finish(self, result: Applied | Skipped) -> int:
+        from kmsguard.fix.apply import FixRefusedError
+        from kmsguard.fix.outcome import Applied
+
+        write_output(_render_result(result, self.fmt), self.output)
+        if isinstance(result, Applied):
+            if self.record:
+                from .record import record_fix
+
+                record_fix(result, self.db_url)
+            if not result.readback_matches:
+                echo_warning("the policy read back differs from the one sent")
+            return 0
+        if result.refused:
+            hint = (
+                "plan again with `kmsguard fix plan --key ARN ...`"
+                if result.reason == "stale"
+                else "nothing was changed"
+            )
+            raise FixRefusedError(f"refused ({result.reason}): {result.detail}", hint=hint)
         return 0
-    if result.refused:
-        hint = (
-            "plan again with `kmsguard fix plan --key ARN ...`"
-            if result.reason == "stale"
-            else "nothing was changed"
-        )
-        raise FixRefusedError(f"refused ({result.reason}): {result.detail}", hint=hint)
-    return 0
+
+
+def _write_options(f: F) -> F:
+    """--profile, --region, --record, --db, --backup-dir, --format and --output, handed to
+    the command as one `write: _Write`."""
+
+    @functools.wraps(f)
+    def command(
+        *,
+        profile: str | None,
+        region: str | None,
+        db_url: str | None,
+        backup_dir: Path | None,
+        record: bool,
+        fmt: str,
+        output: Path | None,
+        **rest: Any,
+    ) -> Any:
+        return f(write=_Write(profile, region, db_url, backup_dir, record, fmt, output), **rest)
+
+    wrapped: Any = command
+    for option in (output_option, _format_option, _store_options, _aws_options):
+        wrapped = option(wrapped)
+    return cast(F, wrapped)
 
 
 @fix.command()
@@ -279,23 +311,8 @@ def _finish(
 )
 @click.option("--yes", is_flag=True, help="Really write the policy (default: dry run).")
 @_plan_options
-@_aws_options
-@_store_options
-@_format_option
-@output_option
-def apply(
-    key: str,
-    plan_file: Path | None,
-    yes: bool,
-    profile: str | None,
-    region: str | None,
-    db_url: str | None,
-    backup_dir: Path | None,
-    record: bool,
-    fmt: str,
-    output: Path | None,
-    **options: Any,
-) -> int:
+@_write_options
+def apply(key: str, plan_file: Path | None, yes: bool, write: _Write, **options: Any) -> int:
     """Apply a verified plan: dry run unless --yes; the live policy is saved first.
 
     \b
@@ -307,7 +324,7 @@ def apply(
     from kmsguard.fix.offer import offer_for
     from kmsguard.fix.planning import load_plan
 
-    kms = _kms(key, profile, region)
+    kms = write.kms(key)
     saved: SavedPlan
     if plan_file is not None:
         try:
@@ -320,9 +337,9 @@ def apply(
             key=key, kms=kms, policy_file=None, warn=echo_warning, **options
         ).saved()
     result = apply_plan(
-        kms, _store(db_url), saved, key=key, confirm=yes, backup_dir=_backup_dir(backup_dir)
+        kms, write.store(), saved, key=key, confirm=yes, backup_dir=write.backups()
     )
-    return _finish(result, fmt, output, record=record, db_url=db_url)
+    return write.finish(result)
 
 
 @fix.command()
@@ -352,10 +369,7 @@ def apply(
     help="Restore even a policy the engine judges public or cross-account (a rollback "
     "of a fix usually restores one: say so on purpose).",
 )
-@_aws_options
-@_store_options
-@_format_option
-@output_option
+@_write_options
 def rollback(
     key: str,
     to_version: int | None,
@@ -363,13 +377,7 @@ def rollback(
     yes: bool,
     force: bool,
     allow_exposed: bool,
-    profile: str | None,
-    region: str | None,
-    db_url: str | None,
-    backup_dir: Path | None,
-    record: bool,
-    fmt: str,
-    output: Path | None,
+    write: _Write,
 ) -> int:
     """Restore a saved policy version, byte for byte (dry run unless --yes).
 
@@ -383,17 +391,17 @@ def rollback(
     if backup_file is not None and to_version is not None:
         raise InputError("give at most one of --to VERSION and --backup FILE")
     result = do_rollback(
-        _kms(key, profile, region),
-        _store(db_url),
+        write.kms(key),
+        write.store(),
         key=key,
         to_version=to_version,
         confirm=yes,
-        backup_dir=_backup_dir(backup_dir),
+        backup_dir=write.backups(),
         force=force,
         backup_file=backup_file,
         allow_exposed=allow_exposed,
     )
-    return _finish(result, fmt, output, record=record, db_url=db_url)
+    return write.finish(result)
 
 
 @fix.command()

@@ -18,7 +18,7 @@ import click
 from kmsguard.errors import ExitCode, InputError
 from kmsguard.model import build_zone
 
-from .common import _account, _org, aws_session, echo_error, echo_warning
+from .common import _org, aws_session, echo_error, echo_warning, trusted_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,26 +46,7 @@ def _common_options(f: F) -> F:
             callback=_org,
             help="The owners' organization id: its accounts are trusted.",
         ),
-        click.option(
-            "--trusted-account",
-            "trusted_accounts",
-            multiple=True,
-            callback=_account,
-            help="An outside account that is trusted (repeatable).",
-        ),
-        click.option(
-            "--trusted-org",
-            "trusted_orgs",
-            multiple=True,
-            callback=_org,
-            help="A trusted organization id (repeatable).",
-        ),
-        click.option(
-            "--trusted-ou-path",
-            "trusted_ou_paths",
-            multiple=True,
-            help="A trusted OU path prefix (repeatable).",
-        ),
+        trusted_options(from_env=False),
         click.option(
             "--owner-tag-key",
             "owner_tag_keys",

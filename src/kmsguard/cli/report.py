@@ -11,7 +11,7 @@ import click
 
 from kmsguard.errors import InputError
 
-from .common import output_option, write_output
+from .common import format_option, output_option, write_output
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -42,13 +42,8 @@ def render_report(report: dict[str, object], fmt: str) -> str:
 
 @click.command()
 @click.option("--since", metavar="DATE", help="Only trends, resolutions and blocks since DATE.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "html"]),
-    default="text",
-    show_default=True,
-    help="text for a terminal, json for machines, html: a one-file dashboard.",
+@format_option(
+    ["text", "json", "html"], "text for a terminal, json for machines, html: a one-file dashboard."
 )
 @output_option
 @click.option(

@@ -26,14 +26,15 @@ from kmsguard.errors import ExitCode, SourceError
 from kmsguard.report.asff import KnownFixed
 
 from .common import (
-    _account,
     _org,
     announce_config,
     aws_session,
     echo_warning,
     exit_code_for,
     fail_on_option,
+    format_option,
     output_option,
+    trusted_options,
     write_output,
 )
 from .configured import ConfiguredCommand, config_option
@@ -133,29 +134,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
     envvar="KMSGUARD_ORG_ID",
     help="Trust this organization (default with --org: own).",
 )
-@click.option(
-    "--trusted-account",
-    "trusted_accounts",
-    multiple=True,
-    callback=_account,
-    envvar="KMSGUARD_TRUSTED_ACCOUNTS",
-    help="An outside account that is trusted (repeatable).",
-)
-@click.option(
-    "--trusted-org",
-    "trusted_orgs",
-    multiple=True,
-    callback=_org,
-    envvar="KMSGUARD_TRUSTED_ORGS",
-    help="A trusted organization id (repeatable).",
-)
-@click.option(
-    "--trusted-ou-path",
-    "trusted_ou_paths",
-    multiple=True,
-    envvar="KMSGUARD_TRUSTED_OU_PATHS",
-    help="A trusted OU path prefix, e.g. o-abc/r-ab12/ou-ab12-3456/ (repeatable).",
-)
+@trusted_options()
 @click.option(
     "--owner-tag",
     "owner_tags",
@@ -163,14 +142,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
     metavar="KEY",
     help="Tag key naming a key's owner, matched case-insensitively (repeatable; default owner).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
-    help="Report format.",
-)
+@format_option(FORMATS, "Report format.")
 @output_option
 @fail_on_option
 @click.option(

@@ -22,6 +22,7 @@ from .common import (
     echo_warning,
     exit_code_for,
     fail_on_option,
+    format_option,
     output_option,
     source_root,
     warn_no_account,
@@ -60,14 +61,7 @@ def expand_modules(paths: Sequence[Path]) -> tuple[Path, ...]:
 @click.command(name="iac", cls=ConfiguredCommand, section="iac")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_zone_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice([f.value for f in IacFormat]),
-    default=IacFormat.TEXT.value,
-    show_default=True,
-    help="Report format.",
-)
+@format_option([f.value for f in IacFormat], "Report format.")
 @output_option
 @fail_on_option
 @config_option

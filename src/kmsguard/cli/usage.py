@@ -15,6 +15,7 @@ from kmsguard.model import build_zone
 from .common import (
     echo_error,
     echo_warning,
+    format_option,
     output_option,
     write_output,
     zone_options,
@@ -39,13 +40,7 @@ _NAMED_SKIPS = 20
     "listed as unused.",
 )
 @zone_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "csv"]),
-    default="text",
-    show_default=True,
-)
+@format_option(["text", "json", "csv"])
 @output_option
 @click.option(
     "--engine",

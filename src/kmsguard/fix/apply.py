@@ -183,6 +183,7 @@ def _written_by_kmsguard(
             return v
     return None
 
+
 def restore_verified(
     kms: KeyPolicyClient,
     store: PolicyVersionStore,
@@ -196,8 +197,9 @@ def restore_verified(
 ) -> Applied:
     """Write `target` in place of `live`, saving `live` first (backup file, then database).
 
-    For callers that read `live` themselves and verified `target` against it (the monitor's
-    `--remediate` restoring the last private policy)."""
+    For callers that hold the key's lock, read `live` themselves and verified `target`
+    against it: `rollback`, and the monitor's `--remediate` restoring the last private
+    policy."""
     return _write(
         kms,
         store,
@@ -407,17 +409,13 @@ def _rollback_locked(
     if not confirm:
         detail = f"dry run: pass --yes to restore {name}"
         return Skipped(key_arn, SkipReason.DRY_RUN, f"{detail} ({note})" if note else detail, diff)
-    return _write(
+    return restore_verified(
         kms,
         store,
         key_arn=key_arn,
         live=live,
         target=target,
-        before=VersionReason.BEFORE_ROLLBACK,
-        after=VersionReason.ROLLED_BACK,
-        backup_dir=backup_dir,
         zone=zone,
-        operation="rollback",
-        diff=diff,
+        backup_dir=backup_dir,
         note=f"restored {name}" + (f"; {note}" if note else ""),
     )
