@@ -32,7 +32,9 @@ PATTERN = {
 
 
 class Wiring:
-    def __init__(self) -> None:
+    def __init__(self, *, visibility: int = 2) -> None:
+        """`visibility`: the queue's VisibilityTimeout in seconds (short: a failed message
+        reaches the dead-letter queue soon)."""
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.events = boto3.client("events", region_name=REGION)
         sns = boto3.client("sns", region_name=REGION)
@@ -40,7 +42,10 @@ class Wiring:
         redrive = {"deadLetterTargetArn": self.arn(self.dlq), "maxReceiveCount": "2"}
         self.queue = self.sqs.create_queue(
             QueueName="kms-events",
-            Attributes={"VisibilityTimeout": "2", "RedrivePolicy": json.dumps(redrive)},
+            Attributes={
+                "VisibilityTimeout": str(visibility),
+                "RedrivePolicy": json.dumps(redrive),
+            },
         )["QueueUrl"]
         self.events.put_rule(Name="kms-changes", EventPattern=json.dumps(PATTERN))
         self.events.put_targets(
@@ -114,7 +119,7 @@ def wait_for(check: Callable[[], bool], what: str, logs: list[Path], timeout: fl
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 0
+    assert proc.wait(timeout=60) == 0
 
 
 def t(minute: int) -> str:
@@ -180,31 +185,54 @@ def test_eventbridge_to_queue_to_webhook_and_sns(aws_env: str, tmp_path: Path) -
 
 
 def test_two_consumers_alert_once(aws_env: str, tmp_path: Path) -> None:
-    wiring = Wiring()
+    """Every event twice, two consumers on one queue: each event alerts once. What the
+    product promises is exact: a second alert for an event comes only from a handler that
+    found the first one's claim older than the lease (20 s) and undelivered, and it logs
+    that; so the test counts such reclaims instead of assuming the machine is fast."""
+    # messages stay invisible long enough for a slow batch: the duplicates this test is
+    # about are the two copies of each event, not SQS redeliveries (the test above has those)
+    wiring = Wiring(visibility=60)
+    db = f"sqlite:///{tmp_path / 'state.sqlite3'}"
+    logs = [tmp_path / "a.err", tmp_path / "b.err"]
+    a_out, b_out = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     records = [
         put_policy(public_policy(), key_arn(n), time=t(1), event_id=f"public-{n}")
         for n in range(1, 31)
     ]
-    wiring.put(records + records)  # every event twice
-    db = f"sqlite:///{tmp_path / 'state.sqlite3'}"
-    logs = [tmp_path / "a.err", tmp_path / "b.err"]
     with (
         webhook_receiver() as rx,
-        consumer(wiring, rx, db, tmp_path / "a.jsonl") as first,
-        consumer(wiring, rx, db, tmp_path / "b.jsonl") as second,
+        consumer(wiring, rx, db, a_out) as first,
+        consumer(wiring, rx, db, b_out) as second,
     ):
-        wait_for(lambda: len(rx.alerts()) >= 30, "30 alerts", logs)
-        wait_for(lambda: wiring.depth(wiring.queue) == 0, "an empty queue", logs)
+        # both consumers are polling before the events come: one alerting warm-up event at
+        # a time until each has handled one (a loaded machine starts them seconds apart)
+        warm = 0
+        while not (a_out.read_text() and b_out.read_text()):
+            warm += 1
+            assert warm <= 60, "a consumer never took a message"
+            wiring.put([put_policy(public_policy(), key_arn(100 + warm), time=t(0),
+                                   event_id=f"warm-{warm}")])  # fmt: skip
+            wait_for(lambda w=warm: len(rx.alerts()) >= w, f"warm-up alert {warm}", logs)
+        wiring.put(records + records)  # every event twice
+        wait_for(lambda: len(rx.alerts()) >= warm + 30, "30 alerts", logs, timeout=300)
+        wait_for(lambda: wiring.depth(wiring.queue) == 0, "an empty queue", logs, timeout=300)
         time.sleep(1.5)  # time for a double alert to show up, were there one
         stop(first)
         stop(second)
-        webhook = rx.alerts()
-    assert sorted(a["event_id"] for a in webhook) == sorted(f"public-{n}" for n in range(1, 31))
-    a = (tmp_path / "a.jsonl").read_text().splitlines()
-    b = (tmp_path / "b.jsonl").read_text().splitlines()
-    assert len(a) + len(b) == 30
-    assert a
-    assert b
+        webhook = [a for a in rx.alerts() if not a["event_id"].startswith("warm-")]
+    ids = [a["event_id"] for a in webhook]
+    assert sorted(set(ids)) == sorted(f"public-{n}" for n in range(1, 31))
+    reclaims = sum(
+        p.read_text().count("delivering alerts a previous handler did not") for p in logs
+    )
+    assert len(ids) - 30 == reclaims, (ids, reclaims)
+    printed = [
+        json.loads(line)
+        for p in (a_out, b_out)
+        for line in p.read_text().splitlines()
+        if not json.loads(line)["event_id"].startswith("warm-")
+    ]
+    assert sorted(a["alert_id"] for a in printed) == sorted(a["alert_id"] for a in webhook)
     assert wiring.depth(wiring.dlq) == 0
 
 
