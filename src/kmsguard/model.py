@@ -4,7 +4,6 @@ witnesses, exposures, the zone of trust and the one `Finding` type."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -163,23 +162,27 @@ class TrustZone:
         return any(path.startswith(p) for p in self.trusted_org_paths)
 
 
-def build_zone(
-    account: str | None,
-    org_id: str | None,
-    trusted_accounts: Iterable[str] = (),
-    trusted_orgs: Iterable[str] = (),
-    trusted_ou_paths: Iterable[str] = (),
-) -> TrustZone:
-    """The zone of trust the zone options describe: the owner's organization is trusted."""
-    orgs = set(trusted_orgs)
-    if org_id:
-        orgs.add(org_id)
-    return TrustZone(
-        account=account or SELF_ACCOUNT,
-        trusted_accounts=frozenset(trusted_accounts),
-        trusted_orgs=frozenset(orgs),
-        trusted_org_paths=frozenset(trusted_ou_paths),
-    )
+@dataclass(frozen=True, slots=True)
+class ZoneSpec:
+    """The zone of trust as the user states it (--account, --org-id, --trusted-account,
+    --trusted-org, --trusted-ou-path): the owner's organization is trusted."""
+
+    account: str | None = None
+    org_id: str | None = None
+    trusted_accounts: tuple[str, ...] = ()
+    trusted_orgs: tuple[str, ...] = ()
+    trusted_ou_paths: tuple[str, ...] = ()
+
+    def zone(self) -> TrustZone:
+        orgs = set(self.trusted_orgs)
+        if self.org_id:
+            orgs.add(self.org_id)
+        return TrustZone(
+            account=self.account or SELF_ACCOUNT,
+            trusted_accounts=frozenset(self.trusted_accounts),
+            trusted_orgs=frozenset(orgs),
+            trusted_org_paths=frozenset(self.trusted_ou_paths),
+        )
 
 
 @dataclass(frozen=True, slots=True)

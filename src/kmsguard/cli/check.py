@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from kmsguard.errors import PolicyParseError
-from kmsguard.model import Assessment, Finding, Origin, TrustZone, Verdict, build_zone
+from kmsguard.model import Assessment, Finding, Origin, TrustZone, Verdict, ZoneSpec
 from kmsguard.policy import analyze_inferring_owner, parse_policy
 from kmsguard.rules import UNREADABLE, rule_for_assessment
 
@@ -72,11 +72,7 @@ def _error_finding(origin: Origin, message: str) -> Finding:
 @verbosity_options
 def check(
     paths: tuple[str, ...],
-    account: str | None,
-    org_id: str | None,
-    trusted_accounts: tuple[str, ...],
-    trusted_orgs: tuple[str, ...],
-    trusted_ou_paths: tuple[str, ...],
+    zone: ZoneSpec,
     fmt: str,
     fail_on: str,
     output: Path | None,
@@ -100,11 +96,10 @@ def check(
     """
     log = Log.of(quiet, verbose)
     announce_config(log)
-    zone = build_zone(account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
-    if account is None and not quiet:
+    if zone.account is None and not quiet:
         warn_no_account()
     with log.timed(f"judged {len(paths)} input(s)"):
-        findings, problems = judge_inputs(paths, zone)
+        findings, problems = judge_inputs(paths, zone.zone())
     for f in findings:
         log.info(f"read {f.origin.source}")
     text = render(

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
 from kmsguard.errors import ExitCode, InputError
-from kmsguard.model import Severity
+from kmsguard.model import Severity, ZoneSpec
 from kmsguard.report.escape import terminal_message
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -107,20 +108,35 @@ def trusted_options(*, from_env: bool = True) -> Callable[[F], F]:
 
 
 def zone_options(f: F) -> F:
-    """--account, --org-id, --trusted-account, --trusted-org, --trusted-ou-path."""
-    f = trusted_options()(f)
-    f = click.option(
+    """--account, --org-id, --trusted-account, --trusted-org, --trusted-ou-path, handed to
+    the command as one `zone: ZoneSpec`."""
+
+    @functools.wraps(f)
+    def command(
+        *,
+        account: str | None,
+        org_id: str | None,
+        trusted_accounts: tuple[str, ...],
+        trusted_orgs: tuple[str, ...],
+        trusted_ou_paths: tuple[str, ...],
+        **rest: Any,
+    ) -> Any:
+        spec = ZoneSpec(account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
+        return f(zone=spec, **rest)
+
+    wrapped = trusted_options()(cast(F, command))
+    wrapped = click.option(
         "--org-id",
         callback=_org,
         envvar="KMSGUARD_ORG_ID",
         help="The owner's organization id; its members are inside the zone of trust.",
-    )(f)
+    )(wrapped)
     return click.option(
         "--account",
         callback=_account,
         envvar="KMSGUARD_ACCOUNT",
         help="The key owner's account id (default: symbolic 'own account').",
-    )(f)
+    )(wrapped)
 
 
 def format_option(choices: Iterable[str], description: str | None = None) -> Callable[[F], F]:

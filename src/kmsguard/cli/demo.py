@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kmsguard.errors import ExitCode
-from kmsguard.model import build_zone
+from kmsguard.model import ZoneSpec
 
 from .check import judge_inputs, render
 from .common import format_option
@@ -66,9 +66,9 @@ def run_demo(base: Path) -> DemoRun:
     from kmsguard.iac.pipeline import scan_paths
     from kmsguard.usage import analyze_usage
 
-    account_zone = build_zone(DEMO_ACCOUNT, None)
+    account_zone = ZoneSpec(DEMO_ACCOUNT).zone()
     with cwd(base / "policies"):
-        policies, _ = judge_inputs((".",), build_zone(DEMO_ACCOUNT, DEMO_ORG))
+        policies, _ = judge_inputs((".",), ZoneSpec(DEMO_ACCOUNT, DEMO_ORG).zone())
     with cwd(base):
         iac, iac_files = scan_paths([Path("iac")], account_zone)
         # one process: a few small files are read faster than a pool starts
@@ -89,11 +89,7 @@ def run_demo(base: Path) -> DemoRun:
                 warn_window=False,  # the demo's logs are a fixed week in the past
                 strategy="principals",
                 keep_external=(),
-                account=DEMO_ACCOUNT,
-                org_id=None,
-                trusted_accounts=(),
-                trusted_orgs=(),
-                trusted_ou_paths=(),
+                zone=ZoneSpec(DEMO_ACCOUNT),
             )
     return DemoRun(policies, iac, iac_files, usage, offer)
 

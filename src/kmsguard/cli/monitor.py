@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from kmsguard.errors import ExitCode, InputError
-from kmsguard.model import build_zone
+from kmsguard.model import ZoneSpec
 
 from .common import _org, aws_session, echo_error, echo_warning, trusted_options
 
@@ -120,13 +120,13 @@ def _settings(opts: dict[str, Any], *, read_policies: bool) -> Any:
 
     for url in opts["webhook_urls"]:
         check_webhook_url(url)
-    zone = build_zone(
+    zone = ZoneSpec(
         None,
         opts["org_id"],
         opts["trusted_accounts"],
         opts["trusted_orgs"],
         opts["trusted_ou_paths"],
-    )
+    ).zone()
     return MonitorSettings(
         zone=zone,
         owner_tag_keys=tuple(opts["owner_tag_keys"]),

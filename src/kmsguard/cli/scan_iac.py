@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import assert_never
@@ -12,7 +13,7 @@ from typing import assert_never
 import click
 
 from kmsguard.errors import InputError
-from kmsguard.model import Severity, Verdict, build_zone
+from kmsguard.model import Severity, Verdict, ZoneSpec
 from kmsguard.report.escape import terminal_message
 
 from .common import (
@@ -118,11 +119,7 @@ def expand_modules(paths: Sequence[Path]) -> tuple[Path, ...]:
 @record_options
 def scan_iac(
     paths: tuple[Path, ...],
-    account: str | None,
-    org_id: str | None,
-    trusted_accounts: tuple[str, ...],
-    trusted_orgs: tuple[str, ...],
-    trusted_ou_paths: tuple[str, ...],
+    zone: ZoneSpec,
     fmt: str,
     output: Path | None,
     fail_on: str,
@@ -188,14 +185,12 @@ def scan_iac(
     accepted = load_baseline(baseline) if baseline is not None else None
     started_at = dt.datetime.now(dt.UTC)
     config = loaded.iac
-    zone = build_zone(
-        account,
-        org_id,
-        (*trusted_accounts, *config.trusted_accounts),
-        (*trusted_orgs, *config.trusted_orgs),
-        trusted_ou_paths,
+    spec = replace(
+        zone,
+        trusted_accounts=(*zone.trusted_accounts, *config.trusted_accounts),
+        trusted_orgs=(*zone.trusted_orgs, *config.trusted_orgs),
     )
-    if account is None and not quiet and fmt == IacFormat.TEXT.value:
+    if spec.account is None and not quiet and fmt == IacFormat.TEXT.value:
         warn_no_account()  # machine formats keep standard error for problems
     if whole_modules:
         paths = expand_modules(paths)
@@ -207,7 +202,7 @@ def scan_iac(
     with log.timed("scanned"):
         findings, files_scanned = scan_paths(
             paths,
-            zone,
+            spec.zone(),
             config=config,
             exclude=exclude,
             max_file_bytes=int(max_file_size * 1024 * 1024),

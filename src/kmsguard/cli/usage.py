@@ -10,7 +10,7 @@ import click
 
 from kmsguard.arn import region_of
 from kmsguard.errors import ExitCode, InputError
-from kmsguard.model import build_zone
+from kmsguard.model import ZoneSpec
 
 from .common import (
     echo_error,
@@ -79,11 +79,7 @@ def usage(
     since: str | None,
     until: str | None,
     keys: tuple[str, ...],
-    account: str | None,
-    org_id: str | None,
-    trusted_accounts: tuple[str, ...],
-    trusted_orgs: tuple[str, ...],
-    trusted_ou_paths: tuple[str, ...],
+    zone: ZoneSpec,
     fmt: str,
     output: Path | None,
     engine: str,
@@ -112,8 +108,7 @@ def usage(
     from kmsguard.report.usage_text import UsageFormat, render
     from kmsguard.usage import analyze_usage, live_keys, resolve_keys
 
-    zone = build_zone(account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
-    if org_id or trusted_orgs or trusted_ou_paths:
+    if zone.org_id or zone.trusted_orgs or zone.trusted_ou_paths:
         echo_warning(
             "CloudTrail does not record the caller's organization: only the key's account, "
             "`--account` and `--trusted-account` decide who is outside the zone of trust"
@@ -132,7 +127,7 @@ def usage(
         report = analyze_with_athena(
             _client("athena", region),
             AthenaTarget(table=table, workgroup=workgroup, output_location=output_location),
-            zone=zone,
+            zone=zone.zone(),
             since=since,
             until=until,
             keys=resolved,
@@ -146,7 +141,7 @@ def usage(
         with _Progress() as progress:
             report = analyze_usage(
                 list(sources),
-                zone=zone,
+                zone=zone.zone(),
                 since=since,
                 until=until,
                 keys=resolved,

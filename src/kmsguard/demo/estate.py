@@ -7,7 +7,6 @@ the key's own account."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,22 +131,3 @@ def seed(policies: Path) -> Estate:
     for account, region, alias in AWS_MANAGED:
         sessions[account].client("kms", region_name=region).describe_key(KeyId=alias)
     return Estate(keys, len(keys), len(AWS_MANAGED))
-
-
-def default_policy(account: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Id": "key-default-1",
-            "Statement": [
-                {
-                    "Sid": "Enable IAM User Permissions",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                }
-            ],
-        },
-        indent=2,
-    )

@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from kmsguard.monitor.events import default_key_policy
+
 from . import make_cloudtrail
-from .estate import EXAMPLE_ACCOUNT, default_policy
+from .estate import EXAMPLE_ACCOUNT
 
 
 def retarget_cloudtrail(source: Path, dest: Path, *, account: str, key_arn: str) -> int:
@@ -62,7 +64,7 @@ def monitor_day(key_arn: str, day: datetime) -> list[dict[str, Any]]:
     """A day of PutKeyPolicy events for `key_arn`: made public at 09:14 (a "temporary"
     wildcard for a debugging session), restored at 12:41."""
     account = key_arn.split(":")[4]
-    public = json.loads(default_policy(account))
+    public = json.loads(default_key_policy(account))
     public["Statement"].append(
         {
             "Sid": "TemporaryDebugAccess",
@@ -77,7 +79,7 @@ def monitor_day(key_arn: str, day: datetime) -> list[dict[str, Any]]:
         _put_key_policy(key_arn, start + timedelta(hours=9, minutes=14, seconds=7),
                         json.dumps(public), "ops-admin"),
         _put_key_policy(key_arn, start + timedelta(hours=12, minutes=41, seconds=55),
-                        default_policy(account), "security-oncall"),
+                        default_key_policy(account), "security-oncall"),
     ]
 
 

@@ -149,7 +149,7 @@ def _steps(run: LiveRun, base: Path, estate: Estate, progress: Say) -> None:
 def _scan_iac(run: LiveRun, base: Path) -> str:
 
     from kmsguard.iac.pipeline import scan_paths
-    from kmsguard.model import Severity, Verdict, build_zone
+    from kmsguard.model import Severity, Verdict, ZoneSpec
     from kmsguard.report.iac_text import render_text
     from kmsguard.store.recording import record_iac_scan
 
@@ -157,7 +157,7 @@ def _scan_iac(run: LiveRun, base: Path) -> str:
 
     with cwd(base):
         started_at = datetime.now(UTC)
-        findings, files = scan_paths([Path("iac")], build_zone(OWN_ACCOUNT, None))
+        findings, files = scan_paths([Path("iac")], ZoneSpec(OWN_ACCOUNT).zone())
         active = [f for f in findings if f.suppressed is None]
         incomplete = any(f.verdict in (Verdict.ERROR, Verdict.UNRESOLVED) for f in active)
         recorded = _history(
@@ -172,7 +172,7 @@ def _scan_iac(run: LiveRun, base: Path) -> str:
 
 
 def _usage(run: LiveRun, base: Path, estate: Estate) -> Path:
-    from kmsguard.model import build_zone
+    from kmsguard.model import ZoneSpec
     from kmsguard.report.usage_text import render_text as render_usage
     from kmsguard.usage import analyze_usage
 
@@ -181,7 +181,7 @@ def _usage(run: LiveRun, base: Path, estate: Estate) -> Path:
     trail = run.output_dir / "cloudtrail"
     retarget_cloudtrail(base / "cloudtrail", trail, account=OWN_ACCOUNT,
                         key_arn=estate.arn(FIX_ALIAS))
-    usage = analyze_usage([trail], zone=build_zone(OWN_ACCOUNT, None), jobs=1)
+    usage = analyze_usage([trail], zone=ZoneSpec(OWN_ACCOUNT).zone(), jobs=1)
     usage_file = run.output_dir / "usage.json"
     usage_file.write_text(usage.to_json(), encoding="utf-8")
     run.sections.append(
@@ -199,6 +199,7 @@ def _fix(run: LiveRun, estate: Estate, usage_file: Path) -> str:
     from kmsguard.fix.apply import apply_plan
     from kmsguard.fix.kms import KeyPolicyClient
     from kmsguard.fix.offer import offer_for
+    from kmsguard.model import ZoneSpec
     from kmsguard.report.fix_text import render_fix_result, render_offer
     from kmsguard.store import PolicyVersionStore, open_database
 
@@ -207,8 +208,7 @@ def _fix(run: LiveRun, estate: Estate, usage_file: Path) -> str:
     offer = offer_for(
         key=arn, kms=kms, policy_file=None, usage_file=usage_file, cloudtrail=(), since=None,
         until=None, usage_key=None, strategy="principals", keep_external=(),
-        account=OWN_ACCOUNT, org_id=None, trusted_accounts=(), trusted_orgs=(),
-        trusted_ou_paths=(),
+        zone=ZoneSpec(OWN_ACCOUNT),
     )
     (run.output_dir / "fix-plan.json").write_text(json.dumps(offer.to_json(), indent=2))
     engine = open_database(run.db_url)

@@ -5,13 +5,14 @@ together, and hand them to the planner. What `fix plan`, `fix apply` and the dem
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kmsguard import safeio
 from kmsguard.arn import account_of
 from kmsguard.errors import InputError
-from kmsguard.model import build_zone
+from kmsguard.model import ZoneSpec
 from kmsguard.policy.remediation import Strategy
 
 from .evidence import load_usage_file, usage_from_cloudtrail
@@ -38,16 +39,13 @@ def offer_for(
     allow_no_usage: bool = False,
     strategy: str,
     keep_external: tuple[str, ...],
-    account: str | None,
-    org_id: str | None,
-    trusted_accounts: tuple[str, ...],
-    trusted_orgs: tuple[str, ...],
-    trusted_ou_paths: tuple[str, ...],
+    zone: ZoneSpec,
     warn_window: bool = True,
     warn: Callable[[str], None] = _ignore,
 ) -> Offer:
     """The verified plan offer for a live key (`key`, read through `kms`) or a policy file,
     from a usage report or CloudTrail logs: what `fix plan` shows and `fix apply` applies.
+    The owner account is `zone.account`, else the key's (or the usage report's only key's).
     Inputs that do not fit together are an `InputError` naming the options; `warn` receives
     what is worth saying about the evidence (window warnings unless not `warn_window`)."""
     if (policy_file is None) == (key is None):
@@ -70,6 +68,7 @@ def offer_for(
         except OSError as exc:
             raise InputError(f"cannot read `{policy_file}`: {exc.strerror}") from exc
         source = str(policy_file)
+    account, org_id = zone.account, zone.org_id
     usage_target = key_arn or usage_key
     key_account = account or (account_of(usage_target) if usage_target else None)
     if key_account is None and usage_file is not None:
@@ -85,14 +84,14 @@ def offer_for(
             "the `org` strategy needs the organization id",
             hint="pass --org-id o-... (the key owner's organization)",
         )
-    zone = build_zone(key_account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
+    trust = replace(zone, account=key_account).zone()
     if usage_file is not None:
         evidence = load_usage_file(
             usage_file, usage_target, key_account=key_account, allow_missing=allow_no_usage
         )
     else:
         evidence = usage_from_cloudtrail(
-            cloudtrail, usage_target, key_account=key_account, zone=zone, since=since, until=until
+            cloudtrail, usage_target, key_account=key_account, zone=trust, since=since, until=until
         )
     if evidence.empty and not allow_no_usage:
         what = f"`{usage_target}`" if usage_target else "the key"
@@ -112,7 +111,7 @@ def offer_for(
     return make_offer(
         old_policy,
         evidence.callers,
-        zone,
+        trust,
         key_account=key_account,
         strategy=Strategy(strategy),
         keep_external=frozenset(keep_external),

@@ -12,14 +12,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from kmsguard import rules
 from kmsguard.aws.scan import PolicyJudge
 from kmsguard.errors import KmsguardError
 from kmsguard.model import TrustZone
 
 from .alerts import NO_ACTOR, Alert, AlertType
 from .events import EventError, Ignored, KmsEvent, parse_event, parse_time
-from .judging import Judged, judge_event
+from .judging import Judged, judge_event, unjudged
 from .sinks import AlertSink
 from .state import DEFAULT_LEASE, Claim, KeyState, MonitorState, StateError
 
@@ -156,7 +155,7 @@ class Monitor:
         policy = event.policy
         if policy is None and not event.default_policy and event.event_name == "PutKeyPolicy":
             if self.reader is None:
-                return _unjudged(
+                return unjudged(
                     event,
                     before,
                     "the event carries no policy and there is no AWS access to read it",
@@ -253,33 +252,6 @@ def _content_hash(raw: bytes | str | Mapping[str, Any]) -> str:
     else:
         data = raw.encode("utf-8", "replace") if isinstance(raw, str) else raw
     return hashlib.sha256(data).hexdigest()[:40]
-
-
-def _unjudged(event: KmsEvent, before: KeyState, reason: str) -> Judged:
-    """The event is recorded (it happened) but the key's verdict is unknown: an `error`."""
-    alert = Alert(
-        type=AlertType.ERROR,
-        key_arn=event.key_arn,
-        event_id=event.event_id,
-        event_name=event.event_name,
-        event_time=event.event_time_text,
-        account=event.account,
-        region=event.region,
-        actor=event.actor,
-        verdict="error",
-        previous_verdict=before.verdict,
-        severity=str(rules.rule(rules.UNREADABLE).default_severity),
-        reason=reason,
-    )
-    state = replace(
-        before,
-        last_event_time=event.event_time_text,
-        last_event_id=event.event_id,
-        verdict="error",
-        policy_verdict="error",
-        policy_sha256=None,
-    )
-    return Judged(state, (alert,))
 
 
 __all__ = [

@@ -53,6 +53,54 @@ def _signature(assessment: Assessment) -> tuple[str, ...]:
     return tuple(sorted({f"{e.kind}:{a}" for e in assessment.exposures for a in e.actions}))
 
 
+def _applied(event: KmsEvent, before: KeyState) -> KeyState:
+    """The key's state with `event` as the last one applied to it."""
+    return replace(before, last_event_time=event.event_time_text, last_event_id=event.event_id)
+
+
+def event_alert(
+    event: KmsEvent,
+    before: KeyState,
+    kind: AlertType,
+    verdict: str,
+    severity: str,
+    reason: str,
+    **extra: object,
+) -> Alert:
+    """An alert about `event` for a key last known as `before`."""
+    return Alert(
+        type=kind,
+        key_arn=event.key_arn,
+        event_id=event.event_id,
+        event_name=event.event_name,
+        event_time=event.event_time_text,
+        account=event.account,
+        region=event.region,
+        actor=event.actor,
+        verdict=verdict,
+        previous_verdict=before.verdict,
+        severity=severity,
+        reason=reason,
+        **extra,  # type: ignore[arg-type]  # Alert's optional fields, by name
+    )
+
+
+def unjudged(event: KmsEvent, before: KeyState, reason: str) -> Judged:
+    """The event is recorded (it happened) but the key's verdict is unknown: an `error`."""
+    alert = event_alert(
+        event,
+        before,
+        AlertType.ERROR,
+        "error",
+        str(rules.rule(rules.UNREADABLE).default_severity),
+        reason,
+    )
+    state = replace(
+        _applied(event, before), verdict="error", policy_verdict="error", policy_sha256=None
+    )
+    return Judged(state, (alert,))
+
+
 def judge_event(
     event: KmsEvent,
     before: KeyState,
@@ -65,31 +113,12 @@ def judge_event(
     """`policy` is the key's policy after the event when the event sets one (None for events
     that leave the policy alone)."""
     state = replace(
-        before,
-        last_event_time=event.event_time_text,
-        last_event_id=event.event_id,
-        key_state=_KEY_STATES.get(event.event_name, before.key_state),
+        _applied(event, before), key_state=_KEY_STATES.get(event.event_name, before.key_state)
     )
     alerts: list[Alert] = []
 
     def alert(kind: AlertType, verdict: str, severity: str, reason: str, **extra: object) -> None:
-        alerts.append(
-            Alert(
-                type=kind,
-                key_arn=event.key_arn,
-                event_id=event.event_id,
-                event_name=event.event_name,
-                event_time=event.event_time_text,
-                account=event.account,
-                region=event.region,
-                actor=event.actor,
-                verdict=verdict,
-                previous_verdict=before.verdict,
-                severity=severity,
-                reason=reason,
-                **extra,  # type: ignore[arg-type]  # Alert's optional fields, by name
-            )
-        )
+        alerts.append(event_alert(event, before, kind, verdict, severity, reason, **extra))
 
     assessment: Assessment | None = None
     if policy is None and event.default_policy:
