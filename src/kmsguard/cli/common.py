@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -66,6 +67,19 @@ def _org(_ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def gathered(f: F, name: str, cls: Callable[..., Any]) -> F:
+    """`f`, called with the options named as the dataclass `cls`'s fields gathered into one
+    `cls` value, passed as `name` (for options that always travel together)."""
+    names = [field.name for field in dataclasses.fields(cls)]  # type: ignore[arg-type]  # a dataclass
+
+    @functools.wraps(f)
+    def command(**options: Any) -> Any:
+        value = cls(**{n: options.pop(n) for n in names})
+        return f(**{name: value}, **options)
+
+    return cast(F, command)
+
+
 def trusted_options(*, from_env: bool = True) -> Callable[[F], F]:
     """--trusted-account, --trusted-org, --trusted-ou-path (also read from the environment
     unless not `from_env`)."""
@@ -111,20 +125,7 @@ def zone_options(f: F) -> F:
     """--account, --org-id, --trusted-account, --trusted-org, --trusted-ou-path, handed to
     the command as one `zone: ZoneSpec`."""
 
-    @functools.wraps(f)
-    def command(
-        *,
-        account: str | None,
-        org_id: str | None,
-        trusted_accounts: tuple[str, ...],
-        trusted_orgs: tuple[str, ...],
-        trusted_ou_paths: tuple[str, ...],
-        **rest: Any,
-    ) -> Any:
-        spec = ZoneSpec(account, org_id, trusted_accounts, trusted_orgs, trusted_ou_paths)
-        return f(zone=spec, **rest)
-
-    wrapped = trusted_options()(cast(F, command))
+    wrapped = trusted_options()(gathered(f, "zone", ZoneSpec))
     wrapped = click.option(
         "--org-id",
         callback=_org,

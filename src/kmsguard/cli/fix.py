@@ -3,7 +3,6 @@ observed usage, verified by the engine, applied with the previous policy saved f
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from .common import (
     aws_session,
     echo_warning,
     format_option,
+    gathered,
     output_option,
     write_output,
     zone_options,
@@ -281,21 +281,7 @@ def _write_options(f: F) -> F:
     """--profile, --region, --record, --db, --backup-dir, --format and --output, handed to
     the command as one `write: _Write`."""
 
-    @functools.wraps(f)
-    def command(
-        *,
-        profile: str | None,
-        region: str | None,
-        db_url: str | None,
-        backup_dir: Path | None,
-        record: bool,
-        fmt: str,
-        output: Path | None,
-        **rest: Any,
-    ) -> Any:
-        return f(write=_Write(profile, region, db_url, backup_dir, record, fmt, output), **rest)
-
-    wrapped: Any = command
+    wrapped: Any = gathered(f, "write", _Write)
     for option in (output_option, _format_option, _store_options, _aws_options):
         wrapped = option(wrapped)
     return cast(F, wrapped)
