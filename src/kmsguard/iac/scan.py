@@ -46,6 +46,7 @@ from .unknowns import (
     display,
     interpret,
     names_in,
+    placeholders,
 )
 
 
@@ -388,7 +389,7 @@ def _judge_grant(g: GrantSpec, zone: TrustZone) -> tuple[Assessment, str]:
             grantee_principal=sub(g.grantee_principal),
             retiring_principal=sub(g.retiring_principal) if g.retiring_principal else None,
             operations=_grant_operations(g.operations),
-            constraints=_placeholders(g.constraints),
+            constraints=placeholders(g.constraints),
             name=name,
         )
         aliases = tuple((table[n], n) for n in names) if not inside else ()
@@ -424,16 +425,6 @@ def _grant_operations(operations: tuple[str, ...]) -> tuple[str, ...]:
         return operations
     known = [op for op in operations if OPEN not in op]
     return tuple(dict.fromkeys([*known, *GRANT_OPERATIONS]))
-
-
-def _placeholders(value: Any) -> Any:
-    if isinstance(value, str):
-        return TOKEN.sub(PLACEHOLDER, value)
-    if isinstance(value, list):
-        return [_placeholders(v) for v in value]
-    if isinstance(value, dict):
-        return {_placeholders(k): _placeholders(v) for k, v in value.items()}
-    return value
 
 
 def _renamed(a: Assessment, aliases: tuple[tuple[str, str], ...]) -> Assessment:

@@ -123,13 +123,15 @@ def _arn_name_only(value: str) -> bool:
     return len(parts) == 6 and all(OPEN not in p for p in parts[:5])
 
 
-def _placeholder(value: Any) -> Any:
+def placeholders(value: Any) -> Any:
+    """`value` with every unknown-value token in its strings (keys too) shown as the
+    placeholder."""
     if isinstance(value, str):
         return TOKEN.sub(PLACEHOLDER, value)
     if isinstance(value, list):
-        return [_placeholder(v) for v in value]
+        return [placeholders(v) for v in value]
     if isinstance(value, dict):
-        return {_placeholder(k): _placeholder(v) for k, v in value.items()}
+        return {placeholders(k): placeholders(v) for k, v in value.items()}
     return value
 
 
@@ -173,7 +175,7 @@ class _Walk:
         for kind, ids in value.items():
             kind_text = TOKEN.sub("AWS", kind) if isinstance(kind, str) else kind
             if kind_text == "Service":
-                out[kind_text] = _placeholder(ids)
+                out[kind_text] = placeholders(ids)
             else:
                 out[kind_text] = self.identity(ids)
         return out
@@ -204,7 +206,7 @@ class _Walk:
                 elif k in IDENTITY_KEYS:
                     kept[key] = self.identity(vals, arn_form=k in _ARN_KEYS)
                 else:
-                    kept[key] = _placeholder(vals)
+                    kept[key] = placeholders(vals)
             if kept:
                 out[op] = kept
         return out
@@ -234,7 +236,7 @@ class _Walk:
                     # a resource naming another key would not apply: "*" is the safe reading
                     if key != "Sid" and has_unknown(value):
                         value = "*"
-                    out[key] = _placeholder(value)
+                    out[key] = placeholders(value)
                 case "Principal" | "NotPrincipal":
                     out[key] = self.principal(value)
                 case "Condition":
@@ -251,7 +253,7 @@ class _Walk:
                 case "Effect":
                     out[key] = value
                 case _:
-                    out[key] = _placeholder(value)
+                    out[key] = placeholders(value)
         return out
 
 
@@ -347,7 +349,7 @@ def interpret(policy: Any, account: str) -> Interpretation:
     unknown_statements: list[str] = []
     for key, value in doc.items():
         if key != "Statement":
-            out[key] = _placeholder(value)
+            out[key] = placeholders(value)
             continue
         if isinstance(value, str) and TOKEN.fullmatch(value):
             raise Unresolved(f"the statement list comes from {display(value[1:-1])}")
