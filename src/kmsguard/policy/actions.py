@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -69,6 +69,13 @@ def _pattern(pattern: str) -> re.Pattern[str]:
 def matches(pattern: str, action: str) -> bool:
     """IAM action matching: case-insensitive, `*` and `?` wildcards."""
     return _pattern(pattern).fullmatch(action) is not None
+
+
+@lru_cache(maxsize=16384)
+def covers(patterns: tuple[str, ...], action: str) -> bool:
+    """Does any of a statement's action patterns match the action? (Statements repeat the
+    same action lists, and every action class asks this per statement: cached, bounded.)"""
+    return any(matches(p, action) for p in patterns)
 
 
 @cache

@@ -104,8 +104,7 @@ def evaluate(
 
 
 def action_applies(s: Statement, action: str) -> bool:
-    hit = any(kms_actions.matches(p, action) for p in s.actions)
-    return hit != s.not_action
+    return kms_actions.covers(s.actions, action) != s.not_action
 
 
 # --- principals -------------------------------------------------------------------------
