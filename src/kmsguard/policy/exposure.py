@@ -171,10 +171,15 @@ class _Analysis:
     ) -> list[tuple[tuple[str, ...], list[int], list[int]]]:
         """Group catalog actions by the statements that decide them."""
         groups: dict[tuple[tuple[int, ...], tuple[int, ...]], list[str]] = {}
-        for action in (*kms_actions.KMS_ACTIONS, *self._unknown_actions(outside)):
+        allows = [(s.index, _catalog_actions(s)) for s in outside]
+        denies = [(s.index, _catalog_actions(s)) for s in self.denies]
+        for action in kms_actions.KMS_ACTIONS:
+            allow = tuple(i for i, acts in allows if action in acts)
+            if allow:
+                deny = tuple(i for i, acts in denies if action in acts)
+                groups.setdefault((allow, deny), []).append(action)
+        for action in self._unknown_actions(outside):
             allow = tuple(s.index for s in outside if action_applies(s, action))
-            if not allow:
-                continue
             deny = tuple(s.index for s in self.denies if action_applies(s, action))
             groups.setdefault((allow, deny), []).append(action)
         return [(tuple(acts), list(a), list(d)) for (a, d), acts in groups.items()]
@@ -186,7 +191,7 @@ class _Analysis:
             a
             for s in outside
             if not s.not_action
-            for a in kms_actions.unknown_kms_actions(list(s.actions))
+            for a in kms_actions.unknown_kms_actions(s.actions)
         )
         for a in found:
             self.notes.append(
@@ -539,6 +544,12 @@ def _merge(results: list[_ClassResult]) -> list[Exposure]:
     order = {ExposureKind.PUBLIC: 0, ExposureKind.CROSS_ACCOUNT: 1}
     out.sort(key=lambda e: (order.get(e.kind, 2), -e.severity.rank))
     return out
+
+
+def _catalog_actions(s: Statement) -> frozenset[str]:
+    """The catalog actions a statement's Action (or NotAction) applies to."""
+    named = kms_actions.expand(s.actions)
+    return kms_actions.CATALOG - named if s.not_action else named
 
 
 def _mentioned_keys(policy: Policy) -> frozenset[str]:

@@ -49,9 +49,12 @@ def policy_constants(policy: Policy) -> tuple[frozenset[str], frozenset[str], tu
             texts.extend(c.values)
             if c.comparator is Comparator.IP:
                 cidrs.extend(c.values)
-    accounts = frozenset(m for t in texts for m in _ACCOUNT_IN_TEXT.findall(t))
-    orgs = frozenset(m for t in texts for m in _ORG_IN_TEXT.findall(t))
-    return accounts, orgs, tuple(cidrs)
+    text = "\n".join(texts)  # one search per pattern; a line break ends every match
+    return (
+        frozenset(_ACCOUNT_IN_TEXT.findall(text)),
+        frozenset(_ORG_IN_TEXT.findall(text)),
+        tuple(cidrs),
+    )
 
 
 def partition_of(policy: Policy) -> str:

@@ -25,11 +25,15 @@ SCHEMA_VERSION = 1
 
 
 def pretty_json(obj: Any) -> str:
-    """`json.dumps(obj, indent=2)`, byte for byte, at C speed (a scan's report is
-    megabytes; the pure-Python indenting encoder was a tenth of `check`'s time). Text with
-    non-ASCII characters keeps `json`'s `\\uXXXX` escapes, which survive any terminal or
-    pipe."""
-    text = msgspec.json.format(msgspec.json.encode(obj), indent=2).decode()
+    """`json.dumps(obj, indent=2)` at C speed (a scan's report is megabytes; the
+    pure-Python indenting encoder was a tenth of `check`'s time): the same text, but for a
+    float's exponent (`1e16` for `1e+16`, the same number). Text that
+    is not plain ASCII — which `json` writes as `\\uXXXX` escapes that survive any terminal
+    or pipe, lone surrogates from hostile input included — goes through `json` itself."""
+    try:
+        text = msgspec.json.format(msgspec.json.encode(obj), indent=2).decode()
+    except (UnicodeEncodeError, msgspec.EncodeError, TypeError):
+        return json.dumps(obj, indent=2)
     return text if text.isascii() else json.dumps(obj, indent=2)
 
 
