@@ -286,16 +286,11 @@ class ConditionAtoms(RequestSymbols):
         guards: list[Any] = []
         for t in toks:
             if isinstance(t, Var):
-                slots = self.key_slots(t.key)
-                if len(slots) != 1:
+                value = self._variable_value(t, guards)
+                if value is None:
                     self.unknown_atoms = True
                     return self._fresh("variable_pattern", "bool")
-                b, val = slots[0]
-                if t.default is None:
-                    guards.append(b)
-                    parts.append(val)
-                else:
-                    parts.append(z3.If(b, val, z3.StringVal(t.default, self.ctx)))
+                parts.append(value)
             else:
                 assert isinstance(t, Lit)
                 parts.append(z3.StringVal(t.text, self.ctx))
@@ -326,17 +321,25 @@ class ConditionAtoms(RequestSymbols):
             else:
                 if comp is Comparator.ARN and colons < 5 and t.key not in _COLON_FREE_KEYS:
                     return None
-                slots = self.key_slots(t.key)
-                if len(slots) != 1:
+                value = self._variable_value(t, guards)
+                if value is None:
                     return None
-                b, val = slots[0]
-                if t.default is None:
-                    guards.append(b)
-                    parts.append(val)
-                else:
-                    parts.append(z3.If(b, val, z3.StringVal(t.default, self.ctx)))
+                parts.append(value)
         rhs = parts[0] if len(parts) == 1 else z3.Concat(*parts)
         return z3.And(*guards, v == rhs)
+
+    def _variable_value(self, t: Var, guards: list[Any]) -> Any:
+        """The value `${key}` (or `${key, 'default'}`) stands for; None when the key may
+        hold several values. Without a default the key must be present: a guard for that
+        is added to `guards`."""
+        slots = self.key_slots(t.key)
+        if len(slots) != 1:
+            return None
+        present, value = slots[0]
+        if t.default is None:
+            guards.append(present)
+            return value
+        return z3.If(present, value, z3.StringVal(t.default, self.ctx))
 
     def _ip_atom(self, ip: Any, cidr: str) -> Any:
         net = network128(cidr)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .document import Comparator, Policy
 from .evaluator import Request
@@ -100,12 +100,10 @@ def prettier(found: Found, confirm: Callable[[Request], bool]) -> Found:
     candidates = []
     if not (r.principal_type == "AssumedRole" and _IAM_NAME.match(r.principal)):
         candidates.append(
-            Request(
+            replace(
+                r,
                 principal=f"arn:aws:iam::{r.account}:role/kmsguard-witness",
-                account=r.account,
-                action=r.action,
                 principal_type="AssumedRole",
-                org_id=r.org_id,
                 # a role session carries no aws:username, and a user's unique id is no role's
                 context={
                     k: v
@@ -124,24 +122,19 @@ def prettier(found: Found, confirm: Callable[[Request], bool]) -> Found:
         if "aws:username" in context:
             context["aws:username"] = [name]
         candidates.append(
-            Request(
+            replace(
+                r,
                 principal=f"arn:aws:iam::{r.account}:user/{name}",
-                account=r.account,
-                action=r.action,
                 principal_type="User",
-                org_id=r.org_id,
                 context=context,
             )
         )
     if "//" in r.principal:
         # `role//app` names what `role/app` names to the policy's patterns more often than not
         candidates.append(
-            Request(
+            replace(
+                r,
                 principal=re.sub(r"(?<=:)(role|user)/+", r"\1/", r.principal).replace("//", "/"),
-                account=r.account,
-                action=r.action,
-                principal_type=r.principal_type,
-                org_id=r.org_id,
                 context=dict(r.context),
             )
         )
@@ -158,14 +151,7 @@ def prettier(found: Found, confirm: Callable[[Request], bool]) -> Found:
         if readable:
             tweaks.append({"aws:userid": [readable]})
     for tweak in tweaks:
-        candidate = Request(
-            principal=best.principal,
-            account=best.account,
-            action=best.action,
-            principal_type=best.principal_type,
-            org_id=best.org_id,
-            context={**best.context, **tweak},
-        )
+        candidate = replace(best, context={**best.context, **tweak})
         if confirm(candidate):
             best = candidate
     if best is r:
