@@ -4,7 +4,10 @@ policy still is the exposed one and the verifier accepts it; the replaced policy
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -22,13 +25,21 @@ pytestmark = pytest.mark.integration
 ACCOUNT = "123456789012"  # moto's account
 
 
-def _monitor(db_url: str, tmp_path: Path, sink: CollectingSink) -> Monitor:
+def _monitor(
+    db_url: str, tmp_path: Path, sink: CollectingSink, *, on_remediate: Callable[[], None] = list
+) -> Monitor:
+    """`on_remediate` is called when a remediation starts (before it takes the key's lock)."""
     from kmsguard.model import TrustZone
 
     engine = open_database(db_url)
     clients = RegionClients(SessionClients(boto3.Session(region_name="eu-west-1"), None))  # type: ignore[arg-type]
+
+    def kms(region: str) -> Any:
+        on_remediate()
+        return clients.kms(region)
+
     restorer = PolicyRestorer(
-        clients.kms, PolicyVersionStore(engine), zone=TrustZone(), backup_dir=tmp_path / "bk"
+        kms, PolicyVersionStore(engine), zone=TrustZone(), backup_dir=tmp_path / "bk"
     )
     return Monitor(SqlMonitorState(engine), sink, remediator=restorer)
 
@@ -109,13 +120,12 @@ def test_remediation_waits_for_a_fix_holding_the_key(
     """A `fix apply`/`rollback` holds the key's lock from its read to its read back: the
     monitor's remediation waits for it, then sees the policy that run wrote and leaves it
     alone, instead of writing in between."""
-    import threading
-
     kms = boto3.client("kms", region_name="eu-west-1")
     good = private_policy(ACCOUNT)
     key = kms.create_key(Policy=good)["KeyMetadata"]["Arn"]
     sink = CollectingSink()
-    mon = _monitor(db_url, tmp_path, sink)
+    started = threading.Event()
+    mon = _monitor(db_url, tmp_path, sink, on_remediate=started.set)
     mon.handle(put_policy(good, key, time="2026-11-20T10:00:00Z"))
     bad = public_policy(ACCOUNT)
     kms.put_key_policy(KeyId=key, PolicyName="default", Policy=bad)
@@ -129,7 +139,8 @@ def test_remediation_waits_for_a_fix_holding_the_key(
             target=mon.handle, args=(put_policy(bad, key, time="2026-11-20T10:01:00Z"),)
         )
         handling.start()
-        handling.join(timeout=3)
+        assert started.wait(timeout=60), "the monitor never started the remediation"
+        handling.join(timeout=2)  # without the lock, it restores the private policy by now
         assert handling.is_alive(), "the monitor did not wait for the key's lock"
         assert kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"] == bad
         # the fix run writes its policy while it holds the key
