@@ -15,10 +15,11 @@ Lifecycle rules:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,6 +29,7 @@ from kmsguard.model import Assessment, Severity
 
 from .database import StoreError
 from .models import (
+    OPEN_WHERE,
     SNAPSHOT_COLUMNS,
     BlockedFindingRow,
     FindingRow,
@@ -138,7 +140,7 @@ class History:
                 session.flush()
                 opened = 0
                 rows: dict[str, FindingRow] = {}
-                for fp, o in seen.items():
+                for fp, o in sorted(seen.items()):  # one order: no deadlock between runs
                     row, new = self._open_or_touch(session, o, finished, run_id=run.id)
                     rows[fp] = row
                     opened += new
@@ -195,7 +197,7 @@ class History:
         try:
             with Session(self.engine) as session, session.begin():
                 opened = []
-                for o in current:
+                for o in sorted(current, key=lambda o: o.fingerprint):
                     row, new = self._open_or_touch(session, o, when, event=event)
                     if new:
                         opened.append(row.id)
@@ -244,7 +246,7 @@ class History:
             resolve_only=(rule_id,) if rule_id and status == "resolved" else None,
         )
 
-    def _open_or_touch(
+    def _open_or_touch(  # the one open row of the finding, and whether it was opened now
         self,
         session: Session,
         o: Observation,
@@ -253,27 +255,7 @@ class History:
         run_id: int | None = None,
         event: str | None = None,
     ) -> tuple[FindingRow, bool]:
-        row = session.scalars(
-            select(FindingRow).where(
-                FindingRow.fingerprint == o.fingerprint,
-                FindingRow.status == FindingStatus.OPEN.value,
-            )
-        ).first()
-        new = row is None
-        if row is None:
-            row = FindingRow(
-                fingerprint=o.fingerprint,
-                kind=str(o.kind),
-                subject=o.subject,
-                detail_id=o.detail_id,
-                rule_id=o.rule_id,
-                scope_unit=o.scope_unit,
-                status=FindingStatus.OPEN.value,
-                first_seen=when,
-                opened_by_run=run_id,
-                opened_by_event=event,
-            )
-            session.add(row)
+        row, new = _open_row(session, o, when, run_id=run_id, event=event)
         row.last_seen = when
         row.resource = o.resource
         row.account, row.region = o.account, o.region
@@ -312,6 +294,76 @@ class History:
         with Session(self.engine, expire_on_commit=False) as session:
             query = select(BlockedFindingRow).order_by(BlockedFindingRow.blocked_at)
             return list(session.scalars(query).all())
+
+
+def _open_row(
+    session: Session,
+    o: Observation,
+    when: datetime,
+    *,
+    run_id: int | None,
+    event: str | None,
+) -> tuple[FindingRow, bool]:
+    """The open row of `o`'s finding, inserted when there is none: insert-or-get against
+    the partial unique index (one open row per fingerprint), so that a recorder writing at
+    the same moment (another scan, the monitor) cannot open it a second time. On
+    PostgreSQL the insert waits for a concurrent one to commit, then yields to it."""
+    for _ in range(5):  # a row that is resolved between the insert and the read: again
+        row = session.scalars(
+            select(FindingRow).where(
+                FindingRow.fingerprint == o.fingerprint,
+                FindingRow.status == FindingStatus.OPEN.value,
+            )
+        ).first()
+        if row is not None:
+            return row, False
+        values: dict[str, object] = {
+            "fingerprint": o.fingerprint,
+            "kind": str(o.kind),
+            "subject": o.subject,
+            "detail_id": o.detail_id,
+            "rule_id": o.rule_id,
+            "scope_unit": o.scope_unit,
+            "status": FindingStatus.OPEN.value,
+            "first_seen": when,
+            "last_seen": when,
+            "opened_by_run": run_id,
+            "opened_by_event": event,
+            "display_source": o.display_source,
+            "verdict": str(o.verdict),
+            "severity": str(o.severity),
+            "title": o.title,
+        }
+        new_id = session.execute(_insert_if_none_open(session, values)).scalar_one_or_none()
+        if new_id is not None:
+            found = session.get(FindingRow, new_id)
+            assert found is not None
+            return found, True
+    raise StoreError(f"cannot open the finding `{o.fingerprint}`: it keeps changing")
+
+
+def _insert_if_none_open(session: Session, values: Mapping[str, object]) -> Any:
+    """INSERT ... ON CONFLICT (fingerprint) WHERE status = 'open' DO NOTHING RETURNING id."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return (
+            postgresql.insert(FindingRow)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=OPEN_WHERE)
+            .returning(FindingRow.id)
+        )
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return (
+            sqlite.insert(FindingRow)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=OPEN_WHERE)
+            .returning(FindingRow.id)
+        )
+    return insert(FindingRow).values(values).returning(FindingRow.id)  # pragma: no cover
 
 
 def _resolve(
