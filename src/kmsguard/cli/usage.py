@@ -19,6 +19,7 @@ from .common import (
     write_output,
     zone_options,
 )
+from .configured import ConfiguredCommand, config_option
 
 if TYPE_CHECKING:
     from kmsguard.usage.report import UsageReport
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 _NAMED_SKIPS = 20
 
 
-@click.command()
+@click.command(cls=ConfiguredCommand, section="usage")
 @click.argument("sources", nargs=-1)
 @click.option("--since", help="Start of the window: YYYY-MM-DD, ISO date-time, or 90d / 12h.")
 @click.option("--until", help="End of the window (a date includes that whole day).")
@@ -79,6 +80,7 @@ _NAMED_SKIPS = 20
     help="Most MB one log file may hold once decompressed; larger files (gzip bombs) are "
     "named and skipped (exit 4).",
 )
+@config_option
 def usage(
     sources: tuple[str, ...],
     since: str | None,
