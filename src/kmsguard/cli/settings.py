@@ -248,6 +248,7 @@ SECTIONS: dict[str, dict[str, Setting]] = {
         region=_S("region", REGION),
         all_keys=_S("all_keys", _bool),
         max_log_size=_S("max_log_size", _number(0.001, 1_000_000)),
+        deadline=_S("deadline", _deadline),
     ),
     "fix": _section(
         "fix",

@@ -12,6 +12,7 @@ from kmsguard.arn import region_of
 from kmsguard.errors import ExitCode, InputError
 
 from .common import (
+    Deadline,
     build_zone,
     echo_error,
     echo_warning,
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 
 #: Bad files named one by one up to this many; the rest are counted.
 _NAMED_SKIPS = 20
+#: --deadline when reading S3 or Athena and none is given: a CI job gets exit 4 and the
+#: unread files named instead of hanging on a stalled API.
+REMOTE_DEADLINE = 3600.0
 
 
 @click.command(cls=ConfiguredCommand, section="usage")
@@ -80,6 +84,14 @@ _NAMED_SKIPS = 20
     help="Most MB one log file may hold once decompressed; larger files (gzip bombs) are "
     "named and skipped (exit 4).",
 )
+@click.option(
+    "--deadline",
+    type=Deadline(),
+    metavar="SECONDS|none",
+    help=f"Stop after this long: log files not read by then are named and skipped, Athena "
+    f"queries stopped (exit 4). Default {REMOTE_DEADLINE:g} s with s3:// sources or "
+    "--engine athena, no limit for local files; 0 or none: no limit.",
+)
 @config_option
 def usage(
     sources: tuple[str, ...],
@@ -102,6 +114,7 @@ def usage(
     allow_no_usage: bool,
     all_keys: bool,
     max_log_size: float,
+    deadline: float | None,
 ) -> int:
     """Who used each KMS key, from CloudTrail logs (a folder, files, or s3://bucket/prefix).
 
@@ -125,6 +138,9 @@ def usage(
             "CloudTrail does not record the caller's organization: only the key's account, "
             "`--account` and `--trusted-account` decide who is outside the zone of trust"
         )
+    remote = engine == "athena" or any(s.startswith("s3://") for s in sources)
+    if deadline is None:  # not given: bounded where AWS is read
+        deadline = REMOTE_DEADLINE if remote else 0.0
     resolved = tuple(resolve_keys(keys, lambda r: _client("kms", r or region))) if keys else ()
     if engine == "athena":
         if sources:
@@ -143,6 +159,7 @@ def usage(
             since=since,
             until=until,
             keys=resolved,
+            deadline=deadline or None,
         )
     else:
         if not sources:
@@ -162,6 +179,7 @@ def usage(
                 on_listed=progress.start,
                 s3_client=lambda: _client("s3", region),
                 max_log_bytes=int(max_log_size * 1024 * 1024),
+                deadline=deadline or None,
             )
     if all_keys:
         regions = (
