@@ -13,9 +13,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event, func, select
 
-from kmsguard.store import FindingStatus, History, RunKind, open_database
+from kmsguard.store import FindingStatus, History, RunKind, StoreError, open_database
 from kmsguard.store.models import FindingRow
 
 from .seed import arn, at, aws_obs, public_assessment
@@ -122,3 +123,34 @@ def test_many_recorders_many_keys(db_url: str) -> None:
         )
     engine.dispose()
     assert open_rows == len(keys)
+
+
+def test_a_transaction_postgresql_aborts_as_a_deadlock_runs_again(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two recorders locking the same rows in turn can deadlock on PostgreSQL (a scan
+    touching a finding another run is resolving): the loser's transaction runs again."""
+    from sqlalchemy.exc import OperationalError
+
+    h = History(open_database(db_url))
+    real = h._open_or_touch
+    failures = [0]
+
+    class DeadlockError(Exception):
+        sqlstate = "40P01"
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        if failures[0] < 2:
+            failures[0] += 1
+            raise OperationalError("UPDATE findings", {}, DeadlockError("deadlock detected"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(h, "_open_or_touch", flaky)
+    record = h.record_run(RunKind.AWS, EU, [aws_obs(KEY)], complete=True, finished_at=at(1))
+    assert (record.opened, failures[0]) == (1, 2)
+    assert len(h.runs()) == 1  # the aborted attempts left nothing behind
+    monkeypatch.setattr(h, "_open_or_touch", lambda *a, **k: (_ for _ in ()).throw(
+        OperationalError("x", {}, Exception("disk I/O error"))))
+    with pytest.raises(StoreError):  # anything else is not retried
+        h.record_run(RunKind.AWS, EU, [aws_obs(KEY)], complete=True, finished_at=at(2))
+    h.engine.dispose()

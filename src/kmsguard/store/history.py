@@ -15,14 +15,15 @@ Lifecycle rules:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, insert, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from kmsguard.model import Assessment, Severity
@@ -42,6 +43,7 @@ from .models import (
 from .observations import POLICY_RULES, KeySnapshot, Observation, observe_policy
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def _now() -> datetime:
@@ -106,6 +108,19 @@ class History:
 
     # ------------------------------------------------------------------ writing
 
+    def _write(self, work: Callable[[Session], T]) -> T:
+        """`work` in one transaction, run again (up to 3 times) when PostgreSQL aborts it
+        as a deadlock or serialization failure with another recorder writing at once."""
+        for attempt in range(1, 4):
+            try:
+                with Session(self.engine) as session, session.begin():
+                    return work(session)
+            except OperationalError as exc:
+                if attempt == 3 or not _retryable(exc):
+                    raise
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def record_run(
         self,
         kind: RunKind,
@@ -126,55 +141,59 @@ class History:
         seen: dict[str, Observation] = {}
         for o in observations:
             seen.setdefault(o.fingerprint, o)
-        try:
-            with Session(self.engine) as session, session.begin():
-                run = ScanRunRow(
-                    kind=str(kind),
-                    scope=json.dumps(sorted(scope)),
-                    started_at=started,
-                    finished_at=finished,
-                    complete=complete,
-                    summary=json.dumps(summary or {}, sort_keys=True, default=str),
-                )
-                session.add(run)
-                session.flush()
-                opened = 0
-                rows: dict[str, FindingRow] = {}
-                for fp, o in sorted(seen.items()):  # one order: no deadlock between runs
-                    row, new = self._open_or_touch(session, o, finished, run_id=run.id)
-                    rows[fp] = row
-                    opened += new
-                resolved = 0
-                if complete:
-                    stale = session.scalars(
-                        select(FindingRow).where(
-                            FindingRow.kind == str(kind),
-                            FindingRow.status == FindingStatus.OPEN.value,
-                        )
-                    ).all()
-                    for row in stale:
-                        if row.fingerprint in seen or not covers(kind, scope, row.scope_unit):
-                            continue
-                        _resolve(row, finished, run_id=run.id)
-                        resolved += 1
-                rows_to_add = [_snapshot_values(run.id, snap) for snap in snapshots]
-                if rows_to_add:  # one executemany: thousands of keys per scan
-                    session.execute(insert(KeySnapshotRow), rows_to_add)
-                blocked = 0
-                if fail_on is not None:
-                    for fp, o in seen.items():
-                        if o.severity.at_least(fail_on):
-                            session.add(
-                                BlockedFindingRow(
-                                    run_id=run.id,
-                                    finding_id=rows[fp].id,
-                                    fingerprint=fp,
-                                    fail_on=str(fail_on),
-                                    blocked_at=finished,
-                                )
+        snaps = list(snapshots)  # read once: the transaction may run again
+
+        def work(session: Session) -> RunRecord:
+            run = ScanRunRow(
+                kind=str(kind),
+                scope=json.dumps(sorted(scope)),
+                started_at=started,
+                finished_at=finished,
+                complete=complete,
+                summary=json.dumps(summary or {}, sort_keys=True, default=str),
+            )
+            session.add(run)
+            session.flush()
+            opened = 0
+            rows: dict[str, FindingRow] = {}
+            for fp, o in sorted(seen.items()):  # one order: no deadlock between runs
+                row, new = self._open_or_touch(session, o, finished, run_id=run.id)
+                rows[fp] = row
+                opened += new
+            resolved = 0
+            if complete:
+                stale = session.scalars(
+                    select(FindingRow).where(
+                        FindingRow.kind == str(kind),
+                        FindingRow.status == FindingStatus.OPEN.value,
+                    )
+                ).all()
+                for row in stale:
+                    if row.fingerprint in seen or not covers(kind, scope, row.scope_unit):
+                        continue
+                    _resolve(row, finished, run_id=run.id)
+                    resolved += 1
+            rows_to_add = [_snapshot_values(run.id, snap) for snap in snaps]
+            if rows_to_add:  # one executemany: thousands of keys per scan
+                session.execute(insert(KeySnapshotRow), rows_to_add)
+            blocked = 0
+            if fail_on is not None:
+                for fp, o in seen.items():
+                    if o.severity.at_least(fail_on):
+                        session.add(
+                            BlockedFindingRow(
+                                run_id=run.id,
+                                finding_id=rows[fp].id,
+                                fingerprint=fp,
+                                fail_on=str(fail_on),
+                                blocked_at=finished,
                             )
-                            blocked += 1
-                return RunRecord(run.id, complete, opened, len(seen), resolved, blocked)
+                        )
+                        blocked += 1
+            return RunRecord(run.id, complete, opened, len(seen), resolved, blocked)
+
+        try:
+            return self._write(work)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot record the scan: {exc.__class__.__name__}") from exc
 
@@ -194,27 +213,30 @@ class History:
         current = observe_policy(key_arn, assessment) if assessment is not None else ()
         fingerprints = {o.fingerprint for o in current}
         candidates = resolve_only if resolve_only is not None else POLICY_RULES
+
+        def work(session: Session) -> EventRecord:
+            opened = []
+            for o in sorted(current, key=lambda o: o.fingerprint):
+                row, new = self._open_or_touch(session, o, when, event=event)
+                if new:
+                    opened.append(row.id)
+            resolved = []
+            rows = session.scalars(
+                select(FindingRow).where(
+                    FindingRow.kind == RunKind.AWS.value,
+                    FindingRow.subject == key_arn,
+                    FindingRow.status == FindingStatus.OPEN.value,
+                    FindingRow.rule_id.in_(list(candidates)),
+                )
+            ).all()
+            for row in rows:
+                if row.fingerprint not in fingerprints:
+                    _resolve(row, when, event=event)
+                    resolved.append(row.id)
+            return EventRecord(event, tuple(opened), tuple(resolved))
+
         try:
-            with Session(self.engine) as session, session.begin():
-                opened = []
-                for o in sorted(current, key=lambda o: o.fingerprint):
-                    row, new = self._open_or_touch(session, o, when, event=event)
-                    if new:
-                        opened.append(row.id)
-                resolved = []
-                rows = session.scalars(
-                    select(FindingRow).where(
-                        FindingRow.kind == RunKind.AWS.value,
-                        FindingRow.subject == key_arn,
-                        FindingRow.status == FindingStatus.OPEN.value,
-                        FindingRow.rule_id.in_(list(candidates)),
-                    )
-                ).all()
-                for row in rows:
-                    if row.fingerprint not in fingerprints:
-                        _resolve(row, when, event=event)
-                        resolved.append(row.id)
-                return EventRecord(event, tuple(opened), tuple(resolved))
+            return self._write(work)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot record the policy change of `{key_arn}`: {exc.__class__.__name__}"
@@ -294,6 +316,15 @@ class History:
         with Session(self.engine, expire_on_commit=False) as session:
             query = select(BlockedFindingRow).order_by(BlockedFindingRow.blocked_at)
             return list(session.scalars(query).all())
+
+
+#: PostgreSQL's deadlock_detected and serialization_failure: the transaction may succeed
+#: when run again
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _retryable(exc: OperationalError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
 
 
 def _open_row(
