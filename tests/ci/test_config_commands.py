@@ -65,9 +65,11 @@ def test_scan_iac_records_where_the_file_says(
     db = repo / "history.db"
     monkeypatch.chdir(repo)
     (repo / ".kmsguard.toml").write_text(
-        f'record = true\ndb = "sqlite:///{db}"\n\n[iac]\nfail-on = "critical"\n'
-    )
-    assert kmsguard("scan", "iac", "infra/cfn/partner.yaml").code == 0
+        'record = true\ndb = "sqlite:///history.db"\n\n[iac]\nfail-on = "critical"\n'
+    )  # a relative SQLite file is relative to the config file's folder
+    monkeypatch.chdir(repo / "infra")
+    assert kmsguard("scan", "iac", "cfn/partner.yaml").code == 0
+    monkeypatch.chdir(repo)
     h = History(open_database(f"sqlite:///{db}"))
     assert [r.kind for r in h.runs()] == ["iac"]
     (repo / ".kmsguard.toml").write_text(

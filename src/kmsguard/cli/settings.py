@@ -117,9 +117,10 @@ def _bool(v: Any, _base: Path) -> tuple[Any, str | None]:
     return (v, None) if isinstance(v, bool) else (None, "must be true or false")
 
 
-def _db(v: Any, _base: Path) -> tuple[Any, str | None]:
+def _db(v: Any, base: Path) -> tuple[Any, str | None]:
     """A database URL without a password (the file is committed; the password goes in
-    KMSGUARD_DB, PGPASSWORD or ~/.pgpass)."""
+    KMSGUARD_DB, PGPASSWORD or ~/.pgpass). A relative SQLite file is relative to the
+    config file's folder, like every path in it."""
     if not isinstance(v, str) or not v:
         return None, 'must be a database URL (a string), e.g. "sqlite:////var/lib/kmsguard.db"'
     from sqlalchemy.engine import make_url
@@ -134,6 +135,10 @@ def _db(v: Any, _base: Path) -> tuple[Any, str | None]:
             "holds a password, which does not belong in the config file: set the whole URL "
             "in KMSGUARD_DB (a CI secret), or the password in PGPASSWORD or ~/.pgpass"
         )
+    file = url.database or ":memory:"
+    relative = not file.startswith((":memory:", "file:")) and not Path(file).is_absolute()
+    if url.drivername.startswith("sqlite") and relative:
+        return url.set(database=str(base / file)).render_as_string(False), None
     return v, None
 
 
