@@ -23,7 +23,7 @@ from kmsguard.iac.scan import judge
 from kmsguard.model import Origin, TrustZone, Verdict
 from kmsguard.policy import analyze_policy, parse_policy
 from kmsguard.policy.exposure import _Analysis
-from kmsguard.policy.solver import UndecidedError
+from kmsguard.policy.query import UndecidedError
 
 A = "111122223333"
 KEY = f"arn:aws:kms:us-east-1:{A}:key/1234abcd-12ab-34cd-56ef-1234567890ab"

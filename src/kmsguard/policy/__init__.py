@@ -8,8 +8,9 @@ from kmsguard.errors import PolicyParseError
 from .actions import KMS_ACTIONS, action_severity, expand_action_patterns
 from .document import Condition, Effect, Policy, PrincipalEntry, Statement, parse_policy
 from .evaluator import Decision, Request, evaluate
-from .exposure import analyze_inferring_owner, analyze_policy, infer_owner_account
+from .exposure import analyze_policy
 from .grants import Grant, judge_grant
+from .owner import analyze_inferring_owner, infer_owner_account
 
 __all__ = [
     "KMS_ACTIONS",

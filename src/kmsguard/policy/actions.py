@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -20,6 +20,9 @@ _ACTIONS: dict[str, dict[str, Any]] = _DATA["actions"]
 KMS_ACTIONS: tuple[str, ...] = tuple(
     f"kms:{a}" for a in sorted(_ACTIONS, key=lambda a: _RANK[Severity(_ACTIONS[a]["tier"])])
 )
+
+#: the catalog as a set, for membership tests
+CATALOG: frozenset[str] = frozenset(KMS_ACTIONS)
 
 _TIER_OF: dict[str, Severity] = {
     f"kms:{a}".lower(): Severity(v["tier"]) for a, v in _ACTIONS.items()
@@ -45,6 +48,11 @@ def is_known(action: str) -> bool:
 
 def unknown_kms_actions(patterns: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """`kms:` action names written without wildcards that the catalog does not list."""
+    return _unknown(tuple(patterns))
+
+
+@lru_cache(maxsize=8192)
+def _unknown(patterns: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(
         p
         for p in patterns
@@ -60,7 +68,7 @@ def canonical_action(name: str) -> str | None:
 _CANONICAL = {a.lower(): a for a in KMS_ACTIONS}
 
 
-@cache
+@lru_cache(maxsize=8192)
 def _pattern(pattern: str) -> re.Pattern[str]:
     parts = (".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
@@ -71,7 +79,14 @@ def matches(pattern: str, action: str) -> bool:
     return _pattern(pattern).fullmatch(action) is not None
 
 
-@cache
+@lru_cache(maxsize=16384)
+def covers(patterns: tuple[str, ...], action: str) -> bool:
+    """Does any of a statement's action patterns match the action? (Statements repeat the
+    same action lists, and every action class asks this per statement: cached, bounded.)"""
+    return any(matches(p, action) for p in patterns)
+
+
+@lru_cache(maxsize=8192)
 def expand(patterns: tuple[str, ...]) -> frozenset[str]:
     """The catalog actions matched by any of the patterns (non-KMS patterns match nothing)."""
     return frozenset(a for a in KMS_ACTIONS if any(matches(p, a) for p in patterns))

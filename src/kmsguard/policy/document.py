@@ -308,16 +308,21 @@ def _parse_statement(
 ) -> Statement:
     if not isinstance(stmt, Mapping):
         raise PolicyParseError(f"a statement must be an object, found {_kind(stmt)}", path=path)
-    for k in stmt:
-        if not isinstance(k, str) or k.lower() not in _STATEMENT_KEYS:
+    # each element by its lower-cased name, the first as written (IAM matches names
+    # case-insensitively); one pass over the statement instead of one per element
+    elements: dict[str, tuple[str, Any]] = {}
+    for k, v in stmt.items():
+        low = k.lower() if isinstance(k, str) else None
+        if low is None or low not in _STATEMENT_KEYS:
             raise PolicyParseError(f"unknown statement element `{k}`", path=f"{path}.{k}")
-    sid_f = element(stmt, "sid")
+        elements.setdefault(low, (k, v))
+    sid_f = elements.get("sid")
     sid = None
     if sid_f is not None:
         if not isinstance(sid_f[1], str | int):
             raise PolicyParseError("`Sid` must be a string", path=f"{path}.Sid")
         sid = sid_f[1] if isinstance(sid_f[1], str) else _number(sid_f[1], f"{path}.Sid")
-    effect_f = element(stmt, "effect")
+    effect_f = elements.get("effect")
     if effect_f is None:
         raise PolicyParseError("missing `Effect`", path=path)
     effect_raw = effect_f[1]
@@ -327,16 +332,17 @@ def _parse_statement(
         )
     effect = Effect(effect_raw)
 
-    pf = _exactly_one(stmt, "Principal", path, "a key policy statement")
+    pf = _exactly_one(elements, "Principal", path, "a key policy statement")
     # a wildcard principal ARN is read as `*` where it grants (Allow Principal, Deny
     # NotPrincipal) and as its pattern where it restricts (evaluator.restricts)
-    widest = (effect is Effect.ALLOW) == (str(pf[0]).lower() == "principal")
+    not_principal = pf[0].lower() == "notprincipal"
+    widest = (effect is Effect.ALLOW) != not_principal
     principals = _parse_principal(pf[1], f"{path}.{pf[0]}", invalid, widest=widest)
 
-    af = _exactly_one(stmt, "Action", path, "a statement")
+    af = _exactly_one(elements, "Action", path, "a statement")
     actions = _strings(af[1], f"{path}.{af[0]}")
 
-    resource_f, not_resource_f = element(stmt, "resource"), element(stmt, "notresource")
+    resource_f, not_resource_f = elements.get("resource"), elements.get("notresource")
     if resource_f is not None and not_resource_f is not None:
         raise PolicyParseError(
             "a statement cannot have both `Resource` and `NotResource`", path=path
@@ -348,7 +354,7 @@ def _parse_statement(
     else:
         resources = _strings(rf[1], f"{path}.{rf[0]}")
 
-    cond_f = element(stmt, "condition")
+    cond_f = elements.get("condition")
     conditions = (
         () if cond_f is None else _parse_conditions(cond_f[1], f"{path}.Condition", warnings)
     )
@@ -357,7 +363,7 @@ def _parse_statement(
         sid=sid,
         effect=effect,
         principals=principals,
-        not_principal=pf[0].lower() == "notprincipal",
+        not_principal=not_principal,
         actions=actions,
         not_action=af[0].lower() == "notaction",
         resources=resources,
@@ -366,10 +372,13 @@ def _parse_statement(
     )
 
 
-def _exactly_one(stmt: Mapping[str, Any], name: str, path: str, what: str) -> tuple[str, Any]:
+def _exactly_one(
+    elements: Mapping[str, tuple[str, Any]], name: str, path: str, what: str
+) -> tuple[str, Any]:
     """The element `name` or `Not<name>` of a statement (as written, with its value); a
     statement must have exactly one of the two."""
-    found, not_found = element(stmt, name.lower()), element(stmt, f"not{name.lower()}")
+    low = name.lower()
+    found, not_found = elements.get(low), elements.get("not" + low)
     if (found is None) == (not_found is None):
         raise PolicyParseError(f"{what} needs exactly one of `{name}` and `Not{name}`", path=path)
     one = found or not_found

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
+from functools import lru_cache
 
 from . import actions as kms_actions
 from .document import Comparator, Condition, Effect, Policy, PrincipalEntry, Qualifier, Statement
@@ -104,8 +104,7 @@ def evaluate(
 
 
 def action_applies(s: Statement, action: str) -> bool:
-    hit = any(kms_actions.matches(p, action) for p in s.actions)
-    return hit != s.not_action
+    return kms_actions.covers(s.actions, action) != s.not_action
 
 
 # --- principals -------------------------------------------------------------------------
@@ -181,8 +180,19 @@ def resource_applies(
     could cover a key of the owner's account, a Deny only when it surely covers every one of
     them — the choice that never under-reports exposure.
     """
-    states = [_resource_state(p, key_account, key_arn) for p in s.resources]
-    if s.not_resource:
+    return _resources_apply(s.resources, s.not_resource, key_account, key_arn, for_allow)
+
+
+@lru_cache(maxsize=8192)
+def _resources_apply(
+    resources: tuple[str, ...],
+    not_resource: bool,
+    key_account: str | None,
+    key_arn: str | None,
+    for_allow: bool,
+) -> bool:
+    states = [_resource_state(p, key_account, key_arn) for p in resources]
+    if not_resource:
         # applies when the key is not among the listed resources
         if for_allow:
             return not any(st == "all" for st in states)
@@ -192,7 +202,7 @@ def resource_applies(
     return any(st == "all" for st in states)
 
 
-@cache
+@lru_cache(maxsize=8192)
 def _resource_state(pattern: str, key_account: str | None, key_arn: str | None) -> str:
     """`all` (covers this key for sure), `some` (might), `none` (cannot)."""
     if pattern == "*":

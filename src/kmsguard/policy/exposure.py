@@ -13,16 +13,12 @@ concrete evaluator.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any
-
-import z3
+from typing import TYPE_CHECKING, Any
 
 from kmsguard.model import (
-    SELF_ACCOUNT,
     Assessment,
     Exposure,
     ExposureKind,
@@ -34,22 +30,25 @@ from kmsguard.model import (
 )
 
 from . import actions as kms_actions
-from .document import Comparator, Effect, Policy, Statement, parse_policy
+from .document import Effect, Policy, Statement, parse_policy
 from .evaluator import Request, action_applies, evaluate, resource_applies
-from .keys import NETWORK_KEYS, VPC_KEYS, is_known
+from .keys import NETWORK_KEYS, VPC_KEYS
+from .notes import confused_deputies, principal_notes, unknown_key_notes
 from .possible import impossible
 from .principals import read_aws_principal
+from .query import Found, Stage, UndecidedError, policy_constants
 from .shortcuts import (
     literal_context,
     named_candidates,
     statement_pinned,
     vpc_conditions,
 )
-from .solver import Found, PolicyEncoding, Stage, UndecidedError, policy_constants
 from .values import Var, tokens
 
+if TYPE_CHECKING:
+    from .solver import PolicyEncoding
+
 _MAX_NAMED = 10
-_UNIQUE_ID = re.compile(r"^A(IDA|ROA|IPA|NPA|NVA|GPA|SIA)[A-Z0-9]{12,}$")
 _FRESH_ORGS = ("o-kmsguardprobe", "o-kmsguardprobe2")
 _PUBLIC_OPEN = Stage(fresh_identity=True, open_network=True)
 _PUBLIC_ANY_NETWORK = Stage(fresh_identity=True, open_network=False)
@@ -119,8 +118,8 @@ class _Analysis:
     # --- driver ---------------------------------------------------------------------------
 
     def run(self) -> Assessment:
-        self._note_unknown_keys()
-        self._note_unique_ids()
+        self.notes += unknown_key_notes(self.policy)
+        self.notes += principal_notes(self.policy)
         exposures: list[Exposure] = []
         outside = [s for s in self.allows if self._may_admit_outsider(s)]
         if outside:
@@ -139,7 +138,7 @@ class _Analysis:
                     undecided=True,
                 )
             exposures.extend(_merge(results))
-        exposures.extend(self._confused_deputies())
+        exposures.extend(confused_deputies(self.allows, self.zone))
         if self._encoding is not None and self._encoding.unknown_atoms:
             self.notes.append(
                 "some conditions could not be modelled exactly (unknown operator or a policy "
@@ -172,10 +171,15 @@ class _Analysis:
     ) -> list[tuple[tuple[str, ...], list[int], list[int]]]:
         """Group catalog actions by the statements that decide them."""
         groups: dict[tuple[tuple[int, ...], tuple[int, ...]], list[str]] = {}
-        for action in (*kms_actions.KMS_ACTIONS, *self._unknown_actions(outside)):
+        allows = [(s.index, _catalog_actions(s)) for s in outside]
+        denies = [(s.index, _catalog_actions(s)) for s in self.denies]
+        for action in kms_actions.KMS_ACTIONS:
+            allow = tuple(i for i, acts in allows if action in acts)
+            if allow:
+                deny = tuple(i for i, acts in denies if action in acts)
+                groups.setdefault((allow, deny), []).append(action)
+        for action in self._unknown_actions(outside):
             allow = tuple(s.index for s in outside if action_applies(s, action))
-            if not allow:
-                continue
             deny = tuple(s.index for s in self.denies if action_applies(s, action))
             groups.setdefault((allow, deny), []).append(action)
         return [(tuple(acts), list(a), list(d)) for (a, d), acts in groups.items()]
@@ -187,7 +191,7 @@ class _Analysis:
             a
             for s in outside
             if not s.not_action
-            for a in kms_actions.unknown_kms_actions(list(s.actions))
+            for a in kms_actions.unknown_kms_actions(s.actions)
         )
         for a in found:
             self.notes.append(
@@ -267,11 +271,13 @@ class _Analysis:
                         result, network_conditions=self._network_conditions(allow + deny)
                     )
                 return result
+        from .solver import describe_found
+
         named: list[str] = []
         blocks: list[Any] = []
         found: Found | None = outsider
         while found is not None and len(named) < _MAX_NAMED:
-            name, block = _describe(enc, found)
+            name, block = describe_found(enc, found)
             named.append(name)
             blocks.append(block)
             found = self._solve(enc, action, allow, deny, _CROSS_ACCOUNT, blocks)
@@ -426,6 +432,9 @@ class _Analysis:
 
     def _encoder(self) -> PolicyEncoding:
         if self._encoding is None:
+            # imported here: most policies are decided by the shortcuts and never need Z3
+            from .solver import PolicyEncoding
+
             self._encoding = PolicyEncoding(
                 self.policy, [*self.allows, *self.denies], self.zone, self.key_account
             )
@@ -484,73 +493,6 @@ class _Analysis:
             network_conditions=(),
         )
 
-    # --- other findings -------------------------------------------------------------------
-
-    def _confused_deputies(self) -> list[Exposure]:
-        out: list[Exposure] = []
-        for s in self.allows:
-            services = [e.value for e in s.principals if e.kind == "Service"]
-            if s.not_principal or not services:
-                continue
-            pinned = any(
-                c.key
-                in ("aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid", "aws:sourceorgpaths")
-                or (
-                    c.key.startswith("kms:encryptioncontext:")
-                    and any(a in v for v in c.values for a in self.zone.accounts)
-                )
-                for c in s.conditions
-                if not c.negated and not c.if_exists and c.comparator is not Comparator.NULL
-            )
-            acts = kms_actions.expand_action_patterns(list(s.actions))
-            if s.not_action:
-                acts = tuple(a for a in kms_actions.KMS_ACTIONS if a not in acts)
-            if pinned or not acts:
-                continue
-            out.append(
-                Exposure(
-                    kind=ExposureKind.CONFUSED_DEPUTY,
-                    severity=Severity.INFO,
-                    actions=acts,
-                    principals=tuple(services),
-                    statements=(s.label,),
-                    witness=None,
-                    notes=(
-                        "service principal without aws:SourceAccount / aws:SourceArn: the "
-                        "service could use the key on behalf of another account's resource",
-                    ),
-                )
-            )
-        return out
-
-    def _note_unique_ids(self) -> None:
-        for s in self.policy.statements:
-            for e in s.principals:
-                if e.kind != "AWS" or read_aws_principal(e.value).kind != "unknown":
-                    continue
-                if _UNIQUE_ID.match(e.value):
-                    self.notes.append(
-                        f"statement {s.label}: principal `{e.value}` is a unique id, which AWS "
-                        "writes in place of a role or user that was deleted; it matches no current "
-                        "principal (a new one with the same name gets a new id), so the "
-                        "statement grants nothing to it: remove it, or name the new ARN"
-                    )
-                else:
-                    self.notes.append(
-                        f"statement {s.label}: principal `{e.value}` is not an account, an "
-                        "IAM/STS ARN or a unique id; it matches no caller"
-                    )
-
-    def _note_unknown_keys(self) -> None:
-        for s in self.policy.statements:
-            for c in s.conditions:
-                if not is_known(c.key):
-                    self.notes.append(
-                        f"condition key `{c.key_as_written}` is not known to kmsguard; "
-                        "assumed to be set freely by an attacker"
-                    )
-
-
 # --- helpers ------------------------------------------------------------------------------
 
 
@@ -604,6 +546,12 @@ def _merge(results: list[_ClassResult]) -> list[Exposure]:
     return out
 
 
+def _catalog_actions(s: Statement) -> frozenset[str]:
+    """The catalog actions a statement's Action (or NotAction) applies to."""
+    named = kms_actions.expand(s.actions)
+    return kms_actions.CATALOG - named if s.not_action else named
+
+
 def _mentioned_keys(policy: Policy) -> frozenset[str]:
     """Condition keys the policy tests, and those its `${...}` variables read."""
     keys = {c.key for s in policy.statements for c in s.conditions}
@@ -625,65 +573,6 @@ def _witness(r: Request, keys: frozenset[str]) -> Witness:
         context=ctx,
         principal_type=r.principal_type,
     )
-
-
-def _describe(enc: PolicyEncoding, found: Found) -> tuple[str, Any]:
-    """Name the outside principal a cross-account model stands for, and a constraint that
-    excludes it so the next query finds another."""
-    r = found.request
-    if found.account_named or not found.org_named:
-        if found.userid_token and not found.account_named:
-            return f"userid:{found.userid_token}", z3.Not(
-                z3.PrefixOf(z3.StringVal(found.userid_token, enc.ctx), enc.U)
-            )
-        return r.account or "", z3.StringVal(r.account or "", enc.ctx) != enc.A
-    return r.org_id or "", z3.Or(
-        z3.Not(enc.has_org), z3.StringVal(r.org_id or "", enc.ctx) != enc.O
-    )
-
-
-def analyze_inferring_owner(policy: Policy, zone: TrustZone) -> Assessment:
-    """`analyze_policy` for a policy whose owner was not given (`zone.account` is the
-    symbolic SELF_ACCOUNT): the owner is read from the administrator statement, and the
-    assessment says so. A policy (a template) that also names the symbolic account — the
-    deploying account, `AWS::AccountId` / `aws_caller_identity` — has an unknown owner: the
-    literal administrator account may be that same account, so it is judged inside the
-    zone (never as cross-account), with a note."""
-    if zone.account != SELF_ACCOUNT:
-        return analyze_policy(policy, zone)
-    owner = infer_owner_account(policy)
-    if owner is None or owner == SELF_ACCOUNT:
-        return analyze_policy(policy, zone)
-    if SELF_ACCOUNT in policy_constants(policy)[0]:
-        a = analyze_policy(policy, replace(zone, trusted_accounts=zone.trusted_accounts | {owner}))
-        note = (
-            f"unknown owner: account {owner}, which the administrator statement names, is "
-            "judged as the deploying account (no owner account was given)"
-        )
-        return replace(a, notes=(*a.notes, note))
-    a = analyze_policy(policy, replace(zone, account=owner))
-    note = (
-        f"owner account {owner} read from the policy's administrator statement "
-        "(no owner account was given)"
-    )
-    return replace(a, notes=(*a.notes, note))
-
-
-def infer_owner_account(policy: Policy) -> str | None:
-    """The account a key policy most likely belongs to: the account root (or bare id) that an
-    Allow statement gives `kms:PutKeyPolicy` (the default "Enable IAM User Permissions"
-    statement does). None when no statement does."""
-    for s in policy.statements:
-        if s.effect is not Effect.ALLOW or s.not_principal or s.conditions:
-            continue
-        if not action_applies(s, "kms:PutKeyPolicy"):
-            continue
-        for e in s.principals:
-            if e.kind == "AWS":
-                p = read_aws_principal(e.value)
-                if p.kind == "account":
-                    return p.account
-    return None
 
 
 def _arn_account(arn: str | None) -> str | None:

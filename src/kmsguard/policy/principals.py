@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _IAM_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):(.+)$")
@@ -25,7 +25,7 @@ class AwsPrincipal:
     session_of: str | None = None  # for sts assumed-role ARNs, the role name
 
 
-@cache
+@lru_cache(maxsize=8192)
 def read_aws_principal(value: str) -> AwsPrincipal:
     if value == "*" or "*" in value or "?" in value:
         return AwsPrincipal("any")

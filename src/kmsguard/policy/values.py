@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ _VAR = re.compile(r"\$\{([^}]*)\}")
 _ESCAPES = {"*": "*", "?": "?", "$": "$"}
 
 
-@cache
+@lru_cache(maxsize=8192)
 def tokens(value: str, wildcards: bool) -> tuple[Token, ...]:
     out: list[Token] = []
 
@@ -154,7 +154,7 @@ def resource_regex(toks: Sequence[Lit | Wild]) -> re.Pattern[str]:
     return _compile("".join(parts), re.DOTALL)
 
 
-@cache
+@lru_cache(maxsize=8192)
 def _compile(pattern: str, flags: int) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 

@@ -3,7 +3,6 @@ result per reportable finding (suppressed ones carry a `suppressions` entry)."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -14,6 +13,7 @@ from kmsguard import __version__, rules
 from kmsguard.model import Finding, Severity, Verdict
 
 from .fingerprint import fingerprint, is_file, relative_source
+from .json_report import pretty_json
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/kmsguard/kmsguard"
@@ -175,4 +175,4 @@ def render_sarif(findings: Sequence[Finding], *, base_dir: Path | None = None) -
             }
         ],
     }
-    return json.dumps(log, indent=2)
+    return pretty_json(log)
