@@ -135,13 +135,38 @@ def test_monitor_section_in_config_show(
     assert shown["record"]["value"] is True
     assert shown["org-id"]["from"].endswith(".kmsguard.toml:1")
     assert shown["queue-url"]["value"].endswith("/kms")
-    # replay takes the section too: its database is the file's
-    db = repo / "monitor.db"
-    (repo / ".kmsguard.toml").write_text(f'[monitor]\nrecord = true\ndb = "sqlite:///{db}"\n')
-    (repo / "events").mkdir()
-    run = kmsguard("monitor", "replay", "events", "--no-read-policies")
-    assert run.code in (0, 2), run.err  # an empty folder: nothing replayed
-    assert "Traceback" not in run.err
+
+
+def test_monitor_replay_records_where_file_environment_or_flag_say(
+    kmsguard: Any, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.monitor.events import public_policy, put_policy
+
+    events = repo / "events"
+    events.mkdir()
+    (events / "e.json").write_text(json.dumps(put_policy(public_policy(), event_id="pub")))
+    monkeypatch.chdir(repo)
+
+    def open_findings(db: Path) -> int:
+        if not db.exists():
+            return 0
+        h = History(open_database(f"sqlite:///{db}"))
+        count = len(h.findings())
+        h.engine.dispose()
+        return count
+
+    (repo / ".kmsguard.toml").write_text(
+        '[monitor]\nrecord = true\ndb = "sqlite:///file.db"\nlog-level = "error"\n'
+    )
+    run = kmsguard("monitor", "replay", "events")
+    assert run.code == 0, run.err
+    assert open_findings(repo / "file.db") == 1  # the file's db and record
+    monkeypatch.setenv("KMSGUARD_DB", f"sqlite:///{repo / 'env.db'}")
+    kmsguard("monitor", "replay", "events")
+    assert open_findings(repo / "env.db") == 1  # the environment beats the file
+    kmsguard("monitor", "replay", "events", "--db", f"sqlite:///{repo / 'flag.db'}")
+    assert open_findings(repo / "flag.db") == 1  # the flag beats both
+    assert open_findings(repo / "file.db") == 1
 
 
 @pytest.mark.parametrize(
