@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -339,7 +339,8 @@ def _open_row(
     the partial unique index (one open row per fingerprint), so that a recorder writing at
     the same moment (another scan, the monitor) cannot open it a second time. On
     PostgreSQL the insert waits for a concurrent one to commit, then yields to it."""
-    for _ in range(5):  # a row that is resolved between the insert and the read: again
+    inserted = False
+    for _ in range(6):  # a row that is resolved between the insert and the read: again
         row = session.scalars(
             select(FindingRow).where(
                 FindingRow.fingerprint == o.fingerprint,
@@ -347,7 +348,7 @@ def _open_row(
             )
         ).first()
         if row is not None:
-            return row, False
+            return row, inserted
         values: dict[str, object] = {
             "fingerprint": o.fingerprint,
             "kind": str(o.kind),
@@ -365,36 +366,36 @@ def _open_row(
             "severity": str(o.severity),
             "title": o.title,
         }
-        new_id = session.execute(_insert_if_none_open(session, values)).scalar_one_or_none()
-        if new_id is not None:
-            found = session.get(FindingRow, new_id)
-            assert found is not None
-            return found, True
+        inserted = _insert_if_none_open(session, values)
     raise StoreError(f"cannot open the finding `{o.fingerprint}`: it keeps changing")
 
 
-def _insert_if_none_open(session: Session, values: Mapping[str, object]) -> Any:
-    """INSERT ... ON CONFLICT (fingerprint) WHERE status = 'open' DO NOTHING RETURNING id."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+def _insert_if_none_open(session: Session, values: Mapping[str, object]) -> bool:
+    """INSERT ... ON CONFLICT (fingerprint) WHERE status = 'open' DO NOTHING; whether a
+    row was inserted."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql
 
-        return (
+        returning = (
             postgresql.insert(FindingRow)
             .values(values)
             .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=OPEN_WHERE)
             .returning(FindingRow.id)
         )
-    if dialect == "sqlite":
+        return connection.execute(returning).first() is not None
+    if connection.dialect.name == "sqlite":
         from sqlalchemy.dialects import sqlite
 
-        return (
+        # the row count, not RETURNING: SQLite before 3.35 (2021) has no RETURNING
+        plain = (
             sqlite.insert(FindingRow)
             .values(values)
             .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=OPEN_WHERE)
-            .returning(FindingRow.id)
         )
-    return insert(FindingRow).values(values).returning(FindingRow.id)  # pragma: no cover
+        return connection.execute(plain).rowcount == 1
+    connection.execute(insert(FindingRow).values(values))  # pragma: no cover
+    return True  # pragma: no cover
 
 
 def _resolve(
