@@ -12,6 +12,8 @@ import boto3
 import pytest
 
 from kmsguard.cli import main
+from kmsguard.usage import analyze_usage
+from kmsguard.usage.sources import LogRef
 from tests.integration.aws_seed import OWN, create_key, kms, root_policy
 from tests.integration.fault_proxy import FaultProxy
 from tests.usage.generator import standard_scenario
@@ -138,3 +140,37 @@ def test_usage_reads_local_files_without_a_default_deadline(
     assert code == 0
     text = " ".join(out.split())
     assert "Default 3600 s with s3:// sources or --engine athena, no limit for local files" in text
+
+
+class _SlowSource:
+    """A log source whose listing and reads stall, as a hung S3 would."""
+
+    def __init__(self, name: str, list_seconds: float, files: int = 3) -> None:
+        self.name, self.list_seconds, self.files = name, list_seconds, files
+
+    def list_logs(self, dates: object) -> list[LogRef]:
+        time.sleep(self.list_seconds)
+        return [LogRef(name=f"{self.name}/{i}.json.gz", bucket="b", key=str(i))
+                for i in range(self.files)]
+
+    def fetch(self, ref: LogRef) -> bytes:
+        time.sleep(0.6)
+        return json.dumps({"Records": []}).encode()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def test_usage_deadline_covers_listing_and_reading() -> None:
+    """A source still unlisted and files not started at the deadline are skipped, each
+    named with the reason; what was read before it counts."""
+    slow, late = _SlowSource("s3://slow", 1.2), _SlowSource("s3://late", 0)
+    report = analyze_usage([slow, late], jobs=1, deadline=1)
+    reasons = {s.name: s.reason for s in report.skipped}
+    assert reasons == {
+        "s3://late": "not read: the --deadline of 1 s passed",
+        **{f"s3://slow/{i}.json.gz": "not read: the --deadline of 1 s passed" for i in range(3)},
+    }
+    assert report.incomplete
+    quick = analyze_usage([_SlowSource("s3://quick", 0, files=2)], jobs=1, deadline=30)
+    assert (quick.skipped, quick.files) == ((), 2)

@@ -67,7 +67,12 @@ def analyze_usage(
             opened.append(spec)
     work: list[tuple[LogSource, LogRef]] = []
     input_errors: list[str] = []
-    for src in opened:
+    reason = f"not read: the --deadline of {deadline:g} s passed" if deadline else ""
+    unlisted: list[tuple[str, str]] = []  # sources the deadline left unlisted
+    for spec, src in zip(sources, opened, strict=True):
+        if ends is not None and time.monotonic() >= ends:
+            unlisted.append((f"{spec if isinstance(spec, str | Path) else src}", reason))
+            continue
         try:
             work.extend((src, ref) for ref in src.list_logs(dates))
         except InputError as exc:
@@ -85,8 +90,9 @@ def analyze_usage(
         jobs=jobs,
         progress=progress,
         ends=ends,
-        ends_reason=f"not read: the --deadline of {deadline:g} s passed" if deadline else "",
+        ends_reason=reason,
     )
+    agg.skipped.extend(unlisted)
     report = build_report(
         agg, zone, since=lo, until=hi, requested_keys=tuple(keys), engine="fast"
     )
