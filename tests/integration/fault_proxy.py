@@ -68,11 +68,14 @@ class _Call:
     body: bytes
 
 
-def _classify(headers: dict[str, str], body: bytes) -> _Call:
+def _classify(headers: dict[str, str], body: bytes, method: str = "", path: str = "") -> _Call:
     scope = _SCOPE_RE.search(headers.get("authorization", ""))
     region, service = scope.groups() if scope else ("", "")
     target = headers.get("x-amz-target", "")
-    if target:
+    if service == "s3":  # REST: a GET without list-type reads an object
+        listing = "list-type=" in path or method != "GET"
+        operation = f"{method}:list" if listing else "GetObject"
+    elif target:
         operation = target.rsplit(".", 1)[-1]
     else:  # query protocol (STS, EC2): Action=... in the form body
         form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
@@ -285,7 +288,7 @@ class FaultProxy:
                     self._stats()
                     return
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                call = _classify(headers, body)
+                call = _classify(headers, body, self.command, self.path)
                 proxy._count("requests")
                 with proxy._lock:
                     proxy.operations[f"{call.service or '?'}:{call.operation or '?'}"] += 1

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
 
+from kmsguard.model import Severity
 from kmsguard.store import (
     Base,
     PolicyVersionStore,
@@ -21,6 +22,7 @@ from kmsguard.store import (
 )
 from kmsguard.store.database import DB_ENV, default_db_url, migrate
 from kmsguard.store.migrations import load_models
+from kmsguard.store.models import as_utc
 
 KEY = "arn:aws:kms:eu-west-1:111122223333:key/0000aaaa-0000-4000-8000-000000000001"
 
@@ -152,3 +154,106 @@ def test_monitor_tables_made_before_their_revision_are_kept(db_url: str) -> None
         assert conn.execute(text("SELECT count(*) FROM monitor_keys")).scalar() == 1
     assert "monitor_events" in inspect(upgraded).get_table_names()
     upgraded.dispose()
+
+
+def _downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
+    from kmsguard.store.migrations import alembic_config
+
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), revision)
+
+
+def _kpis(db_url: str, tmp_path: Path | None = None) -> dict[str, object]:
+    from kmsguard.store import History
+    from kmsguard.store.kpis import compute, kpis_json
+
+    from .seed import at, seed
+
+    h = History(open_database(db_url))
+    if tmp_path is not None:
+        seed(h, tmp_path)
+    out = kpis_json(compute(h, now=at(50)))
+    out.pop("generated_at")
+    h.engine.dispose()
+    return out
+
+
+def test_0005_keeps_a_history_without_duplicates_and_its_kpis(
+    db_url: str, tmp_path: Path
+) -> None:
+    before = _kpis(db_url, tmp_path)
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        rows_before = conn.execute(text("SELECT * FROM findings ORDER BY id")).all()
+    _downgrade(engine, "0004")  # the schema before the unique index, data kept
+    assert "uq_findings_open_fingerprint" not in {
+        i["name"] for i in inspect(engine).get_indexes("findings")
+    }
+    engine.dispose()
+    assert _kpis(db_url) == before  # open_database upgrades it again
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT * FROM findings ORDER BY id")).all() == rows_before
+    engine.dispose()
+
+
+def test_0005_merges_open_duplicates_into_the_oldest(db_url: str, tmp_path: Path) -> None:
+    """A database where two recorders both opened a finding (before 0005) upgrades: one
+    open row, first seen at the earliest sighting, last seen at the latest, the gate
+    failures of both; a resolved episode of the same finding is left alone."""
+    from kmsguard.store import History, RunKind
+
+    from .seed import at, iac_obs
+
+    template = str(tmp_path / "keys.yaml")
+    h = History(open_database(db_url))
+    h.record_run(RunKind.IAC, [str(tmp_path)], [iac_obs(template, "Open")], complete=True,
+                 finished_at=at(0))
+    h.record_run(RunKind.IAC, [str(tmp_path)], [], complete=True, finished_at=at(1))
+    h.record_run(RunKind.IAC, [str(tmp_path)], [iac_obs(template, "Open")], complete=True,
+                 fail_on=Severity.HIGH, finished_at=at(5))
+    h.engine.dispose()
+    engine = create_engine(db_url)
+    _downgrade(engine, "0004")
+    copy = (
+        "INSERT INTO findings (fingerprint, kind, subject, resource, detail_id, rule_id, "
+        "scope_unit, account, region, display_source, line, verdict, severity, title, "
+        "statements, actions, principals, witness, remediation, status, first_seen, "
+        "last_seen, opened_by_run, opened_by_event) "
+        "SELECT fingerprint, kind, subject, resource, detail_id, rule_id, scope_unit, "
+        "account, region, display_source, line, verdict, :sev, title, statements, actions, "
+        "principals, witness, remediation, status, :first, :last, opened_by_run, "
+        "opened_by_event FROM findings WHERE id = :src"
+    )
+    with engine.begin() as conn:
+        src = conn.scalar(text("SELECT id FROM findings WHERE status = 'open'"))
+        # a twin opened earlier (the oldest: kept) and one seen later (its sighting kept)
+        conn.execute(text(copy), {"sev": "high", "first": at(4), "last": at(4), "src": src})
+        conn.execute(text(copy), {"sev": "medium", "first": at(6), "last": at(7), "src": src})
+        later = conn.scalar(text("SELECT max(id) FROM findings"))
+        run = conn.scalar(text("SELECT max(id) FROM scan_runs"))
+        conn.execute(
+            text(
+                "INSERT INTO blocked_findings (run_id, finding_id, fingerprint, fail_on, "
+                "blocked_at) SELECT :run, id, fingerprint, 'high', :t FROM findings "
+                "WHERE id = :id"
+            ),
+            {"run": run, "id": later, "t": at(6)},
+        )
+        assert conn.scalar(text("SELECT count(*) FROM findings WHERE status = 'open'")) == 3
+    engine.dispose()
+
+    upgraded = History(open_database(db_url))
+    rows = upgraded.findings()
+    assert [r.status for r in rows] == ["resolved", "open"]
+    kept = rows[1]
+    assert (as_utc(kept.first_seen), as_utc(kept.last_seen)) == (at(4), at(7))
+    assert kept.severity == "medium"  # the latest sighting's
+    assert {b.finding_id for b in upgraded.blocked()} == {kept.id}
+    assert len(upgraded.blocked()) == 2
+    # and from now on a second open row is refused by the database itself
+    with pytest.raises(Exception, match=r"(?i)unique"), upgraded.engine.begin() as conn:
+        conn.execute(text(copy), {"sev": "low", "first": at(9), "last": at(9), "src": kept.id})
+    upgraded.engine.dispose()

@@ -40,7 +40,7 @@ from kmsguard.aws.keys import (
 from kmsguard.aws.ratelimit import RateLimits
 from kmsguard.aws.result import GrantFinding, KeyResult, ReadError, ScanResult, ScopeFailure
 from kmsguard.aws.session import SessionClients, assume_role, client_config
-from kmsguard.errors import KmsguardError
+from kmsguard.errors import KmsguardError, SourceError
 from kmsguard.model import Assessment, TrustZone, Verdict
 from kmsguard.policy import Grant, Policy, analyze_policy, judge_grant, parse_policy
 
@@ -54,6 +54,9 @@ DEFAULT_MAX_ATTEMPTS = 8
 #: Seconds to connect, and to wait for each answer, per HTTP attempt (botocore's default is
 #: 60: one hanging region then took 9 minutes).
 DEFAULT_TIMEOUT = 10.0
+#: Seconds for a whole `scan aws` run unless --deadline says otherwise: a CI job gets a
+#: report (exit 4, the unread named) instead of hanging on a stalled API.
+DEFAULT_DEADLINE = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,9 +336,37 @@ class AwsScanner:
 
     # -- orchestration -----------------------------------------------------------------
 
+    def _planned(self, started: float) -> _Plan:
+        """`_plan` (the caller's identity, the organization's accounts) within the
+        deadline: in a daemon thread, so that a stalled call cannot hold the scan."""
+        if self.options.deadline is None:
+            return self._plan()
+        box: list[_Plan | BaseException] = []
+
+        def plan() -> None:
+            try:
+                box.append(self._plan())
+            except BaseException as exc:  # handed to the scanning thread below
+                box.append(exc)
+
+        thread = threading.Thread(target=plan, name="kmsguard-plan", daemon=True)
+        thread.start()
+        thread.join(max(0.0, started + self.options.deadline - time.monotonic()))
+        if not box:
+            self.stop.set()
+            what = "the organization's accounts" if self.options.org else "the caller identity"
+            raise SourceError(
+                f"the --deadline of {self.options.deadline:g} s passed while reading {what} "
+                "(sts:GetCallerIdentity, organizations:ListAccounts): no account was scanned",
+                hint="retry, or give a longer --deadline (0 or none: no limit)",
+            )
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
+
     def scan(self) -> ScanResult:
         started = time.monotonic()
-        plan = self._plan()
+        plan = self._planned(started)
         zones = {a: self.zone(a, plan) for a in plan.accounts}
         keys: list[KeyResult] = []
         failures: list[ScopeFailure] = []

@@ -15,7 +15,8 @@ from kmsguard import __version__
 from kmsguard.errors import ExitCode, KmsguardError
 
 from .common import echo_error
-from .lazy import LazyGroup, examples_last
+from .configured import ConfiguredGroup
+from .lazy import examples_last
 
 _COMMANDS = {
     "check": "kmsguard.cli.check:check",
@@ -30,7 +31,10 @@ _COMMANDS = {
 
 
 @click.group(
-    cls=LazyGroup, lazy=_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+    cls=ConfiguredGroup,
+    lazy=_COMMANDS,
+    sections={"fix": "fix"},  # its subcommands have no --config: KMSGUARD_CONFIG or discovery
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, prog_name="kmsguard")
 def cli() -> None:

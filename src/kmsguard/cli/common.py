@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 import re
 import sys
@@ -164,6 +165,37 @@ def fail_on_option(f: F) -> F:
         envvar="KMSGUARD_FAIL_ON",
         help="Exit 3 when a finding is at or above this severity.",
     )(f)
+
+
+class Deadline(click.ParamType[float]):
+    """Seconds (at least 1), or `0` / `none` for no limit (returned as 0.0)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("none", "0", "0.0"):
+            return 0.0
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"`{value}` is not a number of seconds, or 0 / none for no limit", param)
+        if seconds == 0:
+            return 0.0
+        if not math.isfinite(seconds) or seconds < 1:
+            self.fail(f"`{value}`: give at least 1 second, or 0 / none for no limit", param)
+        return seconds
+
+
+def deadline_option(default: float | None, what: str) -> Callable[[F], F]:
+    """--deadline SECONDS|none: `default` when not given (None: no default limit)."""
+    shown = f"default {default:g} s; " if default else ""
+    return click.option(
+        "--deadline",
+        type=Deadline(),
+        default=default,
+        metavar="SECONDS|none",
+        help=f"Stop after this long: {what} ({shown}0 or none: no limit).",
+    )
 
 
 def output_option(f: F) -> F:

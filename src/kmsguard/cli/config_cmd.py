@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +13,34 @@ from click.core import ParameterSource
 
 from . import settings
 from .common import format_option
-from .configured import ConfiguredCommand, config_option, loaded_config
+from .configured import (
+    DB_ENV,
+    ConfiguredCommand,
+    command_defaults,
+    config_option,
+    loaded_config,
+)
 from .terminal import fit
 
+#: section -> the command shown for it (module, attribute, subcommand of a group)
 _COMMANDS = {
-    "check": ("kmsguard.cli.check", "check"),
-    "iac": ("kmsguard.cli.scan_iac", "scan_iac"),
-    "aws": ("kmsguard.cli.scan_aws", "scan_aws"),
+    "check": ("kmsguard.cli.check", "check", None),
+    "iac": ("kmsguard.cli.scan_iac", "scan_iac", None),
+    "aws": ("kmsguard.cli.scan_aws", "scan_aws", None),
+    "usage": ("kmsguard.cli.usage", "usage", None),
+    "fix": ("kmsguard.cli.fix", "fix", "apply"),
+    "monitor": ("kmsguard.cli.monitor", "monitor", "sqs"),
+    "report": ("kmsguard.cli.report", "report", None),
 }
-_TITLES = {"check": "kmsguard check", "iac": "kmsguard scan iac", "aws": "kmsguard scan aws"}
+_TITLES = {
+    "check": "kmsguard check",
+    "iac": "kmsguard scan iac",
+    "aws": "kmsguard scan aws",
+    "usage": "kmsguard usage",
+    "fix": "kmsguard fix plan|apply|rollback|history",
+    "monitor": "kmsguard monitor sqs|replay",
+    "report": "kmsguard report",
+}
 
 
 @click.group()
@@ -49,22 +69,43 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def effective(section: str, explicit: str | None) -> dict[str, dict[str, Any]]:
-    """Each setting of the command behind `section`: its value and its source."""
+def _command(section: str) -> click.Command:
     import importlib
 
-    module, attr = _COMMANDS[section]
+    module, attr, sub = _COMMANDS[section]
     command = getattr(importlib.import_module(module), attr)
-    assert isinstance(command, ConfiguredCommand)
-    args = ["--config", explicit] if explicit else []
-    ctx = command.make_context(_TITLES[section], args, resilient_parsing=True)
-    loaded = loaded_config(ctx)
+    if sub is not None:
+        assert isinstance(command, click.Group)
+        command = command.commands[sub]
+    assert isinstance(command, click.Command)
+    return command
+
+
+def effective(
+    section: str, explicit: str | None, loaded: settings.FileConfig
+) -> dict[str, dict[str, Any]]:
+    """Each setting of the command behind `section`: its value and its source."""
+    command = _command(section)
+    if isinstance(command, ConfiguredCommand):  # it reads the file itself
+        args = ["--config", explicit] if explicit else []
+        ctx = command.make_context(_TITLES[section], args, resilient_parsing=True)
+        loaded = loaded_config(ctx)
+    else:  # as the root group hands the file's section to it
+        defaults = command_defaults(loaded, section)
+        ctx = command.make_context(
+            _TITLES[section], [], resilient_parsing=True, default_map=defaults
+        )
     params = {p.name: p for p in command.params if p.name}
     out: dict[str, dict[str, Any]] = {}
     for param, key in _keys(section).items():
         if param not in params or param == "exclude":  # the file's excludes add up: below
             continue
         source = ctx.get_parameter_source(param)
+        if param == "db_url" and source is not ParameterSource.DEFAULT_MAP and os.environ.get(
+            DB_ENV
+        ):  # the store reads it; its value may hold a password: not shown
+            out[key] = {"value": f"${DB_ENV}", "from": f"environment {DB_ENV}"}
+            continue
         if source is ParameterSource.ENVIRONMENT:
             envvar = params[param].envvar
             where = f"environment {envvar}"
@@ -96,8 +137,9 @@ def effective(section: str, explicit: str | None) -> dict[str, dict[str, Any]]:
 @config_option
 @format_option(["text", "json"], "text for people, json for scripts.")
 def show(fmt: str) -> int:
-    """Print the effective settings of check, scan iac and scan aws, and where each came
-    from: the config file (with its line), an environment variable, or the default.
+    """Print the effective settings of every command (check, scan iac, scan aws, usage,
+    fix, monitor, report), and where each came from: the config file (with its line), an
+    environment variable, or the default.
 
     \b
     Examples:
@@ -107,7 +149,7 @@ def show(fmt: str) -> int:
     """
     loaded = loaded_config()
     explicit = str(loaded.path) if loaded.path else None
-    report = {s: effective(s, explicit) for s in _COMMANDS}
+    report = {s: effective(s, explicit, loaded) for s in _COMMANDS}
     if fmt == "json":
         click.echo(json.dumps({"file": explicit, "commands": report}, indent=2))
         return 0

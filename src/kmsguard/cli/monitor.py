@@ -19,6 +19,7 @@ from kmsguard.errors import ExitCode, InputError
 from kmsguard.model import ZoneSpec
 
 from .common import _org, aws_session, echo_error, echo_warning, trusted_options
+from .configured import ConfiguredCommand, config_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -111,7 +112,7 @@ def _common_options(f: F) -> F:
     ]
     for d in reversed(decorators):
         f = d(f)
-    return f
+    return config_option(f)
 
 
 def _settings(opts: dict[str, Any], *, read_policies: bool) -> Any:
@@ -156,7 +157,7 @@ def _region(session: Any, region: str | None) -> str:
     return region or session.region_name or "us-east-1"
 
 
-@monitor.command()
+@monitor.command(cls=ConfiguredCommand, section="monitor")
 @click.option("--queue-url", required=True, metavar="URL", help="The SQS queue to consume.")
 @click.option(
     "--batch-size",
@@ -236,7 +237,7 @@ def _queue_region(url: str) -> str | None:
     return parts[1] if len(parts) > 3 and parts[0] == "sqs" else None
 
 
-@monitor.command()
+@monitor.command(cls=ConfiguredCommand, section="monitor")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--read-policies",

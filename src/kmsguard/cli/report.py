@@ -12,6 +12,7 @@ import click
 from kmsguard.errors import InputError
 
 from .common import format_option, output_option, write_output
+from .configured import ConfiguredCommand, config_option
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -40,7 +41,7 @@ def render_report(report: dict[str, object], fmt: str) -> str:
     return render_kpis_text(report)
 
 
-@click.command()
+@click.command(cls=ConfiguredCommand, section="report")
 @click.option("--since", metavar="DATE", help="Only trends, resolutions and blocks since DATE.")
 @format_option(
     ["text", "json", "html"], "text for a terminal, json for machines, html: a one-file dashboard."
@@ -52,6 +53,7 @@ def render_report(report: dict[str, object], fmt: str) -> str:
     metavar="URL",
     help="History database (default: $KMSGUARD_DB, else SQLite in the user data folder).",
 )
+@config_option
 def report(since: str | None, fmt: str, output: Path | None, db_url: str | None) -> int:
     """The four KPIs from recorded runs (`scan aws --record`, `scan iac --record`,
     `fix apply --record`): public and cross-account keys now and over time; time to

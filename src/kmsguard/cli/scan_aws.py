@@ -15,6 +15,7 @@ import click
 from kmsguard.aws.accounts import DEFAULT_ROLE
 from kmsguard.aws.result import ScanResult
 from kmsguard.aws.scan import (
+    DEFAULT_DEADLINE,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_RPS,
     DEFAULT_TIMEOUT,
@@ -29,6 +30,7 @@ from .common import (
     _org,
     announce_config,
     aws_session,
+    deadline_option,
     echo_warning,
     exit_code_for,
     fail_on_option,
@@ -173,12 +175,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
     show_default=True,
     help="Seconds to connect and to wait for each answer, per attempt of each API call.",
 )
-@click.option(
-    "--deadline",
-    type=click.FloatRange(min=1),
-    metavar="SECONDS",
-    help="Stop after this long: what is not read by then is reported as unread (exit 4).",
-)
+@deadline_option(DEFAULT_DEADLINE, "what is not read by then is reported as unread (exit 4)")
 @click.option("--profile", help="AWS profile (default: AWS_PROFILE or the default chain).")
 @click.option(
     "--security-hub",
@@ -206,7 +203,7 @@ def scan_aws(
     workers: int,
     max_attempts: int,
     timeout: float,
-    deadline: float | None,
+    deadline: float,
     profile: str | None,
     security_hub: bool,
     quiet: bool,
@@ -246,7 +243,7 @@ def scan_aws(
         workers=workers,
         max_attempts=max_attempts,
         timeout=timeout,
-        deadline=deadline,
+        deadline=deadline or None,  # 0: no limit
         org_id=org_id,
         trusted_accounts=frozenset(trusted_accounts),
         trusted_orgs=frozenset(trusted_orgs),
@@ -272,10 +269,28 @@ def scan_aws(
             f"scan incomplete: {s['keys_errored']} key(s) and {s['failed_scopes']} "
             "account/region scope(s) could not be read"
         )
+        if unread := deadline_unread(result):
+            echo_warning(f"the --deadline of {deadline:g} s passed; not read: {unread}")
     code: ExitCode = exit_code_for(
         result.severities(), fail_on, input_errors=False, incomplete=result.incomplete
     )
     return int(code)
+
+
+def deadline_unread(result: ScanResult, named: int = 5) -> str:
+    """What the deadline left unread, by name (the first `named` of each kind)."""
+    scopes = [
+        f"account {f.account}" + (f" region {f.region}" if f.region else "")
+        for f in result.failures
+        if f.error.code == "DeadlineExceeded"
+    ]
+    keys = [k.arn for k in result.keys if any(e.code == "DeadlineExceeded" for e in k.errors)]
+    parts = []
+    for kind, names in (("scope(s)", scopes), ("key(s)", keys)):
+        if names:
+            more = f" and {len(names) - named} more" if len(names) > named else ""
+            parts.append(f"{len(names)} {kind}: " + ", ".join(names[:named]) + more)
+    return "; ".join(parts)
 
 
 def known_fixed(record: bool, db_url: str | None) -> KnownFixed | None:

@@ -29,8 +29,12 @@ CONFIG_NAME = ".kmsguard.toml"
 ENV_CONFIG = "KMSGUARD_CONFIG"
 PYPROJECT_TABLE = "tool.kmsguard"
 
-#: The commands a config file configures, by section: "" is the top level.
-COMMANDS = ("check", "iac", "aws")
+#: The commands a config file configures, by section name (`fix` covers plan, apply,
+#: rollback and history; `monitor` covers sqs and replay).
+COMMANDS = ("check", "iac", "aws", "usage", "fix", "monitor", "report")
+#: Commands of the zone of trust and of the history store.
+_ZONE = ("check", "iac", "aws", "usage", "fix", "monitor")
+_HISTORY = ("iac", "aws", "fix", "monitor")
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _ORG_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
@@ -39,6 +43,18 @@ FORMATS = {
     "check": ("text", "json", "sarif"),
     "iac": ("text", "json", "sarif", "junit"),
     "aws": ("text", "json", "sarif", "csv", "asff"),
+    "usage": ("text", "json", "csv"),
+    "fix": ("text", "json"),
+    "report": ("text", "json", "html"),
+}
+#: Keys that would put a secret in a file that is committed: refused with the way to pass
+#: the value instead.
+SECRETS = {
+    "webhook-url": "a webhook URL is a credential: pass --webhook-url, e.g. from a CI secret",
+    "webhook-urls": "a webhook URL is a credential: pass --webhook-url, e.g. from a CI secret",
+    "password": "passwords do not belong in the config file",
+    "aws-access-key-id": "AWS credentials come from the environment or a profile",
+    "aws-secret-access-key": "AWS credentials come from the environment or a profile",
 }
 
 Check = Callable[[Any, Path], tuple[Any, str | None]]  # (value, problem)
@@ -101,8 +117,52 @@ def _bool(v: Any, _base: Path) -> tuple[Any, str | None]:
     return (v, None) if isinstance(v, bool) else (None, "must be true or false")
 
 
+def _db(v: Any, base: Path) -> tuple[Any, str | None]:
+    """A database URL without a password (the file is committed; the password goes in
+    KMSGUARD_DB, PGPASSWORD or ~/.pgpass). A relative SQLite file is relative to the
+    config file's folder, like every path in it."""
+    if not isinstance(v, str) or not v:
+        return None, 'must be a database URL (a string), e.g. "sqlite:////var/lib/kmsguard.db"'
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(v)
+    except ArgumentError:
+        return None, f"`{v}` is not a database URL, e.g. postgresql+psycopg://user@host/db"
+    if url.password is not None or "password=" in v.lower():
+        return None, (
+            "holds a password, which does not belong in the config file: set the whole URL "
+            "in KMSGUARD_DB (a CI secret), or the password in PGPASSWORD or ~/.pgpass"
+        )
+    file = url.database or ":memory:"
+    relative = not file.startswith((":memory:", "file:")) and not Path(file).is_absolute()
+    if url.drivername.startswith("sqlite") and relative:
+        return url.set(database=str(base / file)).render_as_string(False), None
+    return v, None
+
+
+def _deadline(v: Any, _base: Path) -> tuple[Any, str | None]:
+    """Seconds (at least 1), or 0 / "none" for no limit."""
+    if v == "none" or (v == 0 and not isinstance(v, bool)):
+        return "none", None
+    if isinstance(v, int | float) and not isinstance(v, bool) and v >= 1:
+        return v, None
+    return None, 'must be a number of seconds (at least 1), or 0 / "none" for no limit'
+
+
+def _source(v: Any, _base: Path) -> tuple[Any, str | None]:
+    """A CloudTrail source: an s3:// URL as it is, a folder relative to the file's."""
+    if not isinstance(v, str) or not v:
+        return None, 'must be a folder or an s3:// URL, e.g. "s3://trail-bucket/AWSLogs/"'
+    return (v if v.startswith("s3://") else str(_base / v)), None
+
+
 ACCOUNT = _string(_ACCOUNT_RE, 'a 12-digit account id, e.g. "123456789012"')
 ORG = _string(_ORG_RE, 'an organization id, e.g. "o-abcdefghij"')
+REGION = _string(_REGION_RE, 'a region name, e.g. "eu-west-1"')
+TEXT = _string(None, "a string")
+WINDOW = _string(None, '"90d", "12h" or a date, e.g. "2026-11-01"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,51 +173,116 @@ class Setting:
     doc: str = ""
 
 
-#: Top-level keys: the zone of trust and the gate, for every command that has them.
+#: Top-level keys: the zone of trust, the gate and the history store, for every command
+#: that has them (a section's own key wins for its command).
 TOP: dict[str, Setting] = {
-    "account": Setting("account", ACCOUNT, ("check", "iac"), "the key owner's account id"),
-    "org-id": Setting("org_id", ORG, doc="the owner's organization id"),
-    "trusted-accounts": Setting("trusted_accounts", _list(ACCOUNT)),
-    "trusted-orgs": Setting("trusted_orgs", _list(ORG)),
-    "trusted-ou-paths": Setting("trusted_ou_paths", _list(_string(None, '"o-abc/r-ab12/"'))),
-    "fail-on": Setting("fail_on", _choice(_SEVERITIES)),
+    "account": Setting(
+        "account", ACCOUNT, ("check", "iac", "usage", "fix"), "the key owner's account id"
+    ),
+    "org-id": Setting(
+        "org_id", ORG, ("check", "iac", "aws", "fix", "monitor"), "the owner's organization id"
+    ),
+    "trusted-accounts": Setting("trusted_accounts", _list(ACCOUNT), _ZONE),
+    "trusted-orgs": Setting("trusted_orgs", _list(ORG), ("check", "iac", "aws", "fix", "monitor")),
+    "trusted-ou-paths": Setting(
+        "trusted_ou_paths",
+        _list(_string(None, '"o-abc/r-ab12/"')),
+        ("check", "iac", "aws", "fix", "monitor"),
+    ),
+    "fail-on": Setting("fail_on", _choice(_SEVERITIES), ("check", "iac", "aws")),
+    "db": Setting("db_url", _db, (*_HISTORY, "report"), "the history database (--db)"),
+    "record": Setting("record", _bool, _HISTORY, "record runs in the history (--record)"),
 }
 
 
-def _section(command: str, **extra: Setting) -> dict[str, Setting]:
-    return {
+def _section(
+    command: str, common: tuple[str, ...] = ("fail-on", "format", "output"), **extra: Setting
+) -> dict[str, Setting]:
+    shared = {
         "fail-on": Setting("fail_on", _choice(_SEVERITIES), (command,)),
-        "format": Setting("fmt", _choice(FORMATS[command]), (command,)),
+        "format": Setting("fmt", _choice(FORMATS.get(command, ())), (command,)),
         "output": Setting("output", _path, (command,)),
-        **{k.replace("_", "-"): v for k, v in extra.items()},
+        "db": Setting("db_url", _db, (command,)),
+        "record": Setting("record", _bool, (command,)),
+    }
+    return {
+        **{k: shared[k] for k in common},
+        **{k.replace("_", "-"): Setting(v.param, v.check, (command,)) for k, v in extra.items()},
     }
 
 
+_S = Setting  # the sections below set `commands` through _section
 SECTIONS: dict[str, dict[str, Setting]] = {
     "check": _section("check"),
     "iac": _section(
         "iac",
-        exclude=Setting("exclude", _list(_string(None, '"examples/*"')), ("iac",)),
-        baseline=Setting("baseline", _path, ("iac",)),
-        base_dir=Setting("base_dir", _path, ("iac",)),
-        inline_suppressions=Setting("inline_suppressions", _bool, ("iac",)),
-        max_file_size=Setting("max_file_size", _number(0.001, 1024), ("iac",)),
+        ("fail-on", "format", "output", "record", "db"),
+        exclude=_S("exclude", _list(_string(None, '"examples/*"'))),
+        baseline=_S("baseline", _path),
+        base_dir=_S("base_dir", _path),
+        inline_suppressions=_S("inline_suppressions", _bool),
+        max_file_size=_S("max_file_size", _number(0.001, 1024)),
         # [[iac.suppressions]] are read separately: they are not an option
     ),
     "aws": _section(
         "aws",
-        regions=Setting(
-            "regions", _list(_string(_REGION_RE, 'a region name, e.g. "eu-west-1"')), ("aws",)
-        ),
-        role=Setting("role_name", _string(None, '"kmsguard-scanner"'), ("aws",)),
-        org=Setting("org", _bool, ("aws",)),
-        owner_tags=Setting("owner_tags", _list(_string(None, '"owner"')), ("aws",)),
-        max_rps=Setting("max_rps", _number(0.1, 10_000), ("aws",)),
-        workers=Setting("workers", _number(1, 256, integer=True), ("aws",)),
-        max_attempts=Setting("max_attempts", _number(1, 20, integer=True), ("aws",)),
-        profile=Setting("profile", _string(None, '"prod-audit"'), ("aws",)),
-        security_hub=Setting("security_hub", _bool, ("aws",)),
+        ("fail-on", "format", "output", "record", "db"),
+        regions=_S("regions", _list(REGION)),
+        role=_S("role_name", _string(None, '"kmsguard-scanner"')),
+        org=_S("org", _bool),
+        owner_tags=_S("owner_tags", _list(_string(None, '"owner"'))),
+        max_rps=_S("max_rps", _number(0.1, 10_000)),
+        workers=_S("workers", _number(1, 256, integer=True)),
+        max_attempts=_S("max_attempts", _number(1, 20, integer=True)),
+        timeout=_S("timeout", _number(0.1, 600)),
+        deadline=_S("deadline", _deadline),
+        profile=_S("profile", _string(None, '"prod-audit"')),
+        security_hub=_S("security_hub", _bool),
     ),
+    "usage": _section(
+        "usage",
+        ("format", "output"),
+        sources=_S("sources", _list(_source)),
+        since=_S("since", WINDOW),
+        until=_S("until", WINDOW),
+        engine=_S("engine", _choice(("local", "athena"))),
+        table=_S("table", _string(None, '"cloudtrail.logs" (DATABASE.TABLE)')),
+        workgroup=_S("workgroup", TEXT),
+        output_location=_S("output_location", _string(None, '"s3://bucket/athena-results/"')),
+        jobs=_S("jobs", _number(1, 64, integer=True)),
+        region=_S("region", REGION),
+        all_keys=_S("all_keys", _bool),
+        max_log_size=_S("max_log_size", _number(0.001, 1_000_000)),
+        deadline=_S("deadline", _deadline),
+    ),
+    "fix": _section(
+        "fix",
+        ("format", "record", "db"),
+        cloudtrail=_S("cloudtrail", _list(_source)),
+        since=_S("since", WINDOW),
+        until=_S("until", WINDOW),
+        strategy=_S("strategy", _choice(("principals", "account", "org"))),
+        keep_external=_S("keep_external", _list(ACCOUNT)),
+        backup_dir=_S("backup_dir", _path),
+        profile=_S("profile", _string(None, '"prod-audit"')),
+    ),
+    "monitor": _section(
+        "monitor",
+        ("record", "db"),
+        queue_url=_S("queue_url", _string(None, '"https://sqs.REGION.amazonaws.com/ACCOUNT/Q"')),
+        batch_size=_S("batch_size", _number(1, 10, integer=True)),
+        wait_seconds=_S("wait_seconds", _number(0, 20, integer=True)),
+        owner_tag_keys=_S("owner_tag_keys", _list(_string(None, '"owner"'))),
+        dynamodb_table=_S("dynamodb_table", TEXT),
+        sns_topic_arn=_S("sns_topic_arn", _string(None, '"arn:aws:sns:REGION:ACCOUNT:topic"')),
+        webhook_timeout=_S("webhook_timeout", _number(0.1, 60)),
+        remediate=_S("remediate", _bool),
+        backup_dir=_S("backup_dir", _path),
+        profile=_S("profile", _string(None, '"prod-audit"')),
+        region=_S("region", REGION),
+        log_level=_S("log_level", _choice(("debug", "info", "warning", "error"))),
+    ),
+    "report": _section("report", ("format", "output", "db"), since=_S("since", WINDOW)),
 }
 
 
@@ -302,6 +427,9 @@ def _validate(
             if not isinstance(value, dict):
                 problems.append(f"{at('', key)} must be a table ([{key}])")
             continue
+        if key in SECRETS:
+            problems.append(f"{at('', key)} is not allowed: {SECRETS[key]}")
+            continue
         if key not in TOP:
             known = ", ".join([*TOP, *(f"[{s}]" for s in SECTIONS)])
             problems.append(f"{at('', key)} is not a setting (known: {known})")
@@ -316,6 +444,9 @@ def _validate(
         for key, value in table.items():
             if section == "iac" and key == "suppressions":
                 suppressions.extend(_suppressions(value, at, problems))
+                continue
+            if key in SECRETS:
+                problems.append(f"{at(section, key)} is not allowed: {SECRETS[key]}")
                 continue
             if key not in settings:
                 known = ", ".join(settings)

@@ -13,6 +13,7 @@ from kmsguard.errors import ExitCode, InputError
 from kmsguard.model import ZoneSpec
 
 from .common import (
+    Deadline,
     echo_error,
     echo_warning,
     format_option,
@@ -20,15 +21,19 @@ from .common import (
     write_output,
     zone_options,
 )
+from .configured import ConfiguredCommand, config_option
 
 if TYPE_CHECKING:
     from kmsguard.usage.report import UsageReport
 
 #: Bad files named one by one up to this many; the rest are counted.
 _NAMED_SKIPS = 20
+#: --deadline when reading S3 or Athena and none is given: a CI job gets exit 4 and the
+#: unread files named instead of hanging on a stalled API.
+REMOTE_DEADLINE = 3600.0
 
 
-@click.command()
+@click.command(cls=ConfiguredCommand, section="usage")
 @click.argument("sources", nargs=-1)
 @click.option("--since", help="Start of the window: YYYY-MM-DD, ISO date-time, or 90d / 12h.")
 @click.option("--until", help="End of the window (a date includes that whole day).")
@@ -74,6 +79,15 @@ _NAMED_SKIPS = 20
     help="Most MB one log file may hold once decompressed; larger files (gzip bombs) are "
     "named and skipped (exit 4).",
 )
+@click.option(
+    "--deadline",
+    type=Deadline(),
+    metavar="SECONDS|none",
+    help=f"Stop after this long: log files not read by then are named and skipped, Athena "
+    f"queries stopped (exit 4). Default {REMOTE_DEADLINE:g} s with s3:// sources or "
+    "--engine athena, no limit for local files; 0 or none: no limit.",
+)
+@config_option
 def usage(
     sources: tuple[str, ...],
     since: str | None,
@@ -91,6 +105,7 @@ def usage(
     allow_no_usage: bool,
     all_keys: bool,
     max_log_size: float,
+    deadline: float | None,
 ) -> int:
     """Who used each KMS key, from CloudTrail logs (a folder, files, or s3://bucket/prefix).
 
@@ -113,6 +128,9 @@ def usage(
             "CloudTrail does not record the caller's organization: only the key's account, "
             "`--account` and `--trusted-account` decide who is outside the zone of trust"
         )
+    remote = engine == "athena" or any(s.startswith("s3://") for s in sources)
+    if deadline is None:  # not given: bounded where AWS is read
+        deadline = REMOTE_DEADLINE if remote else 0.0
     resolved = tuple(resolve_keys(keys, lambda r: _client("kms", r or region))) if keys else ()
     if engine == "athena":
         if sources:
@@ -131,6 +149,7 @@ def usage(
             since=since,
             until=until,
             keys=resolved,
+            deadline=deadline or None,
         )
     else:
         if not sources:
@@ -150,6 +169,7 @@ def usage(
                 on_listed=progress.start,
                 s3_client=lambda: _client("s3", region),
                 max_log_bytes=int(max_log_size * 1024 * 1024),
+                deadline=deadline or None,
             )
     if all_keys:
         regions = (

@@ -22,6 +22,8 @@ DB_ENV = "KMSGUARD_DB"
 DB_FILE = "kmsguard.db"
 #: the file name used before the history store (policy versions only); still opened
 LEGACY_DB_FILE = "kmsguard.sqlite3"
+#: how long a SQLite writer waits for another one to commit
+SQLITE_BUSY_SECONDS = 60.0
 
 
 class Base(DeclarativeBase):
@@ -126,7 +128,10 @@ def open_database(url: str | None = None) -> Engine:
         private = path.parent == user_data_dir() or not path.parent.exists()
         _prepare_sqlite_file(path, private_folder=private)
     try:
-        engine = create_engine(url)
+        sqlite = url.startswith("sqlite")
+        # another recorder holding the write lock (a scan recording thousands of keys) is
+        # waited for, not an error: SQLite's default wait is 5 s
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS} if sqlite else {})
     except (SQLAlchemyError, ValueError, ImportError) as exc:
         hint = "use e.g. sqlite:////path/to/kmsguard.db or postgresql+psycopg://user@host/db"
         if isinstance(exc, ImportError) or "psycopg" in str(exc):

@@ -15,19 +15,22 @@ Lifecycle rules:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, insert, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from kmsguard.model import Assessment, Severity
 
 from .database import StoreError
 from .models import (
+    OPEN_WHERE,
     SNAPSHOT_COLUMNS,
     BlockedFindingRow,
     FindingRow,
@@ -40,6 +43,7 @@ from .models import (
 from .observations import POLICY_RULES, KeySnapshot, Observation, observe_policy
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def _now() -> datetime:
@@ -104,6 +108,19 @@ class History:
 
     # ------------------------------------------------------------------ writing
 
+    def _write(self, work: Callable[[Session], T]) -> T:
+        """`work` in one transaction, run again (up to 3 times) when PostgreSQL aborts it
+        as a deadlock or serialization failure with another recorder writing at once."""
+        for attempt in range(1, 4):
+            try:
+                with Session(self.engine) as session, session.begin():
+                    return work(session)
+            except OperationalError as exc:
+                if attempt == 3 or not _retryable(exc):
+                    raise
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def record_run(
         self,
         kind: RunKind,
@@ -124,55 +141,59 @@ class History:
         seen: dict[str, Observation] = {}
         for o in observations:
             seen.setdefault(o.fingerprint, o)
-        try:
-            with Session(self.engine) as session, session.begin():
-                run = ScanRunRow(
-                    kind=str(kind),
-                    scope=json.dumps(sorted(scope)),
-                    started_at=started,
-                    finished_at=finished,
-                    complete=complete,
-                    summary=json.dumps(summary or {}, sort_keys=True, default=str),
-                )
-                session.add(run)
-                session.flush()
-                opened = 0
-                rows: dict[str, FindingRow] = {}
+        snaps = list(snapshots)  # read once: the transaction may run again
+
+        def work(session: Session) -> RunRecord:
+            run = ScanRunRow(
+                kind=str(kind),
+                scope=json.dumps(sorted(scope)),
+                started_at=started,
+                finished_at=finished,
+                complete=complete,
+                summary=json.dumps(summary or {}, sort_keys=True, default=str),
+            )
+            session.add(run)
+            session.flush()
+            opened = 0
+            rows: dict[str, FindingRow] = {}
+            for fp, o in sorted(seen.items()):  # one order: no deadlock between runs
+                row, new = self._open_or_touch(session, o, finished, run_id=run.id)
+                rows[fp] = row
+                opened += new
+            resolved = 0
+            if complete:
+                stale = session.scalars(
+                    select(FindingRow).where(
+                        FindingRow.kind == str(kind),
+                        FindingRow.status == FindingStatus.OPEN.value,
+                    )
+                ).all()
+                for row in stale:
+                    if row.fingerprint in seen or not covers(kind, scope, row.scope_unit):
+                        continue
+                    _resolve(row, finished, run_id=run.id)
+                    resolved += 1
+            rows_to_add = [_snapshot_values(run.id, snap) for snap in snaps]
+            if rows_to_add:  # one executemany: thousands of keys per scan
+                session.execute(insert(KeySnapshotRow), rows_to_add)
+            blocked = 0
+            if fail_on is not None:
                 for fp, o in seen.items():
-                    row, new = self._open_or_touch(session, o, finished, run_id=run.id)
-                    rows[fp] = row
-                    opened += new
-                resolved = 0
-                if complete:
-                    stale = session.scalars(
-                        select(FindingRow).where(
-                            FindingRow.kind == str(kind),
-                            FindingRow.status == FindingStatus.OPEN.value,
-                        )
-                    ).all()
-                    for row in stale:
-                        if row.fingerprint in seen or not covers(kind, scope, row.scope_unit):
-                            continue
-                        _resolve(row, finished, run_id=run.id)
-                        resolved += 1
-                rows_to_add = [_snapshot_values(run.id, snap) for snap in snapshots]
-                if rows_to_add:  # one executemany: thousands of keys per scan
-                    session.execute(insert(KeySnapshotRow), rows_to_add)
-                blocked = 0
-                if fail_on is not None:
-                    for fp, o in seen.items():
-                        if o.severity.at_least(fail_on):
-                            session.add(
-                                BlockedFindingRow(
-                                    run_id=run.id,
-                                    finding_id=rows[fp].id,
-                                    fingerprint=fp,
-                                    fail_on=str(fail_on),
-                                    blocked_at=finished,
-                                )
+                    if o.severity.at_least(fail_on):
+                        session.add(
+                            BlockedFindingRow(
+                                run_id=run.id,
+                                finding_id=rows[fp].id,
+                                fingerprint=fp,
+                                fail_on=str(fail_on),
+                                blocked_at=finished,
                             )
-                            blocked += 1
-                return RunRecord(run.id, complete, opened, len(seen), resolved, blocked)
+                        )
+                        blocked += 1
+            return RunRecord(run.id, complete, opened, len(seen), resolved, blocked)
+
+        try:
+            return self._write(work)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot record the scan: {exc.__class__.__name__}") from exc
 
@@ -192,27 +213,30 @@ class History:
         current = observe_policy(key_arn, assessment) if assessment is not None else ()
         fingerprints = {o.fingerprint for o in current}
         candidates = resolve_only if resolve_only is not None else POLICY_RULES
+
+        def work(session: Session) -> EventRecord:
+            opened = []
+            for o in sorted(current, key=lambda o: o.fingerprint):
+                row, new = self._open_or_touch(session, o, when, event=event)
+                if new:
+                    opened.append(row.id)
+            resolved = []
+            rows = session.scalars(
+                select(FindingRow).where(
+                    FindingRow.kind == RunKind.AWS.value,
+                    FindingRow.subject == key_arn,
+                    FindingRow.status == FindingStatus.OPEN.value,
+                    FindingRow.rule_id.in_(list(candidates)),
+                )
+            ).all()
+            for row in rows:
+                if row.fingerprint not in fingerprints:
+                    _resolve(row, when, event=event)
+                    resolved.append(row.id)
+            return EventRecord(event, tuple(opened), tuple(resolved))
+
         try:
-            with Session(self.engine) as session, session.begin():
-                opened = []
-                for o in current:
-                    row, new = self._open_or_touch(session, o, when, event=event)
-                    if new:
-                        opened.append(row.id)
-                resolved = []
-                rows = session.scalars(
-                    select(FindingRow).where(
-                        FindingRow.kind == RunKind.AWS.value,
-                        FindingRow.subject == key_arn,
-                        FindingRow.status == FindingStatus.OPEN.value,
-                        FindingRow.rule_id.in_(list(candidates)),
-                    )
-                ).all()
-                for row in rows:
-                    if row.fingerprint not in fingerprints:
-                        _resolve(row, when, event=event)
-                        resolved.append(row.id)
-                return EventRecord(event, tuple(opened), tuple(resolved))
+            return self._write(work)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot record the policy change of `{key_arn}`: {exc.__class__.__name__}"
@@ -244,7 +268,7 @@ class History:
             resolve_only=(rule_id,) if rule_id and status == "resolved" else None,
         )
 
-    def _open_or_touch(
+    def _open_or_touch(  # the one open row of the finding, and whether it was opened now
         self,
         session: Session,
         o: Observation,
@@ -253,27 +277,7 @@ class History:
         run_id: int | None = None,
         event: str | None = None,
     ) -> tuple[FindingRow, bool]:
-        row = session.scalars(
-            select(FindingRow).where(
-                FindingRow.fingerprint == o.fingerprint,
-                FindingRow.status == FindingStatus.OPEN.value,
-            )
-        ).first()
-        new = row is None
-        if row is None:
-            row = FindingRow(
-                fingerprint=o.fingerprint,
-                kind=str(o.kind),
-                subject=o.subject,
-                detail_id=o.detail_id,
-                rule_id=o.rule_id,
-                scope_unit=o.scope_unit,
-                status=FindingStatus.OPEN.value,
-                first_seen=when,
-                opened_by_run=run_id,
-                opened_by_event=event,
-            )
-            session.add(row)
+        row, new = _open_row(session, o, when, run_id=run_id, event=event)
         row.last_seen = when
         row.resource = o.resource
         row.account, row.region = o.account, o.region
@@ -312,6 +316,86 @@ class History:
         with Session(self.engine, expire_on_commit=False) as session:
             query = select(BlockedFindingRow).order_by(BlockedFindingRow.blocked_at)
             return list(session.scalars(query).all())
+
+
+#: PostgreSQL's deadlock_detected and serialization_failure: the transaction may succeed
+#: when run again
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _retryable(exc: OperationalError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+def _open_row(
+    session: Session,
+    o: Observation,
+    when: datetime,
+    *,
+    run_id: int | None,
+    event: str | None,
+) -> tuple[FindingRow, bool]:
+    """The open row of `o`'s finding, inserted when there is none: insert-or-get against
+    the partial unique index (one open row per fingerprint), so that a recorder writing at
+    the same moment (another scan, the monitor) cannot open it a second time. On
+    PostgreSQL the insert waits for a concurrent one to commit, then yields to it."""
+    inserted = False
+    for _ in range(6):  # a row that is resolved between the insert and the read: again
+        row = session.scalars(
+            select(FindingRow).where(
+                FindingRow.fingerprint == o.fingerprint,
+                FindingRow.status == FindingStatus.OPEN.value,
+            )
+        ).first()
+        if row is not None:
+            return row, inserted
+        values: dict[str, object] = {
+            "fingerprint": o.fingerprint,
+            "kind": str(o.kind),
+            "subject": o.subject,
+            "detail_id": o.detail_id,
+            "rule_id": o.rule_id,
+            "scope_unit": o.scope_unit,
+            "status": FindingStatus.OPEN.value,
+            "first_seen": when,
+            "last_seen": when,
+            "opened_by_run": run_id,
+            "opened_by_event": event,
+            "display_source": o.display_source,
+            "verdict": str(o.verdict),
+            "severity": str(o.severity),
+            "title": o.title,
+        }
+        inserted = _insert_if_none_open(session, values)
+    raise StoreError(f"cannot open the finding `{o.fingerprint}`: it keeps changing")
+
+
+def _insert_if_none_open(session: Session, values: Mapping[str, object]) -> bool:
+    """INSERT ... ON CONFLICT (fingerprint) WHERE status = 'open' DO NOTHING; whether a
+    row was inserted."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        returning = (
+            postgresql.insert(FindingRow)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=OPEN_WHERE)
+            .returning(FindingRow.id)
+        )
+        return connection.execute(returning).first() is not None
+    if connection.dialect.name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        # the row count, not RETURNING: SQLite before 3.35 (2021) has no RETURNING
+        plain = (
+            sqlite.insert(FindingRow)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=OPEN_WHERE)
+        )
+        return connection.execute(plain).rowcount == 1
+    connection.execute(insert(FindingRow).values(values))  # pragma: no cover
+    return True  # pragma: no cover
 
 
 def _resolve(

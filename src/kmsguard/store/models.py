@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .database import Base
@@ -46,13 +46,30 @@ class ScanRunRow(Base):
     summary: Mapped[str] = mapped_column(Text, default="{}")
 
 
+#: the one open episode of a finding: at most one open row per fingerprint (a partial
+#: unique index, on SQLite and PostgreSQL), so that two recorders writing at once cannot
+#: both open it
+OPEN_WHERE = text("status = 'open'")
+OPEN_FINDING_INDEX = "uq_findings_open_fingerprint"
+
+
 class FindingRow(Base):
     """One finding episode: opened when first seen, resolved when a complete scan of its
     scope no longer sees it (or a fix / monitor event says so). A finding that comes back
-    after being resolved starts a new row with the same fingerprint."""
+    after being resolved starts a new row with the same fingerprint; only one row of a
+    fingerprint is ever open."""
 
     __tablename__ = "findings"
-    __table_args__ = (Index("ix_findings_fingerprint_status", "fingerprint", "status"),)
+    __table_args__ = (
+        Index("ix_findings_fingerprint_status", "fingerprint", "status"),
+        Index(
+            OPEN_FINDING_INDEX,
+            "fingerprint",
+            unique=True,
+            sqlite_where=OPEN_WHERE,
+            postgresql_where=OPEN_WHERE,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: sha256 of the identity: kind + key ARN (or file + resource) + rule (+ grant id)
@@ -84,9 +101,7 @@ class FindingRow(Base):
         ForeignKey("scan_runs.id"), nullable=True
     )
     opened_by_event: Mapped[str | None] = mapped_column(Text, nullable=True)
-    resolved_by_run: Mapped[int | None] = mapped_column(
-        ForeignKey("scan_runs.id"), nullable=True
-    )
+    resolved_by_run: Mapped[int | None] = mapped_column(ForeignKey("scan_runs.id"), nullable=True)
     #: "monitor:<event id>", "fix-apply:<policy version>", "fix-rollback:<policy version>"
     resolved_by_event: Mapped[str | None] = mapped_column(Text, nullable=True)
 

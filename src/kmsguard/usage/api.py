@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -40,12 +41,16 @@ def analyze_usage(
     on_listed: Callable[[int], None] | None = None,
     s3_client: Callable[[], S3Client] | None = None,
     max_log_bytes: int | None = None,
+    deadline: float | None = None,
 ) -> UsageReport:
     """Read CloudTrail logs and report who used which KMS key.
 
     `since` / `until` accept what `--since` / `--until` do (`2025-05-20`, ISO date-times,
     `90d`); `keys` holds key ARNs or key ids (resolve aliases first with `resolve_keys`).
+    With `deadline` (seconds from now), files not started by then are skipped, named, and
+    the report is incomplete.
     """
+    ends = time.monotonic() + deadline if deadline else None
     zone = zone or TrustZone()
     lo = parse_when(since) if since else None
     hi = parse_when(until, end=True) if until else None
@@ -62,7 +67,12 @@ def analyze_usage(
             opened.append(spec)
     work: list[tuple[LogSource, LogRef]] = []
     input_errors: list[str] = []
-    for src in opened:
+    reason = f"not read: the --deadline of {deadline:g} s passed" if deadline else ""
+    unlisted: list[tuple[str, str]] = []  # sources the deadline left unlisted
+    for spec, src in zip(sources, opened, strict=True):
+        if ends is not None and time.monotonic() >= ends:
+            unlisted.append((f"{spec if isinstance(spec, str | Path) else src}", reason))
+            continue
         try:
             work.extend((src, ref) for ref in src.list_logs(dates))
         except InputError as exc:
@@ -74,7 +84,15 @@ def analyze_usage(
     opts = ScanOptions(since=lo, until=hi, keys=frozenset(keys))
     if max_log_bytes is not None:
         opts = replace(opts, max_log_bytes=max_log_bytes)
-    agg = engine_fast.run(work, opts, jobs=jobs, progress=progress)
+    agg = engine_fast.run(
+        work,
+        opts,
+        jobs=jobs,
+        progress=progress,
+        ends=ends,
+        ends_reason=reason,
+    )
+    agg.skipped.extend(unlisted)
     report = build_report(
         agg, zone, since=lo, until=hi, requested_keys=tuple(keys), engine="fast"
     )

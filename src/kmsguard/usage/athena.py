@@ -8,6 +8,7 @@ ReEncrypt split), so both engines share one implementation of every rule."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -349,12 +350,21 @@ def analyze_with_athena(
     until: str | None = None,
     keys: tuple[str, ...] = (),
     sleep: Callable[[float], None] = time.sleep,
+    deadline: float | None = 3600,
 ) -> UsageReport:
+    """Both queries within `deadline` seconds (None: no limit); a query still running
+    then is stopped and the run is incomplete (exit 4)."""
     lo = parse_when(since) if since else None
     hi = parse_when(until, end=True) if until else None
-    rows = run_query(client, groups_sql(target.table, lo, hi), target, sleep=sleep)
+    ends = time.monotonic() + (deadline if deadline else math.inf)
+
+    def query(sql: str) -> list[dict[str, str | None]]:
+        left = max(1.0, ends - time.monotonic())
+        return run_query(client, sql, target, sleep=sleep, timeout_seconds=left)
+
+    rows = query(groups_sql(target.table, lo, hi))
     agg = rows_to_aggregate(rows, ScanOptions(since=lo, until=hi, keys=frozenset(keys)))
-    totals = run_query(client, totals_sql(target.table, lo, hi), target, sleep=sleep)
+    totals = query(totals_sql(target.table, lo, hi))
     if totals:
         apply_totals(agg, totals[0])
     return build_report(

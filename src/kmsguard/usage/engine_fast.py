@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -99,7 +100,11 @@ def run(
     *,
     jobs: int | None = None,
     progress: Progress | None = None,
+    ends: float | None = None,
+    ends_reason: str = "not read before the deadline",
 ) -> Aggregate:
+    """Read and aggregate `work`; a file not started by `ends` (time.monotonic()) is not
+    read but skipped with `ends_reason`, which makes the report incomplete."""
     total = len(work)
     jobs = jobs or default_jobs()
     result = Aggregate()
@@ -109,6 +114,9 @@ def run(
     def fetch_batch(batch: Sequence[tuple[LogSource, LogRef]]) -> list[Item]:
         items: list[Item] = []
         for source, ref in batch:
+            if ends is not None and time.monotonic() >= ends:
+                result.skipped.append((ref.name, ends_reason))
+                continue
             try:
                 items.append((ref.name, source.fetch(ref)))
             except SourceError as exc:
