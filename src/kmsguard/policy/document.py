@@ -142,6 +142,8 @@ class Policy:
     invalid: tuple[str, ...] = ()
 
 
+_EFFECTS = {e.value: e for e in Effect}  # exact spelling: IAM rejects `allow`
+
 _PRINCIPAL_KINDS = {
     "aws": "AWS",
     "service": "Service",
@@ -326,11 +328,11 @@ def _parse_statement(
     if effect_f is None:
         raise PolicyParseError("missing `Effect`", path=path)
     effect_raw = effect_f[1]
-    if effect_raw not in ("Allow", "Deny"):
+    effect = _EFFECTS.get(effect_raw) if isinstance(effect_raw, str) else None
+    if effect is None:
         raise PolicyParseError(
             f"`Effect` must be `Allow` or `Deny`, found `{effect_raw}`", path=f"{path}.Effect"
         )
-    effect = Effect(effect_raw)
 
     pf = _exactly_one(elements, "Principal", path, "a key policy statement")
     # a wildcard principal ARN is read as `*` where it grants (Allow Principal, Deny
@@ -389,6 +391,8 @@ def _exactly_one(
 def _strings(value: Any, path: str) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
+    if type(value) is list and value and set(map(type, value)) == {str}:
+        return tuple(value)  # the common case, checked at C speed
     if isinstance(value, list) and value:
         for i, v in enumerate(value):
             if not isinstance(v, str):

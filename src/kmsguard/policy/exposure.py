@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from kmsguard.model import (
@@ -112,8 +112,16 @@ class _Analysis:
             and resource_applies(s, self.key_account, key_arn, for_allow=False)
         ]
         self._encoding: PolicyEncoding | None = None
-        self.constants = policy_constants(policy)
-        self.mentioned_keys = _mentioned_keys(policy)
+
+    @cached_property
+    def constants(self) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
+        """Accounts, orgs and CIDRs the policy names (only probes and witnesses need them:
+        most policies are decided without)."""
+        return policy_constants(self.policy)
+
+    @cached_property
+    def mentioned_keys(self) -> frozenset[str]:
+        return _mentioned_keys(self.policy)
 
     # --- driver ---------------------------------------------------------------------------
 
