@@ -16,9 +16,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests/unit/policy"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tricky import check, tricky_policy
+from tests.unit.policy.tricky import check, tricky_policy
 
 
 def main() -> int:

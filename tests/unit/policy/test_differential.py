@@ -1,5 +1,6 @@
 """The differential check (tricky.py) on a small seeded sample: shortcuts on and off agree,
-nothing is undecided, and no brute-force outsider contradicts a verdict. The benchmark
+nothing is undecided, no brute-force outsider contradicts a verdict, and the engine's evaluator
+and the independent reference evaluator (reference.py) agree on every candidate request. The benchmark
 bench/check/differential.py runs the same check over thousands of policies."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .tricky import ZONE, check, representative_requests, tricky_policy
 @pytest.mark.parametrize("seed", range(6))
 def test_tricky_policies_agree_with_the_brute_force(seed: int) -> None:
     rnd = random.Random(seed)
-    for _ in range(4):
+    for _ in range(3):
         outcome = check(tricky_policy(rnd))
         assert not outcome.problems, outcome
 

@@ -21,7 +21,7 @@ def allowed(condition: dict[str, Any], context: dict[str, list[str]], **kw: Any)
                 "Action": "kms:Decrypt",
                 "Resource": "*",
                 "Condition": condition,
-            }
+            },
         }
     )
     request = Request(

@@ -11,7 +11,11 @@ evaluator. A disagreement is:
 - the two ways of judging differ, or either ends `error`;
 - the engine says `private` but the search finds an allowed outsider (a wrong proof);
 - the engine says `cross-account` but the search finds an allowed *unknown* account;
-- the engine's witness is not allowed, not outside, or not a request AWS can make.
+- the engine's witness is not allowed, not outside, or not a request AWS can make;
+- the engine's concrete evaluator and the independent reference evaluator (reference.py,
+  written from the IAM docs without importing the engine) judge a candidate request or a
+  witness differently: a bug in the engine's evaluator or parser would otherwise be shared
+  by everything the check compares.
 (An exposure the search cannot reproduce is not a disagreement: the engine's witness,
 re-checked, proves it.)
 
@@ -31,6 +35,8 @@ from typing import Any
 from kmsguard.model import Assessment, TrustZone, Verdict
 from kmsguard.policy import Request, analyze_policy, evaluate, parse_policy
 from kmsguard.policy.possible import impossible
+
+from . import reference
 
 OWN = "123456789012"
 TRUSTED = "555566667777"
@@ -282,19 +288,41 @@ def check(policy: dict[str, Any], zone: TrustZone = ZONE) -> Outcome:
     mentioned = str(policy)
     for action in ("kms:Decrypt", "kms:Encrypt", "kms:Decapsulate"):
         outsider = unknown = None
+        differ = 0
         for r in representative_requests(policy, action):
+            allowed = evaluate(parsed, r, key_account=zone.account).allowed
+            if allowed != reference_allows(policy, r, zone):
+                differ += 1
+                if differ == 1:  # one example per action is enough to read
+                    problems.append(f"evaluator {allowed} != reference: {r}")
             if zone.contains_account(r.account or "") or zone.contains_org(r.org_id):
                 continue
-            if evaluate(parsed, r, key_account=zone.account).allowed:
+            if allowed:
                 outsider = outsider or r
                 if _unknown(r, mentioned):
-                    unknown = r
-                    break
+                    unknown = unknown or r
         if outsider is not None and fast.verdict is Verdict.PRIVATE:
             problems.append(f"private, but allowed: {outsider}")
         if unknown is not None and fast.verdict is Verdict.CROSS_ACCOUNT:
             problems.append(f"cross-account, but an unknown account is allowed: {unknown}")
     return Outcome(policy, fast.verdict, tuple(problems))
+
+
+def as_reference_request(r: Request) -> dict[str, Any]:
+    """The engine's `Request` as the reference evaluator's plain dict."""
+    return {
+        "principal": r.service or r.principal,
+        "account": r.account,
+        "type": "Service" if r.service else r.principal_type,
+        "session": r.session,
+        "org_id": r.org_id,
+        "action": r.action,
+        "context": {k: [v] if isinstance(v, str) else list(v) for k, v in r.context.items()},
+    }
+
+
+def reference_allows(policy: dict[str, Any], r: Request, zone: TrustZone = ZONE) -> bool:
+    return reference.is_allowed(policy, as_reference_request(r), key_account=zone.account)
 
 
 def _witness_problems(
@@ -318,6 +346,8 @@ def _witness_problems(
             out.append(f"{name}: witness inside the zone {w}")
         if not evaluate(parsed, r, key_account=zone.account).allowed:
             out.append(f"{name}: witness not allowed {w}")
+        if not reference_allows(policy, r, zone):
+            out.append(f"{name}: witness not allowed by the reference evaluator {w}")
         reason = impossible(r)
         if reason:
             out.append(f"{name}: witness impossible ({reason}) {w}")
