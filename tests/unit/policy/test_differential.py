@@ -1,7 +1,7 @@
 """The differential check (tricky.py) on a small seeded sample: shortcuts on and off agree,
 nothing is undecided, no brute-force outsider contradicts a verdict, and the engine's evaluator
-and the independent reference evaluator (reference.py) agree on every candidate request. The benchmark
-bench/check/differential.py runs the same check over thousands of policies."""
+and the independent reference evaluator (reference.py) agree on every candidate request. The
+benchmark bench/check/differential.py runs the same check over thousands of policies."""
 
 from __future__ import annotations
 
