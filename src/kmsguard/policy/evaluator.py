@@ -7,6 +7,7 @@ matches wins over any Allow. Used to confirm every witness and to replay observe
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -228,21 +229,26 @@ def _resource_state(pattern: str, key_account: str | None, key_arn: str | None) 
 
 def _key_arn_candidates(pattern: str, account: str) -> list[str]:
     """Key ARNs of the account that a Resource pattern naming particular ones may cover:
-    the pattern's own partition, region and key id (wildcards filled in), and generic ones."""
+    the pattern's own partition, region and key id with their wildcards filled in (`eu-*`
+    stands for `eu-x`), and generic ones. A wildcard in the key id may also stand for the
+    `key/` prefix (`*-abc` covers `key/x-abc`)."""
     parts = pattern.split(":", 5)
 
-    def part(i: int, default: str) -> str:
-        if len(parts) <= i or any(ch in parts[i] for ch in "*?$"):
-            return default
-        return parts[i]
+    def filled(text: str, star: str) -> str:
+        return text.replace("*", star).replace("?", "x")
 
-    key = parts[5] if len(parts) == 6 else "key/kmsguard-probe"
-    key = key.replace("*", "x").replace("?", "x")
+    def part(i: int, default: str) -> str:
+        if len(parts) <= i or "$" in parts[i]:
+            return default
+        return filled(parts[i], "x")
+
+    key = parts[5] if len(parts) == 6 and "$" not in parts[5] else "key/kmsguard-probe"
+    keys = (filled(key, "x"), filled(key, "key/x"), "key/kmsguard-probe")
     return [
         f"arn:{p}:kms:{r}:{account}:{k}"
         for p in dict.fromkeys((part(1, "aws"), "aws", "aws-cn", "aws-us-gov"))
         for r in dict.fromkeys((part(3, "us-east-1"), "us-east-1"))
-        for k in dict.fromkeys((key, "key/kmsguard-probe"))
+        for k in dict.fromkeys(keys)
         if k.startswith("key/")
     ]
 
@@ -329,11 +335,19 @@ def compare(op: str, a: float, b: float) -> bool:
     return False
 
 
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
 def parse_number(s: str) -> float | None:
-    try:
-        return float(s)
-    except ValueError:
+    """A policy number: decimal digits with an optional sign, fraction and exponent. Not
+    Python's wider float syntax: `Infinity`, `nan`, `1_000` and `1e999` are no numbers a
+    policy can hold (as in `document`, which rejects them as JSON numbers), so a numeric
+    condition with one is false."""
+    s = s.strip()
+    if not _NUMBER.fullmatch(s):
         return None
+    n = float(s)
+    return n if math.isfinite(n) else None
 
 
 def parse_date(s: str) -> float | None:

@@ -26,6 +26,7 @@ choices"), the reference follows the product and says so with "(product rule)".
 from __future__ import annotations
 
 import ipaddress
+import math
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -557,11 +558,16 @@ def compare(
 
 
 def number(text: str) -> Decimal | None:
+    """Digits with an optional sign, fraction and exponent; nothing else (no `Infinity`,
+    `NaN`, `1_000`), and nothing beyond a double's range."""
+    text = text.strip()
+    if not text or any(ch not in "0123456789+-.eE" for ch in text):
+        return None
     try:
-        n = Decimal(text.strip())
+        n = Decimal(text)
     except InvalidOperation:
         return None
-    return n if n.is_finite() else None
+    return n if n.is_finite() and math.isfinite(float(n)) else None
 
 
 def date(text: str) -> Decimal | None:

@@ -160,3 +160,88 @@ def test_get_key_policy_output_and_single_statement_object() -> None:
     )
     policy = parse_policy({"Policy": inner, "PolicyName": "default"})
     assert len(policy.statements) == 1
+
+
+@pytest.mark.parametrize(
+    ("resource", "applies"),
+    [
+        ("arn:aws:kms:eu-*:123456789012:key/*", True),
+        ("arn:aws:kms:eu-west-?:123456789012:key/*", True),
+        ("arn:aws:kms:??-*-1:123456789012:key/*", True),
+        ("arn:aws*:kms:*:123456789012:key/*", True),
+        ("arn:aws:kms:*:123456789012:*-abc", True),
+        ("arn:aws:kms:*:123456789012:key/mrk-*", True),
+        ("arn:aws:kms:eu-*:210987654321:key/*", False),
+        ("arn:aws:kms:eu-*:123456789012:alias/*", False),
+    ],
+)
+def test_an_allow_whose_resource_pattern_may_name_the_key_applies(
+    resource: str, applies: bool
+) -> None:
+    """Wildcards in any segment of a Resource ARN: an Allow that may name a key of the owner's
+    account counts (a wildcard region used to be tried only as `us-east-1`)."""
+    policy = parse_policy(
+        {
+            "Statement": {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "kms:Decrypt",
+                "Resource": resource,
+            }
+        }
+    )
+    r = Request(
+        principal="arn:aws:iam::999900001111:role/x", account="999900001111", action="kms:Decrypt"
+    )
+    assert evaluate(policy, r, key_account="123456789012").allowed is applies
+
+
+@pytest.mark.parametrize("value", ["Infinity", "-inf", "NaN", "1_000", "1e999", "0x10", ""])
+def test_a_value_outside_policy_number_syntax_is_no_number(value: str) -> None:
+    """Python's float() reads `Infinity`, `nan` and `1_000`; a policy number does not: a numeric
+    condition with one is false both ways (an Allow admits nobody, a Deny denies nobody)."""
+    r = Request(
+        principal="arn:aws:iam::999900001111:role/x", account="999900001111", action="kms:Decrypt"
+    )
+    for op in ("NumericLessThan", "NumericGreaterThanEquals", "NumericEquals"):
+        for effect in ("Allow", "Deny"):
+            everyone = {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+            }
+            numeric: dict[str, Any] = {
+                "Effect": effect,
+                "Principal": "*",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {op: {"kms:CallerAccount": value}},
+            }
+            statements = [everyone, numeric] if effect == "Deny" else [numeric]
+            policy = parse_policy({"Statement": statements})
+            allowed = evaluate(policy, r, key_account="123456789012").allowed
+            assert allowed is (effect == "Deny"), (op, effect, value)
+
+
+@pytest.mark.parametrize("value", ["12", " 12 ", "+12", "12.0", "1.2e1", ".5e2"])
+def test_plain_policy_numbers_still_read(value: str) -> None:
+    r = Request(
+        principal="arn:aws:iam::999900001111:role/x", account="999900001111", action="kms:Decrypt"
+    )
+    policy = parse_policy(
+        {
+            "Statement": {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"NumericLessThan": {"kms:CallerAccount": value}},
+            }
+        }
+    )
+    assert not evaluate(policy, r, key_account="123456789012").allowed
+    low = Request(
+        principal="arn:aws:iam::000000000001:role/x", account="000000000001", action="kms:Decrypt"
+    )
+    assert evaluate(policy, low, key_account="123456789012").allowed

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from kmsguard.policy import Request, evaluate, parse_policy
@@ -118,6 +118,10 @@ PROPERTY = settings(
 )
 
 
+#: for the deliberate bugs: more examples (it stops at the first failure), no shrinking
+FIND_BUG = settings(PROPERTY, max_examples=3000, phases=[Phase.generate])
+
+
 @PROPERTY
 @given(policy_and_request())
 def test_engine_evaluator_agrees_with_the_reference(case: tuple[dict[str, Any], Request]) -> None:
@@ -136,7 +140,7 @@ def test_the_property_catches_a_bug_in_one_operator(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(engine_evaluator, "value_matches", buggy)
 
-    @PROPERTY
+    @FIND_BUG
     @given(policy_and_request())
     def prop(case: tuple[dict[str, Any], Request]) -> None:
         _agree(*case)
@@ -156,7 +160,7 @@ def test_the_property_catches_a_bug_in_absent_keys(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(engine_evaluator, "condition_holds", buggy)
 
-    @PROPERTY
+    @FIND_BUG
     @given(policy_and_request())
     def prop(case: tuple[dict[str, Any], Request]) -> None:
         _agree(*case)

@@ -70,13 +70,23 @@ _NOT_PRINCIPALS: list[Any] = [
     {"AWS": PARTNER},
 ]
 _ACTIONS = ["kms:*", "kms:Decrypt", "kms:Encrypt", "kms:Decapsulate", "kms:Gen*", "*"]
-_RESOURCES = ["*", "*", "*", "arn:aws:kms:*", "arn:*", f"arn:aws:kms:*:{PARTNER}:key/*"]
+_RESOURCES = [
+    "*",
+    "*",
+    "*",
+    "arn:aws:kms:*",
+    "arn:*",
+    f"arn:aws:kms:*:{PARTNER}:key/*",
+    f"arn:aws:kms:eu-*:{OWN}:key/*",
+    f"arn:aws:kms:*:{OWN}:alias/*",
+]
 #: (operator, key, candidate values)
 _CONDITIONS: list[tuple[str, str, list[str]]] = [
     ("StringEquals", "kms:CallerAccount", [OWN, PARTNER, TRUSTED]),
     ("StringNotEquals", "aws:PrincipalAccount", [OWN, TRUSTED]),
     ("StringLike", "kms:CallerAccount", ["2109876543??", "*", "12345678*"]),
     ("NumericEquals", "kms:CallerAccount", [PARTNER, OWN]),
+    ("NumericLessThan", "kms:CallerAccount", ["300000000000", "Infinity"]),
     ("StringEquals", "aws:PrincipalOrgID", [OWN_ORG, OTHER_ORG]),
     ("StringNotEquals", "aws:PrincipalOrgID", [OWN_ORG]),
     ("StringNotEqualsIfExists", "aws:PrincipalOrgID", [OWN_ORG]),
