@@ -201,7 +201,7 @@ def is_allowed(
     context = request_context(request, key_account)
     allowed = False
     for statement in as_list(policy["Statement"]):
-        allow = statement["Effect"] == "Allow"
+        allow = get(statement, "Effect") == "Allow"
         if not action_matches(statement, request["action"]):
             continue
         if not resource_matches(statement, key_account, key_arn, allow):
@@ -351,7 +351,7 @@ def principal_matches(statement: dict[str, Any], request: dict[str, Any]) -> boo
         listed = get(statement, "NotPrincipal")
     # (product rule) where the element restricts (a Deny's Principal, an Allow's
     # NotPrincipal) entries are read as narrowly as IAM could apply them
-    restricting = (statement["Effect"] == "Deny") != negated
+    restricting = (get(statement, "Effect") == "Deny") != negated
     entries: list[tuple[str, str]] = []
     if listed == "*":
         entries.append(("aws", "*"))
