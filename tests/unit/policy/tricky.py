@@ -8,7 +8,7 @@ wildcard and session principal ARNs. Every policy is judged with shortcuts on an
 brute force then tries every combination of representative values (the policy's own
 literals with wildcards filled in, fresh values, absent keys) through the concrete
 evaluator. A disagreement is:
-- the two ways of judging differ, or either ends `error`;
+- the two ways of judging differ, or either ends `error` (or raises);
 - the engine says `private` but the search finds an allowed outsider (a wrong proof);
 - the engine says `cross-account` but the search finds an allowed *unknown* account;
 - the engine's witness is not allowed, not outside, or not a request AWS can make;
@@ -286,8 +286,11 @@ class Outcome:
 def check(policy: dict[str, Any], zone: TrustZone = ZONE) -> Outcome:
     """Judge the policy both ways and against the brute force; the problems found."""
     problems: list[str] = []
-    fast = analyze_policy(policy, zone)
-    slow = analyze_policy(policy, zone, shortcuts=False)
+    try:
+        fast = analyze_policy(policy, zone)
+        slow = analyze_policy(policy, zone, shortcuts=False)
+    except Exception as exc:  # a crash is a disagreement too, not the end of the run
+        return Outcome(policy, Verdict.ERROR, (f"crash: {type(exc).__name__}: {exc}",))
     for name, a in (("shortcuts", fast), ("solver", slow)):
         if a.verdict is Verdict.ERROR:
             problems.append(f"{name}: error {a.errors}")
