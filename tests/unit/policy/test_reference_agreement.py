@@ -51,14 +51,36 @@ def _candidates(value: str) -> list[str]:
     return list(dict.fromkeys([value, re.sub(r"[*?]", "x", value), re.sub(r"[*?]", "", value)]))
 
 
+def respelled(policy: dict[str, Any], case: Any) -> dict[str, Any]:
+    """The same policy as IAM reads it, spelled otherwise: operator names, condition key
+    names and actions in another case (IAM reads them case-insensitively), and a single
+    statement as an object instead of a list."""
+    statements = []
+    for s in policy["Statement"]:
+        s = dict(s)
+        for element in ("Action", "NotAction"):
+            if element in s:
+                s[element] = [case(a) for a in s[element]]
+        if "Condition" in s:
+            s["Condition"] = {
+                case(op): {case(k): v for k, v in block.items()}
+                for op, block in s["Condition"].items()
+            }
+        statements.append(s)
+    return {**policy, "Statement": statements[0] if len(statements) == 1 else statements}
+
+
 @st.composite
 def policy_and_request(draw: Any) -> tuple[dict[str, Any], Request]:
     policy = tricky_policy(random.Random(draw(st.integers(0, 2**32))))
+    if draw(st.booleans()):
+        policy = respelled(policy, draw(st.sampled_from([str.lower, str.upper])))
     account = draw(st.sampled_from(ACCOUNTS))
     kind = draw(st.sampled_from(["Account", "User", "AssumedRole", "AssumedRole", "Service"]))
     org = draw(st.sampled_from(ORGS))
     values: dict[str, list[str]] = {}
-    for s in policy["Statement"]:
+    statements = policy["Statement"]
+    for s in statements if isinstance(statements, list) else [statements]:
         for block in s.get("Condition", {}).values():
             for key, vals in block.items():
                 if key.lower() not in DERIVED:
