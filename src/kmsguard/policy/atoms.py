@@ -112,8 +112,11 @@ class ConditionAtoms(RequestSymbols):
             # StringLike too when the pattern has the ARN's five colons: the caller's ARN has
             # exactly five, so no `*` can reach across one and matching is per component
             like_as_arn = comp is Comparator.LIKE and lit(toks).count(":") == 5
+            # ...as text, which is read again as a pattern: only when that text reads back
+            # as the same tokens (`${?}`, `${*}` are literal characters, not wildcards)
             if key == "aws:principalarn" and (
-                comp in (Comparator.EQ, Comparator.ARN) or like_as_arn
+                comp is Comparator.EQ
+                or ((comp is Comparator.ARN or like_as_arn) and tokens(lit(toks), True) == toks)
             ):
                 by_segment = self._principal_arn_atom(lit(toks), glob=comp is not Comparator.EQ)
                 if by_segment is not None:

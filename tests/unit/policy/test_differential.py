@@ -45,3 +45,35 @@ def test_the_brute_force_finds_what_a_wrong_private_hides() -> None:
     ]
     assert allowed
     assert check(policy).problems == ()
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "arn:aws:iam::*:role/app${?}",
+        "arn:aws:iam::*:role/app${*}",
+        "arn:aws:iam::2109876543${?}?:role/*",
+        "arn:aws:iam::*:role/${$}{aws:username}",
+    ],
+)
+@pytest.mark.parametrize(("effect", "operator"), [("Allow", "StringLike"), ("Deny", "ArnNotLike")])
+def test_escaped_wildcards_in_a_principal_arn_pattern_are_literal(
+    pattern: str, effect: str, operator: str
+) -> None:
+    """`${?}`, `${*}`, `${$}` are literal characters: the solver used to read the pattern's
+    text again as a pattern (a wildcard) and end `error` on a witness the evaluator refused."""
+    statements: list[dict[str, object]] = [
+        {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}
+    ]
+    statements = statements[: effect == "Deny"]
+    statements.append(
+        {
+            "Effect": effect,
+            "Principal": {"AWS": "210987654321"} if effect == "Allow" else "*",
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {operator: {"aws:PrincipalArn": pattern}},
+        }
+    )
+    outcome = check({"Version": "2012-10-17", "Statement": statements})
+    assert not outcome.problems, outcome

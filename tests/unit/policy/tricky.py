@@ -108,6 +108,7 @@ _CONDITIONS: list[tuple[str, str, list[str]]] = [
         [f"arn:aws:iam::{OWN}:*", f"arn:aws:iam::{PARTNER}:role/app"],
     ),
     ("ArnLike", "aws:PrincipalArn", ["arn:aws:iam::${aws:ResourceAccount}:*"]),
+    ("StringLike", "aws:PrincipalArn", ["arn:aws:iam::*:role/app${?}", "arn:aws:iam::*:${*}"]),
     ("StringLike", "aws:PrincipalArn", ["arn:aws:iam::${aws:PrincipalAccount}:role/*"]),
     ("StringEquals", "aws:username", ["alice", "bob"]),
     ("StringLike", "aws:userid", ["AROA*", "AIDAEXAMPLE*"]),
