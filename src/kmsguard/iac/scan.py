@@ -173,13 +173,16 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
     for c, text in policies:
         if c.path.resolve() in referenced:
             continue  # judged as part of the Terraform resource that reads it
+        plain = _plain_policy(c, text)
+        if not plain:
+            continue  # not a key policy (an IAM policy, a template without KMS keys…)
         if '"Fn::' in text or re.search(r'\{\s*"Ref"\s*:', text):
             notes.append(
                 f"{c.display}: a policy with CloudFormation intrinsics (`Fn::…`, `Ref`) is a "
                 "fragment, not a template: skipped"
             )
             continue
-        keep(c.display, text, _plain_policy(c, text))
+        keep(c.display, text, plain)
     return Collected(tuple(items), len(found.candidates), texts, tuple(notes))
 
 
@@ -305,6 +308,9 @@ def _plain_policy(c: Candidate, text: str) -> list[IacItem]:
     try:
         doc = strictjson.loads(text)
     except strictjson.StrictJsonError as exc:
+        with contextlib.suppress(json.JSONDecodeError, RecursionError):
+            if not _looks_like_key_policy(json.loads(text), c.path):
+                return []  # another kind of JSON file (a template, an IAM policy)
         # a number or duplicate key no policy may hold: an error for this file only
         return [IacItem(Origin(c.display, exc.lineno), error=f"unusable JSON: {exc.msg}")]
     except (json.JSONDecodeError, RecursionError):
@@ -315,7 +321,6 @@ def _plain_policy(c: Candidate, text: str) -> list[IacItem]:
 
 
 # -- judging ---------------------------------------------------------------------------
-
 
 
 def _judge_variant(variant: Variant, zone: TrustZone) -> tuple[Assessment, str]:
@@ -495,9 +500,7 @@ def judge(item: IacItem, zone: TrustZone) -> Finding:
         a = Assessment.unreadable(*errors, notes=item.notes)
         return Finding(item.origin, rules.UNREADABLE, a)
     judged = [(v, *_judge_variant(v, zone)) for v in item.variants]
-    variant, worst, reading = max(
-        judged, key=lambda p: (p[1].verdict.rank, p[1].severity.rank)
-    )
+    variant, worst, reading = max(judged, key=lambda p: (p[1].verdict.rank, p[1].severity.rank))
     notes = list(item.notes) + list(variant.notes) + list(worst.notes)
     if len(judged) > 1:
         if len(judged) <= 4:

@@ -1,0 +1,67 @@
+"""Shapes met when `scan iac` was run over public Terraform and CloudFormation
+repositories (own minimal reproductions, no third-party text)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+#: A whole CloudFormation JSON template with no KMS key: an IAM role whose inline policy
+#: grants a `kms:` action and whose trust policy names a principal.
+CFN_WITHOUT_KEY = {
+    "AWSTemplateFormatVersion": "2010-09-09",
+    "Resources": {
+        "Role": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ]
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "p",
+                        "PolicyDocument": {
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "kms:Decrypt",
+                                    "Resource": {"Fn::GetAtt": ["Key", "Arn"]},
+                                }
+                            ]
+                        },
+                    }
+                ],
+            },
+        }
+    },
+}
+
+
+def test_templates_without_keys_are_not_called_fragments(kmsguard: Any, tmp_path: Path) -> None:
+    (tmp_path / "app.json").write_text(json.dumps(CFN_WITHOUT_KEY))
+    # the same template with a duplicate key (CloudFormation keeps the last): still no
+    # KMS key policy, so no error either
+    (tmp_path / "dup.json").write_text(json.dumps(CFN_WITHOUT_KEY)[:-1] + ', "Resources": {}}')
+    fragment = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": {"Fn::Sub": "arn:aws:iam::${AWS::AccountId}:root"}},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ]
+    }
+    (tmp_path / "key-policy.json").write_text(json.dumps(fragment))
+    run = kmsguard("scan", "iac", tmp_path)
+    assert run.code == 0, run.out + run.err
+    assert "app.json" not in run.out + run.err
+    assert "dup.json" not in run.out + run.err
+    assert "key-policy.json: a policy with CloudFormation intrinsics" in run.out + run.err
