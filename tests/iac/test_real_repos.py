@@ -65,3 +65,32 @@ def test_templates_without_keys_are_not_called_fragments(kmsguard: Any, tmp_path
     assert "app.json" not in run.out + run.err
     assert "dup.json" not in run.out + run.err
     assert "key-policy.json: a policy with CloudFormation intrinsics" in run.out + run.err
+
+
+def test_unknown_names_are_readable_in_the_report(kmsguard: Any, tmp_path: Path) -> None:
+    # replica keys over a region list without default; a CloudFormation parameter as the
+    # account of a principal
+    (tmp_path / "main.tf").write_text(
+        'variable "regions" { type = list(string) }\n'
+        'resource "aws_kms_replica_key" "r" {\n'
+        "  for_each = toset(var.regions)\n"
+        "  policy = jsonencode({ Statement = [{ Effect = \"Allow\", Action = \"kms:Decrypt\",\n"
+        '    Resource = "*", Principal = { AWS = "arn:aws:iam::444455556666:root" } }] })\n'
+        "}\n"
+    )
+    (tmp_path / "dest.yaml").write_text(
+        "Parameters:\n  SourceAccount: { Type: String }\nResources:\n  Key:\n"
+        "    Type: AWS::KMS::Key\n    Properties:\n      KeyPolicy:\n        Statement:\n"
+        "          - Effect: Allow\n"
+        "            Principal: { AWS: !Sub 'arn:aws:iam::${SourceAccount}:root' }\n"
+        "            Action: kms:Decrypt\n            Resource: '*'\n"
+    )
+    run = kmsguard("scan", "iac", tmp_path, "--format", "json")
+    found = run.by_resource()
+    assert found["aws_kms_replica_key.r"]["details"]["branch"] == "instance [<var.regions>]"
+    (exposure,) = found["Key"]["exposures"]
+    assert exposure["principals"] == ["<parameter SourceAccount>"]
+    text = kmsguard("scan", "iac", tmp_path).out
+    assert "\\u27e6" not in text
+    assert "\u27e6" not in text
+    assert "<parameter `" not in text

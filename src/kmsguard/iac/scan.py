@@ -439,7 +439,8 @@ def _renamed(a: Assessment, aliases: tuple[tuple[str, str], ...]) -> Assessment:
 
     def name(text: str) -> str:
         for fake, unknown in aliases:
-            text = text.replace(fake, f"<{unknown.strip('`')}>")
+            # "`var.x`" -> <var.x>; "parameter `X`" -> <parameter X>
+            text = text.replace(fake, f"<{unknown.replace('`', '')}>")
         return text
 
     exposures = tuple(
