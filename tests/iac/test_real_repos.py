@@ -74,7 +74,7 @@ def test_unknown_names_are_readable_in_the_report(kmsguard: Any, tmp_path: Path)
         'variable "regions" { type = list(string) }\n'
         'resource "aws_kms_replica_key" "r" {\n'
         "  for_each = toset(var.regions)\n"
-        "  policy = jsonencode({ Statement = [{ Effect = \"Allow\", Action = \"kms:Decrypt\",\n"
+        '  policy = jsonencode({ Statement = [{ Effect = "Allow", Action = "kms:Decrypt",\n'
         '    Resource = "*", Principal = { AWS = "arn:aws:iam::444455556666:root" } }] })\n'
         "}\n"
     )
@@ -94,3 +94,64 @@ def test_unknown_names_are_readable_in_the_report(kmsguard: Any, tmp_path: Path)
     assert "\\u27e6" not in text
     assert "\u27e6" not in text
     assert "<parameter `" not in text
+
+
+KEY_WITH_ROLE_LISTS = """
+variable "readers" { type = list(string) }
+variable "writers" { type = list(string) }
+variable "granters" {
+  type    = list(string)
+  default = []
+}
+data "aws_caller_identity" "current" {}
+data "aws_iam_policy_document" "key" {
+  statement {
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = concat(var.readers, var.writers)
+    }
+  }
+  statement {
+    actions   = ["kms:Encrypt"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+  }
+  statement {
+    actions   = ["kms:CreateGrant"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = %s
+    }
+  }
+}
+resource "aws_kms_key" "k" {
+  policy = data.aws_iam_policy_document.key.json
+}
+"""
+
+
+def test_dependency_sentence_only_when_it_says_something(kmsguard: Any, tmp_path: Path) -> None:
+    public = tmp_path / "public"
+    public.mkdir()
+    (public / "main.tf").write_text(
+        KEY_WITH_ROLE_LISTS % '["arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"]'
+    )
+    (f,) = kmsguard("scan", "iac", public, "--format", "json").json()
+    assert f["verdict"] == "public"
+    assert (
+        "public whatever `var.readers`, `var.writers` are (known only at deployment)" in f["notes"]
+    )
+    # the rendered policy has an empty principal list (the default of `granters`): the
+    # error says so, and no sentence blames the variables that did not cause it
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "main.tf").write_text(KEY_WITH_ROLE_LISTS % "var.granters")
+    (f,) = kmsguard("scan", "iac", empty, "--format", "json").json()
+    assert f["verdict"] == "error"
+    assert not [n for n in f["notes"] if "whatever" in n], f["notes"]
