@@ -155,3 +155,26 @@ def test_dependency_sentence_only_when_it_says_something(kmsguard: Any, tmp_path
     (f,) = kmsguard("scan", "iac", empty, "--format", "json").json()
     assert f["verdict"] == "error"
     assert not [n for n in f["notes"] if "whatever" in n], f["notes"]
+
+
+def test_plan_lines_of_instances_with_string_keys(kmsguard: Any, tmp_path: Path) -> None:
+    # a plan pretty-printed (`jq .`): an instance key is written `c[\"x\"]` in the JSON
+    policy = json.dumps(
+        {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}]}
+    )
+    changes = [
+        {
+            "address": address,
+            "mode": "managed",
+            "type": "aws_kms_key",
+            "name": "c",
+            "change": {"actions": ["create"], "after": {"policy": policy}},
+        }
+        for address in ("aws_kms_key.a", 'module.m.aws_kms_key.c["x"]')
+    ]
+    plan = {"format_version": "1.2", "resource_changes": changes}
+    (tmp_path / "plan.json").write_text(json.dumps(plan, indent=2))
+    found = kmsguard("scan", "iac", tmp_path, "--format", "json").by_resource()
+    text = (tmp_path / "plan.json").read_text().splitlines()
+    for address, f in found.items():
+        assert json.dumps(address) in text[f["line"] - 1], address
