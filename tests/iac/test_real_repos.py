@@ -178,3 +178,25 @@ def test_plan_lines_of_instances_with_string_keys(kmsguard: Any, tmp_path: Path)
     text = (tmp_path / "plan.json").read_text().splitlines()
     for address, f in found.items():
         assert json.dumps(address) in text[f["line"] - 1], address
+
+
+def test_terragrunt_kms_configurations_are_named(kmsguard: Any, tmp_path: Path) -> None:
+    kms = tmp_path / "live" / "prod" / "kms"
+    s3 = tmp_path / "live" / "prod" / "s3"
+    kms.mkdir(parents=True)
+    s3.mkdir(parents=True)
+    (kms / "terragrunt.hcl").write_text(
+        'terraform {\n  source = "git::https://example.com/modules.git//kms-key?ref=v1"\n}\n'
+        'inputs = {\n  readers = ["arn:aws:iam::444455556666:root"]\n}\n'
+    )
+    # a module that only takes a key ARN is not a KMS module
+    (s3 / "terragrunt.hcl").write_text(
+        'terraform {\n  source = "tfr:///example/s3-bucket/aws?version=1.0.0"\n}\n'
+        "inputs = {\n  kms_key_arn = dependency.kms.outputs.key_arn\n}\n"
+    )
+    run = kmsguard("scan", "iac", tmp_path)
+    assert run.code == 0
+    out = run.out + run.err
+    assert f"{kms / 'terragrunt.hcl'}: a Terragrunt configuration that uses a KMS module" in out
+    assert "`terraform { source }`" in out
+    assert str(s3) not in out

@@ -226,6 +226,10 @@ def _internal_error(display: str, exc: BaseException) -> IacItem:
     )
 
 
+#: A Terragrunt file that declares KMS resources or calls a module named for KMS.
+_TERRAGRUNT_KMS = re.compile(r'aws_kms_|source\s*=\s*"[^"\n]*kms', re.IGNORECASE)
+
+
 def _scan_other(
     c: Candidate,
     text: str,
@@ -234,6 +238,14 @@ def _scan_other(
     policies: list[tuple[Candidate, str]],
     notes: list[str],
 ) -> None:
+    if c.kind is FileKind.TERRAGRUNT:
+        if _TERRAGRUNT_KMS.search(text):
+            notes.append(
+                f"{c.display}: a Terragrunt configuration that uses a KMS module is not "
+                "evaluated (its `terraform { source }` and `inputs`): scan the plan JSON "
+                "(`terragrunt plan -out plan.out && terragrunt show -json plan.out`)"
+            )
+        return
     if any(m in text for m in cloudformation.MARKERS):
         is_json = text.lstrip().startswith("{")
         found = cloudformation.scan_template(text, c.display, is_json=is_json, account=account)
