@@ -18,7 +18,6 @@ from .values import Lit, Var, Wild, literal_tokens, tokens
 
 #: keys whose real values are always lower-case (organization ids and OU paths)
 _LOWER_CASE_KEYS = frozenset({"aws:principalorgid", "aws:principalorgpaths"})
-_TYPES = ("Account", "User", "AssumedRole", "FederatedUser")
 #: keys whose string value is tied to the symbolic identity (not a free variable of its own)
 _BOUND_KEYS = frozenset(
     {
@@ -34,7 +33,6 @@ _BOUND_KEYS = frozenset(
         "aws:resourceaccount",
     }
 )
-_PRINCIPAL_ARN = re.compile(r"^arn:([^:]+):(iam|sts)::(\d{12}):(.+)$")
 _CALLER_ACCOUNT_VARS = re.compile(r"\$\{\s*(aws:principalaccount|kms:calleraccount)\s*\}", re.I)
 _CALLER_ACCOUNT_MARK = "\x00caller-account\x00"
 #: keys whose values never hold a `:`

@@ -8,7 +8,10 @@ absent as SPEC-exposure.md rule 8 says. `unsat` is a proof that no such request 
 `sat` yields a model that becomes a concrete `Request`, which the concrete evaluator must
 confirm before it is reported.
 
-Each policy gets its own Z3 context, so threads may analyse different policies at once.
+The encoding is built in layers: `symbols.RequestSymbols` (the request as Z3 terms),
+`atoms.ConditionAtoms` (conditions), and `PolicyEncoding` here (principals, statements, the
+queries and reading their models). Each policy gets its own Z3 context, so threads may
+analyse different policies at once.
 """
 
 from __future__ import annotations
