@@ -200,3 +200,52 @@ def test_terragrunt_kms_configurations_are_named(kmsguard: Any, tmp_path: Path) 
     assert f"{kms / 'terragrunt.hcl'}: a Terragrunt configuration that uses a KMS module" in out
     assert "`terraform { source }`" in out
     assert str(s3) not in out
+
+
+NEWER_HCL = """
+variable "partner" {
+  type = string
+}
+locals {
+  users = [
+    { name = "a", account = "111122223333" },
+    { name = "b", account = "111122223333" },
+    { name = "c", account = "444455556666" },
+  ]
+  # grouping mode: account => [names]
+  by_account = { for u in local.users : u.account => u.name... }
+  statement_sets = [
+    [{ Sid = "Root", Effect = "Allow", Action = "kms:*", Resource = "*",
+       Principal = { AWS = provider::aws::arn_build("aws", "iam", "", "111122223333", "root") } }],
+    [for account, names in local.by_account : {
+      Sid = "Users${account}", Effect = "Allow", Action = "kms:Decrypt", Resource = "*",
+      Principal = { AWS = [for n in names : "arn:aws:iam::${account}:user/${n}"] } }],
+  ]
+  tags = [{ team = "x" }, { env = "prod" }]
+}
+resource "aws_kms_key" "k" {
+  # argument expansion: the list's elements are the arguments
+  policy = jsonencode({ Statement = concat(local.statement_sets...) })
+  tags   = merge(local.tags...)
+}
+resource "aws_kms_key" "path" {
+  policy = jsonencode({ Statement = [{ Effect = "Allow", Action = "kms:Decrypt", Resource = "*",
+    Principal = { AWS = provider::aws::trim_iam_role_path(
+      "arn:aws:iam::${var.partner}:role/team/app") } }] })
+}
+"""
+
+
+def test_grouping_for_expansion_and_provider_functions(kmsguard: Any, tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_text(NEWER_HCL)
+    found = kmsguard(
+        "scan", "iac", tmp_path, "--account", "111122223333", "--format", "json"
+    ).by_resource()
+    k = found["aws_kms_key.k"]
+    assert k["verdict"] == "cross-account", k
+    (exposure,) = k["exposures"]
+    assert exposure["principals"] == ["444455556666"]
+    assert exposure["statements"] == ["Users444455556666"]
+    path = found["aws_kms_key.path"]
+    assert path["verdict"] == "cross-account"
+    assert path["exposures"][0]["principals"] == ["<var.partner>"]
