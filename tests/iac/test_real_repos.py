@@ -249,3 +249,21 @@ def test_grouping_for_expansion_and_provider_functions(kmsguard: Any, tmp_path: 
     path = found["aws_kms_key.path"]
     assert path["verdict"] == "cross-account"
     assert path["exposures"][0]["principals"] == ["<var.partner>"]
+
+
+def test_import_value_of_a_sub_names_the_export(kmsguard: Any, tmp_path: Path) -> None:
+    template = (
+        "Parameters:\n  LogStack: {{ Type: String{default} }}\n"
+        "Resources:\n  Key:\n    Type: AWS::KMS::Key\n    Properties:\n      KeyPolicy:\n"
+        "        Statement:\n          - Effect: Allow\n            Action: kms:Decrypt\n"
+        "            Resource: '*'\n            Principal:\n              AWS: !Sub\n"
+        "                - 'arn:aws:iam::${{Acct}}:root'\n"
+        "                - Acct: !ImportValue {{ 'Fn::Sub': '${{LogStack}}-AccountId' }}\n"
+    )
+    (tmp_path / "named.yaml").write_text(template.format(default=", Default: logs"))
+    (tmp_path / "computed.yaml").write_text(template.format(default=""))
+    run = kmsguard("scan", "iac", tmp_path, "--format", "json")
+    notes = {Path(f["file"]).name: " ".join(f["notes"]) for f in run.json()}
+    assert "`Fn::ImportValue logs-AccountId` (from another stack)" in notes["named.yaml"]
+    assert "`Fn::ImportValue` of a computed name" in notes["computed.yaml"]
+    assert "a value" not in notes["computed.yaml"]
