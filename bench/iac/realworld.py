@@ -7,6 +7,10 @@ such as `trimprefix`, locals in other files next to registry module calls), then
 that counts verdicts and reports unresolved+error as a share of all KMS resources.
 
     .venv/bin/python bench/iac/realworld.py [--modules 60] [--keep DIR]
+
+With `--repos DIR`, it also scans the public repositories of `REPOSITORIES` that are
+present as `DIR/<owner>+<name>` (extracted snapshots; nothing is downloaded, absent ones
+are skipped) and prints each one's verdict counts, exit code and time.
 """
 
 from __future__ import annotations
@@ -170,6 +174,48 @@ INCLUDE = """  IncludeKey{n}:
 """
 
 
+#: Public repositories `scan iac` was checked against by hand (owner/name, commit).
+REPOSITORIES = (
+    ("aws-cloudformation/aws-cloudformation-templates", "142ce6f283d285fa370adb7f9d332d7f46dac5fc"),
+    ("aws-samples/aws-security-reference-architecture-examples", "7803ea4e3c930c246c33095012b460faa41e32cd"),
+    ("aws-samples/serverless-patterns", "fb7b5d06c27d8abb1bd35e52ab7523acf4baab7b"),
+    ("clouddrove/terraform-aws-kms", "8e24868cf98bf825d3c56d9967bf73a08fca1495"),
+    ("cloudposse/terraform-aws-kms-key", "1edb823c210fff7830bfe6156469b1b7191a6b7d"),
+    ("Coalfire-CF/terraform-aws-kms", "c6213430e78841a184d0498062d32917fb1f5156"),
+    ("DNXLabs/terraform-aws-backup", "80548b62a931e98930c7ee496712c14ffb8a1501"),
+    ("eijikominami/aws-cloudformation-templates", "3da9b6997d9ab708e8d6593a41c6516ec058f942"),
+    ("k9securityio/terraform-aws-kms-key", "826e156f3eff8abfbfc0021c0b51ea2e9bb16db5"),
+    ("ministryofjustice/opg-terraform-aws-kms-key", "aa62f502cdf8840ccba4b6f81aa280cae8a20465"),
+    ("native-cube/terraform-aws-kms", "def875e244aa0832b60e29d3e37af9ca8bd8f0a7"),
+    ("nozaq/terraform-aws-secure-baseline", "6b2d679cf480093ec279450d7d0a90affe3ddc43"),
+    ("oozou/terraform-aws-kms-key", "1772a7ed50a5109b3f21d86ee01fcfd23209fa35"),
+    ("trussworks/terraform-aws-cloudtrail", "4679c6afb93ef63e7024a2163b6bae42b68c1827"),
+)
+
+
+def scan_repositories(base: Path, exe: Path) -> None:
+    for repo, commit in REPOSITORIES:
+        tree = base / repo.replace("/", "+")
+        if not tree.is_dir():
+            print(f"{repo}: not present under {base}, skipped")
+            continue
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [str(exe), "scan", "iac", str(tree), "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        elapsed = time.perf_counter() - start
+        try:
+            verdicts = Counter(f["verdict"] for f in json.loads(proc.stdout))
+        except json.JSONDecodeError:
+            print(f"{repo}: exit {proc.returncode}, no report: {proc.stderr.strip()[:200]}")
+            continue
+        counts = ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items())) or "none"
+        print(f"{repo} @{commit[:7]}: {counts}; exit {proc.returncode}; {elapsed:.1f} s")
+
+
 def generate(root: Path, modules: int) -> int:
     """Writes the tree; returns the number of KMS resources (module instances counted as
     one resource each, as the scan reports them)."""
@@ -200,7 +246,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--modules", type=int, default=84)
     ap.add_argument("--keep", type=Path)
+    ap.add_argument("--repos", type=Path, help="folder of extracted public repositories")
     args = ap.parse_args()
+    if args.repos is not None:
+        scan_repositories(args.repos, Path(sys.executable).parent / "kmsguard")
     tmp = Path(tempfile.mkdtemp(prefix="kmsguard-realworld-"))
     root = args.keep or tmp / "tree"
     if root.exists():

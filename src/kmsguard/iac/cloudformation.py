@@ -13,7 +13,7 @@ from kmsguard.model import Origin
 
 from .cfn_template import CfnParseError, LineDict, load_template
 from .items import MAX_BRANCH_CHOICES, IacItem, Unresolved, Variant, default_key_policy
-from .unknowns import Unknown, has_unknown
+from .unknowns import OPEN, Unknown, has_unknown
 
 KEY_TYPES = ("AWS::KMS::Key", "AWS::KMS::ReplicaKey")
 MARKERS = KEY_TYPES
@@ -229,13 +229,23 @@ class CfnResolver:
             case "Fn::GetAZs":
                 return [f"{PLACEHOLDER_REGION}{z}" for z in "abc"]
             case "Fn::ImportValue":
-                what = arg if isinstance(arg, str) else "a value"
-                return Unknown(f"`Fn::ImportValue {what}` (from another stack)")
+                return self._import_value(arg, depth)
             case "Fn::Transform":
                 macro = arg.get("Name") if isinstance(arg, dict) else None
                 return Unknown(f"`Fn::Transform {macro or ''}` (expanded at deploy time)")
             case _:
                 return Unknown(f"`{name}` (resolved at deploy time)")
+
+    def _import_value(self, arg: Any, depth: int) -> Unknown:
+        """An export of another stack; its name (`!Sub "${Stack}-Id"`) resolved when it can
+        be, to say which value the verdict depends on."""
+        try:
+            name = arg if isinstance(arg, str) else self.resolve(arg, depth + 1)
+        except Unresolved:
+            name = None
+        if isinstance(name, str) and OPEN not in name:
+            return Unknown(f"`Fn::ImportValue {name}` (from another stack)")
+        return Unknown("`Fn::ImportValue` of a computed name (from another stack)")
 
     def _ref(self, name: str) -> Any:
         match name:

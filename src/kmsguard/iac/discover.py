@@ -50,6 +50,7 @@ class FileKind(StrEnum):
     TERRAFORM = "terraform"  # *.tf
     YAML = "yaml"  # *.yaml, *.yml, *.template: CloudFormation candidates
     JSON = "json"  # *.json: CloudFormation, plan JSON or a plain policy
+    TERRAGRUNT = "terragrunt"  # terragrunt.hcl: not evaluated, named in a note
 
 
 _SUFFIX_KIND = {
@@ -88,6 +89,8 @@ def kind_of(path: Path) -> FileKind | None:
         return FileKind.TERRAFORM
     if name in SKIP_NAMES:
         return None  # tool configuration, lock files
+    if name == "terragrunt.hcl":
+        return FileKind.TERRAGRUNT
     if path.parent.name == "cdk.out" and not name.endswith(".template.json"):
         return None  # CDK's assembly: only the synthesized templates are templates
     return _SUFFIX_KIND.get(path.suffix.lower())

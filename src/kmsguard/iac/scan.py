@@ -173,13 +173,16 @@ def collect(paths: Iterable[Path], options: ScanOptions) -> Collected:
     for c, text in policies:
         if c.path.resolve() in referenced:
             continue  # judged as part of the Terraform resource that reads it
+        plain = _plain_policy(c, text)
+        if not plain:
+            continue  # not a key policy (an IAM policy, a template without KMS keys…)
         if '"Fn::' in text or re.search(r'\{\s*"Ref"\s*:', text):
             notes.append(
                 f"{c.display}: a policy with CloudFormation intrinsics (`Fn::…`, `Ref`) is a "
                 "fragment, not a template: skipped"
             )
             continue
-        keep(c.display, text, _plain_policy(c, text))
+        keep(c.display, text, plain)
     return Collected(tuple(items), len(found.candidates), texts, tuple(notes))
 
 
@@ -223,6 +226,10 @@ def _internal_error(display: str, exc: BaseException) -> IacItem:
     )
 
 
+#: A Terragrunt file that declares KMS resources or calls a module named for KMS.
+_TERRAGRUNT_KMS = re.compile(r'aws_kms_|source\s*=\s*"[^"\n]*kms', re.IGNORECASE)
+
+
 def _scan_other(
     c: Candidate,
     text: str,
@@ -231,6 +238,14 @@ def _scan_other(
     policies: list[tuple[Candidate, str]],
     notes: list[str],
 ) -> None:
+    if c.kind is FileKind.TERRAGRUNT:
+        if _TERRAGRUNT_KMS.search(text):
+            notes.append(
+                f"{c.display}: a Terragrunt configuration that uses a KMS module is not "
+                "evaluated (its `terraform { source }` and `inputs`): scan the plan JSON "
+                "(`terragrunt plan -out plan.out && terragrunt show -json plan.out`)"
+            )
+        return
     if any(m in text for m in cloudformation.MARKERS):
         is_json = text.lstrip().startswith("{")
         found = cloudformation.scan_template(text, c.display, is_json=is_json, account=account)
@@ -305,6 +320,9 @@ def _plain_policy(c: Candidate, text: str) -> list[IacItem]:
     try:
         doc = strictjson.loads(text)
     except strictjson.StrictJsonError as exc:
+        with contextlib.suppress(json.JSONDecodeError, RecursionError):
+            if not _looks_like_key_policy(json.loads(text), c.path):
+                return []  # another kind of JSON file (a template, an IAM policy)
         # a number or duplicate key no policy may hold: an error for this file only
         return [IacItem(Origin(c.display, exc.lineno), error=f"unusable JSON: {exc.msg}")]
     except (json.JSONDecodeError, RecursionError):
@@ -315,7 +333,6 @@ def _plain_policy(c: Candidate, text: str) -> list[IacItem]:
 
 
 # -- judging ---------------------------------------------------------------------------
-
 
 
 def _judge_variant(variant: Variant, zone: TrustZone) -> tuple[Assessment, str]:
@@ -434,7 +451,8 @@ def _renamed(a: Assessment, aliases: tuple[tuple[str, str], ...]) -> Assessment:
 
     def name(text: str) -> str:
         for fake, unknown in aliases:
-            text = text.replace(fake, f"<{unknown.strip('`')}>")
+            # "`var.x`" -> <var.x>; "parameter `X`" -> <parameter X>
+            text = text.replace(fake, f"<{unknown.replace('`', '')}>")
         return text
 
     exposures = tuple(
@@ -495,9 +513,7 @@ def judge(item: IacItem, zone: TrustZone) -> Finding:
         a = Assessment.unreadable(*errors, notes=item.notes)
         return Finding(item.origin, rules.UNREADABLE, a)
     judged = [(v, *_judge_variant(v, zone)) for v in item.variants]
-    variant, worst, reading = max(
-        judged, key=lambda p: (p[1].verdict.rank, p[1].severity.rank)
-    )
+    variant, worst, reading = max(judged, key=lambda p: (p[1].verdict.rank, p[1].severity.rank))
     notes = list(item.notes) + list(variant.notes) + list(worst.notes)
     if len(judged) > 1:
         if len(judged) <= 4:

@@ -426,10 +426,12 @@ def dependency(
     distinct = {v for _, v in verdicts}
     names = [n for n, _ in roles]
     if len(distinct) <= 1:
-        if not names:
-            return None
+        verdict = next(iter(distinct), "")
+        if not names or verdict in ("error", "unresolved"):
+            return None  # the error names its cause; the unknowns did not decide it
         what = ", ".join(display(n) for n in names)
-        return f"{next(iter(distinct))} whatever {what} is (known only at deployment)"
+        verb = "is" if len(names) == 1 else "are"
+        return f"{verdict} whatever {what} {verb} (known only at deployment)"
     rank = {"public": 5, "cross-account": 4, "error": 3, "unresolved": 2, "private": 1}
     best_reading, best = min(verdicts, key=lambda p: rank.get(p[1], 0))
     worst = max((v for _, v in verdicts), key=lambda v: rank.get(v, 0))

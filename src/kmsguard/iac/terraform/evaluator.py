@@ -21,6 +21,7 @@ from kmsguard.iac.items import (
 from kmsguard.iac.terraform.functions import (
     FUNCTIONS,
     LIST_ARGUMENTS,
+    SPECIAL_FUNCTIONS,
     STRING_FUNCTIONS,
     binary_op,
     to_str,
@@ -287,13 +288,15 @@ class ExpressionEvaluator:
     def _call(self, node: Tree[Token], depth: int) -> Any:
         parts = trees(node)
         names = [str(p.children[0]) for p in parts if p.data == "identifier"]
-        fname = names[-1]
+        # `provider::aws::arn_build(…)`: a provider-defined function (Terraform 1.8)
+        fname = "::".join(names) if len(names) > 1 else names[-1]
         args_node = next((p for p in parts if p.data == "arguments"), None)
         arg_nodes = trees(args_node) if args_node is not None else []
-        if args_node is not None and any(
+        expand = args_node is not None and any(
             isinstance(c, Token) and c.type == "ELLIPSIS" for c in args_node.children
-        ):
-            raise Unresolved("argument expansion (`...`) is not evaluated")
+        )
+        if expand and fname in SPECIAL_FUNCTIONS:
+            raise Unresolved(f"argument expansion (`...`) in `{fname}()` is not evaluated")
         if fname == "try":
             last: Unresolved | None = None
             for a in arg_nodes:
@@ -312,6 +315,13 @@ class ExpressionEvaluator:
         if fname == "templatefile":
             return self._templatefile(arg_nodes, depth)
         args = [self.eval(a, depth) for a in arg_nodes]
+        if expand and args and not isinstance(args[-1], Unknown):
+            # `f(a, list...)`: the list's elements are the last arguments (an unknown
+            # list stays one unknown argument)
+            last = args.pop()
+            if not isinstance(last, list):
+                raise Unresolved(f"`{fname}(…...)` expands a value that is not a list")
+            args.extend(last)
         if fname == "file":
             return self._file(args)
         fn = FUNCTIONS.get(fname)
@@ -398,15 +408,20 @@ class ExpressionEvaluator:
     def _for_object(self, node: Tree[Token], depth: int) -> Any:
         parts = trees(node)
         intro, key_node, value_node = parts[0], parts[1], parts[2]
-        if any(isinstance(c, Token) and c.type == "ELLIPSIS" for c in node.children):
-            raise Unresolved("grouping `for` expressions (`...`) are not evaluated")
+        # grouping mode (`k => v...`): each key maps to the list of its values
+        group = any(isinstance(c, Token) and c.type == "ELLIPSIS" for c in node.children)
         cond = parts[3] if len(parts) > 3 else None
         out: dict[str, Any] = {}
         for scope in self._for_scopes(intro, depth):
             self._scopes.append(scope)
             try:
                 if cond is None or self._for_cond(cond, depth):
-                    out[to_str(self.eval(key_node, depth))] = self.eval(value_node, depth)
+                    key = to_str(self.eval(key_node, depth))
+                    value = self.eval(value_node, depth)
+                    if group:
+                        out.setdefault(key, []).append(value)
+                    else:
+                        out[key] = value
             finally:
                 self._scopes.pop()
         return out

@@ -360,7 +360,33 @@ def _csvdecode(text: Any) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(to_str(text))))
 
 
+def _arn_build(partition: Any, service: Any, region: Any, account: Any, resource: Any) -> str:
+    return ":".join(("arn", *(to_str(p) for p in (partition, service, region, account, resource))))
+
+
+def _arn_parse(arn: Any) -> dict[str, str]:
+    parts = to_str(arn).split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        raise ValueError(f"not an ARN: {arn!r}")
+    keys = ("partition", "service", "region", "account_id", "resource")
+    return dict(zip(keys, parts[1:], strict=True))
+
+
+def _trim_iam_role_path(arn: Any) -> str:
+    """`arn:aws:iam::1:role/a/b/name` -> `arn:aws:iam::1:role/name`."""
+    if isinstance(arn, Unknown):
+        return arn  # still the same role, whatever its path
+    head, _, resource = to_str(arn).rpartition(":")
+    if not resource.startswith("role/"):
+        raise ValueError(f"not an IAM role ARN: {arn!r}")
+    return f"{head}:role/{resource.rsplit('/', 1)[-1]}"
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
+    # the AWS provider's functions (Terraform 1.8+), as `provider::aws::NAME(…)`
+    "provider::aws::arn_build": _arn_build,
+    "provider::aws::arn_parse": _arn_parse,
+    "provider::aws::trim_iam_role_path": _trim_iam_role_path,
     # encoding
     "jsonencode": lambda v: json.dumps(v, indent=None, separators=(",", ":"), ensure_ascii=False),
     "jsondecode": jsondecode,
@@ -453,7 +479,7 @@ STRING_FUNCTIONS = frozenset(
     {
         "format", "lower", "upper", "title", "trimspace", "trim", "trimprefix", "trimsuffix",
         "chomp", "indent", "replace", "tostring", "coalesce", "sensitive", "nonsensitive",
-        "ephemeralasnull",
+        "ephemeralasnull", "provider::aws::arn_build", "provider::aws::trim_iam_role_path",
     }
 )  # fmt: skip
 #: Functions of lists: an unknown argument is read as a list of one unknown element.

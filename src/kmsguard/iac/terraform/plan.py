@@ -4,6 +4,7 @@ else `planned_values` / `values`."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -73,10 +74,9 @@ def _config_has_policy(doc: dict[str, Any], address: str) -> bool:
 
 
 def _line_of(text: str, address: str) -> int:
-    idx = text.find(f'"address":"{address}"')
-    if idx < 0:
-        idx = text.find(f'"address": "{address}"')
-    return text.count("\n", 0, idx) + 1 if idx >= 0 else 1
+    """The line of the address as JSON writes it: `c[\\"x\\"]` for `c["x"]`."""
+    m = re.search(r'"address"\s*:\s*' + re.escape(json.dumps(address)), text)
+    return text.count("\n", 0, m.start()) + 1 if m else 1
 
 
 def _entries(doc: dict[str, Any]) -> Iterator[tuple[str, str, Any, Any]]:

@@ -252,7 +252,7 @@ def _instances(ev: Evaluator, block: Block) -> list[tuple[str, dict[str, Any] | 
                 pairs = [(v, v) for v in coll]
             if pairs is not None and len(pairs) <= MAX_INSTANCES:
                 # an empty collection: no instance is created with these values
-                return [(f"[{json.dumps(k)}]", {"each": {"key": k, "value": v}}) for k, v in pairs]
+                return [(f"[{_key_label(k)}]", {"each": {"key": k, "value": v}}) for k, v in pairs]
             return [
                 (
                     "[each]",
@@ -275,6 +275,13 @@ def _instances(ev: Evaluator, block: Block) -> list[tuple[str, dict[str, Any] | 
             )
         ]
     return [("", None)]
+
+
+def _key_label(key: Any) -> str:
+    """An instance key as Terraform writes it (`["a"]`), an unknown one by its name."""
+    if isinstance(key, Unknown):
+        return f"<{key.name.replace(chr(0x2236), ':').replace('`', '')}>"
+    return json.dumps(key, ensure_ascii=False)
 
 
 def _variants(
