@@ -365,9 +365,18 @@ def parse_date(s: str) -> float | None:
 
 
 def ip_in(value: str, cidr: str) -> bool:
+    """Is the address in the range? An IPv4 address is also its IPv4-mapped IPv6 form
+    (`10.1.2.3` is in `::ffff:10.0.0.0/104`), as the solver models addresses (smt.network128):
+    one 128-bit space, so the two never disagree."""
     try:
-        return ipaddress.ip_address(value.strip()) in ipaddress.ip_network(
-            cidr.strip(), strict=False
-        )
+        address = ipaddress.ip_address(value.strip())
+        network = ipaddress.ip_network(cidr.strip(), strict=False)
     except ValueError:
         return False
+    if address.version == 4 and network.version == 6:
+        address = ipaddress.IPv6Address(f"::ffff:{address}")
+    elif isinstance(address, ipaddress.IPv6Address) and network.version == 4:
+        if address.ipv4_mapped is None:
+            return False
+        address = address.ipv4_mapped
+    return address in network

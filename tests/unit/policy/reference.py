@@ -546,6 +546,15 @@ def compare(
             network = ipaddress.ip_network(policy_value_.strip(), strict=False)
         except ValueError:
             return False
+        # (product rule) IPv4 addresses live in IPv6 as ::ffff:a.b.c.d (IAM does not say)
+        if address.version != network.version:
+            mapped = ipaddress.ip_network("::ffff:0:0/96")
+            if address.version == 4:
+                address = ipaddress.ip_address(f"::ffff:{address}")
+            elif address in mapped:
+                address = ipaddress.ip_address(int(address) & 0xFFFFFFFF)  # the last 32 bits
+            else:
+                return False
         return address in network
     if kind.startswith("number"):
         a, b = number(request_value), number(policy_value_)

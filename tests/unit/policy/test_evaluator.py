@@ -245,3 +245,39 @@ def test_plain_policy_numbers_still_read(value: str) -> None:
         principal="arn:aws:iam::000000000001:role/x", account="000000000001", action="kms:Decrypt"
     )
     assert evaluate(policy, low, key_account="123456789012").allowed
+
+
+@pytest.mark.parametrize(
+    ("address", "cidr", "inside"),
+    [
+        ("10.1.2.3", "::ffff:10.0.0.0/104", True),
+        ("11.1.2.3", "::ffff:10.0.0.0/104", False),
+        ("::ffff:10.1.2.3", "10.0.0.0/8", True),
+        ("2001:db8::1", "10.0.0.0/8", False),
+        ("10.1.2.3", "2001:db8::/32", False),
+        ("10.1.2.3", "10.0.0.0/8", True),
+    ],
+)
+def test_ipv4_addresses_are_their_ipv4_mapped_ipv6_form(
+    address: str, cidr: str, inside: bool
+) -> None:
+    """As the solver models addresses (one 128-bit space): the evaluator must agree with it,
+    or a solver witness is refused and the policy ends `error`."""
+    policy = parse_policy(
+        {
+            "Statement": {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"IpAddress": {"aws:SourceIp": cidr}},
+            }
+        }
+    )
+    r = Request(
+        principal="arn:aws:iam::999900001111:role/x",
+        account="999900001111",
+        action="kms:Decrypt",
+        context={"aws:SourceIp": [address]},
+    )
+    assert evaluate(policy, r, key_account="123456789012").allowed is inside

@@ -122,7 +122,7 @@ _CONDITIONS: list[tuple[str, str, list[str]]] = [
     ("ForAllValues:StringEquals", "kms:EncryptionContextKeys", ["tenant"]),
     ("StringEquals", "kms:EncryptionContext:tenant", ["a", "b"]),
     ("StringEqualsIgnoreCase", "aws:PrincipalTag/team", ["pay"]),
-    ("IpAddress", "aws:SourceIp", ["10.0.0.0/8", "203.0.113.0/24"]),
+    ("IpAddress", "aws:SourceIp", ["10.0.0.0/8", "203.0.113.0/24", "::ffff:10.0.0.0/104"]),
     ("NotIpAddress", "aws:SourceIp", ["198.51.100.0/24"]),
     ("StringEquals", "aws:SourceVpce", ["vpce-1"]),
     ("StringNotEqualsIfExists", "aws:SourceVpce", ["vpce-1"]),
