@@ -34,7 +34,8 @@ def pretty_json(obj: Any) -> str:
         text = msgspec.json.format(msgspec.json.encode(obj), indent=2).decode()
     except (UnicodeEncodeError, msgspec.EncodeError, TypeError):
         return json.dumps(obj, indent=2)
-    return text if text.isascii() else json.dumps(obj, indent=2)
+    # DEL (0x7f) is ASCII, but `json` escapes it (`\u007f`) and msgspec does not
+    return text if text.isascii() and "\x7f" not in text else json.dumps(obj, indent=2)
 
 
 def finding_to_json(f: Finding) -> dict[str, Any]:
