@@ -112,13 +112,14 @@ class ConditionAtoms(RequestSymbols):
             # StringLike too when the pattern has the ARN's five colons: the caller's ARN has
             # exactly five, so no `*` can reach across one and matching is per component
             like_as_arn = comp is Comparator.LIKE and lit(toks).count(":") == 5
-            # ...as text, which is read again as a pattern: only when that text reads back
-            # as the same tokens (`${?}`, `${*}` are literal characters, not wildcards)
             if key == "aws:principalarn" and (
-                comp is Comparator.EQ
-                or ((comp is Comparator.ARN or like_as_arn) and tokens(lit(toks), True) == toks)
+                comp in (Comparator.EQ, Comparator.ARN) or like_as_arn
             ):
-                by_segment = self._principal_arn_atom(lit(toks), glob=comp is not Comparator.EQ)
+                # a pattern is handed on as text that reads back as the same tokens: literal
+                # `*`, `?`, `$` escaped (`${*}`), or they would turn into wildcards again
+                glob = comp is not Comparator.EQ
+                text = _escaped(toks) if glob else lit(toks)
+                by_segment = self._principal_arn_atom(text, glob=glob)
                 if by_segment is not None:
                     return by_segment
             if comp is Comparator.EQ:
@@ -161,8 +162,8 @@ class ConditionAtoms(RequestSymbols):
         so only the account and resource parts are symbolic. Much faster than a regex over
         the whole ARN, and exactly ArnLike's component-wise semantics."""
         parts = pattern.split(":", 5)
-        if len(parts) != 6:
-            return None
+        if len(parts) != 6 or (glob and variables and any("${" in p for p in parts[:4])):
+            return None  # an escape in the fixed parts: the generic regex reads it
 
         def fixed(pat: str, value: str) -> bool:
             if not glob:
@@ -349,3 +350,15 @@ class ConditionAtoms(RequestSymbols):
         base, prefix = net
         mask = ((1 << prefix) - 1) << (128 - prefix) if prefix else 0
         return (ip & z3.BitVecVal(mask, 128, self.ctx)) == z3.BitVecVal(base & mask, 128, self.ctx)
+
+
+def _escaped(toks: tuple[Lit | Wild | Var, ...]) -> str:
+    """Tokens without variables as pattern text that `tokens(text, True)` reads back:
+    wildcards as `*`/`?`, literal `*`, `?`, `$` as `${*}`, `${?}`, `${$}`."""
+    out = []
+    for t in toks:
+        if isinstance(t, Wild):
+            out.append(t.char)
+        elif isinstance(t, Lit):
+            out.append("".join(f"${{{ch}}}" if ch in "*?$" else ch for ch in t.text))
+    return "".join(out)
