@@ -43,7 +43,7 @@ from .shortcuts import (
     statement_pinned,
     vpc_conditions,
 )
-from .values import Var, tokens
+from .witness import as_witness, mentioned_keys, with_caller_id
 
 if TYPE_CHECKING:
     from .solver import PolicyEncoding
@@ -121,7 +121,7 @@ class _Analysis:
 
     @cached_property
     def mentioned_keys(self) -> frozenset[str]:
-        return _mentioned_keys(self.policy)
+        return mentioned_keys(self.policy)
 
     # --- driver ---------------------------------------------------------------------------
 
@@ -324,15 +324,17 @@ class _Analysis:
                 context = literal_context(s)
                 if c.org_path:
                     context["aws:principalorgpaths"] = [c.org_path]
-                r = Request(
-                    principal=c.principal or f"arn:aws:iam::{c.account}:role/kmsguard-witness",
-                    account=c.account,
-                    action=actions[0],
-                    principal_type="User"
-                    if c.principal and ":user/" in c.principal
-                    else "AssumedRole",
-                    org_id=c.org_id,
-                    context=context,
+                r = with_caller_id(
+                    Request(
+                        principal=c.principal or f"arn:aws:iam::{c.account}:role/kmsguard-witness",
+                        account=c.account,
+                        action=actions[0],
+                        principal_type="User"
+                        if c.principal and ":user/" in c.principal
+                        else "AssumedRole",
+                        org_id=c.org_id,
+                        context=context,
+                    )
                 )
                 if impossible(r) is not None or not self._allowed(r).allowed:
                     return None
@@ -474,7 +476,11 @@ class _Analysis:
         return found
 
     def _allowed(self, r: Request) -> Any:
-        return evaluate(self.policy, r, key_account=self.key_account, key_arn=self.key_arn)
+        """The policy's decision on `r` as AWS would send it: with the `aws:userid` every
+        IAM caller carries (a request without it could slip past a Deny that tests it)."""
+        return evaluate(
+            self.policy, with_caller_id(r), key_account=self.key_account, key_arn=self.key_arn
+        )
 
     def _result(
         self,
@@ -484,6 +490,7 @@ class _Analysis:
         principals: tuple[str, ...],
         request: Request,
     ) -> _ClassResult:
+        request = with_caller_id(request)
         reason = impossible(request)
         if reason is not None:
             raise UndecidedError(
@@ -491,13 +498,18 @@ class _Analysis:
                 + reason
             )
         decision = self._allowed(request)
+        if not decision.allowed:
+            raise UndecidedError(
+                f"internal: the witness for {request.action} is not allowed once it carries "
+                "the aws:userid AWS always sends"
+            )
         return _ClassResult(
             actions=actions,
             kind=kind,
             network_restricted=restricted,
             principals=principals,
             statements=decision.allowing,
-            witness=_witness(request, self.mentioned_keys),
+            witness=as_witness(request, self.mentioned_keys),
             network_conditions=(),
         )
 
@@ -558,29 +570,6 @@ def _catalog_actions(s: Statement) -> frozenset[str]:
     """The catalog actions a statement's Action (or NotAction) applies to."""
     named = kms_actions.expand(s.actions)
     return kms_actions.CATALOG - named if s.not_action else named
-
-
-def _mentioned_keys(policy: Policy) -> frozenset[str]:
-    """Condition keys the policy tests, and those its `${...}` variables read."""
-    keys = {c.key for s in policy.statements for c in s.conditions}
-    for s in policy.statements:
-        for c in s.conditions:
-            for v in c.values:
-                keys.update(t.key for t in tokens(v, False) if isinstance(t, Var))
-    return frozenset(keys)
-
-
-def _witness(r: Request, keys: frozenset[str]) -> Witness:
-    """The request as evidence: only the condition keys the policy asks about are shown."""
-    ctx = tuple(sorted((k.lower(), tuple(v)) for k, v in r.context.items() if k.lower() in keys))
-    return Witness(
-        principal=r.principal,
-        account=r.account or "",
-        action=r.action,
-        org_id=r.org_id,
-        context=ctx,
-        principal_type=r.principal_type,
-    )
 
 
 def _arn_account(arn: str | None) -> str | None:

@@ -77,3 +77,40 @@ def test_escaped_wildcards_in_a_principal_arn_pattern_are_literal(
     )
     outcome = check({"Version": "2012-10-17", "Statement": statements})
     assert not outcome.problems, outcome
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        "arn:aws:iam::210987654321:role/app",
+        "arn:aws:iam::210987654321:user/alice",
+        "arn:aws:sts::210987654321:assumed-role/app/s1",
+        "210987654321",
+    ],
+)
+@pytest.mark.parametrize("userid", [["AROA*"], ["AIDA*"], ["AIDAEXAMPLE*", "AROA*"], ["*:s1"]])
+def test_named_principal_against_a_deny_on_its_unique_id(principal: str, userid: list[str]) -> None:
+    """Every witness is a request AWS sends: an IAM caller always carries `aws:userid`. A
+    shortcut's witness for a named outside principal lacked it, slipped past a Deny on
+    `AROA*` and made a private key cross-account; the brute force (which sends realistic
+    unique ids) and the reference evaluator judge each combination here."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": principal},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+            },
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": principal},
+                "Action": "kms:*",
+                "Resource": "*",
+                "Condition": {"StringLike": {"aws:userid": userid}},
+            },
+        ],
+    }
+    outcome = check(policy)
+    assert not outcome.problems, outcome
