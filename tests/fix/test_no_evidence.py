@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from kmsguard.cli import main
 from kmsguard.fix.evidence import usage_evidence
+from tests.cli import run
 
 A = "123456789012"
 KEY = f"arn:aws:kms:us-east-1:{A}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -37,14 +37,6 @@ POLICY = {
         },
     ],
 }
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 def _trail(root: Path, when: datetime, key: str = KEY) -> Path:

@@ -19,19 +19,11 @@ from typing import Any
 import boto3
 import pytest
 
-from kmsguard.cli import main
+from tests.cli import run as cli
 from tests.integration.fault_proxy import FaultProxy
 from tests.integration.test_fix_e2e import PUBLIC_POLICY, usage_report
 
 pytestmark = pytest.mark.integration
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Start a real moto server process on 127.0.0.1 for integration tests.
+"""A real moto server process on 127.0.0.1 for integration tests: the same one the demo
+starts (`kmsguard.demo.server.moto_server`), so the tests also prove the demo's stand-in.
 
 Every integration test talks to it with boto3 over HTTP, exactly as production code talks
 to AWS; nothing else is contacted.
@@ -6,51 +7,20 @@ to AWS; nothing else is contacted.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
-import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
+
+from kmsguard.demo.server import moto_server
+
+__all__ = ["free_port", "moto_server", "point_boto3_at", "reset"]
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """Yield the endpoint URL of a fresh moto server; stop it afterwards."""
-    port = free_port()
-    exe = Path(sys.executable).with_name("moto_server")
-    cmd = [str(exe), "-H", "127.0.0.1", "-p", str(port)]
-    env = {k: v for k, v in os.environ.items() if k != "MOTO_ACCOUNT_ID"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server did not start on {url}") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def reset(url: str) -> None:

@@ -12,7 +12,9 @@ from typing import Any
 import boto3
 import pytest
 
-from .test_fix_e2e import ACCOUNT, EXTERNAL, PUBLIC_POLICY, role, run
+from tests.cli import run
+
+from .test_fix_e2e import ACCOUNT, EXTERNAL, PUBLIC_POLICY, role
 
 pytestmark = pytest.mark.integration
 

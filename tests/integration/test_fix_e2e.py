@@ -9,10 +9,10 @@ from typing import Any
 import boto3
 import pytest
 
-from kmsguard.cli import main
 from kmsguard.model import TrustZone, Verdict
 from kmsguard.policy import analyze_policy
 from kmsguard.store import PolicyVersionStore, VersionReason, open_database
+from tests.cli import run
 
 pytestmark = pytest.mark.integration
 
@@ -89,14 +89,6 @@ def usage_report(key_arn: str) -> dict[str, Any]:
             }
         ],
     }
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ import boto3
 import pytest
 
 from kmsguard.store import PolicyVersionStore, VersionReason, open_database
+from tests.cli import run
 
-from .test_fix_e2e import ACCOUNT, PUBLIC_POLICY, live, role, run, usage_report
+from .test_fix_e2e import ACCOUNT, PUBLIC_POLICY, live, role, usage_report
 
 pytestmark = pytest.mark.integration
 

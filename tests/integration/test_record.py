@@ -8,22 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from kmsguard.cli import main
 from kmsguard.store import FindingStatus, History, open_database
+from tests.cli import run
 
 from .aws_seed import OWN, create_key, key_arn, kms, public_policy, root_policy
 
 pytestmark = pytest.mark.integration
 
 DATA = Path(__file__).resolve().parent.parent / "iac" / "data"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 def test_scan_aws_record_opens_then_resolves(

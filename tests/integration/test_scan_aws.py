@@ -19,8 +19,8 @@ import boto3
 import pytest
 
 from kmsguard.aws.scan import AwsScanner, ScanCounts, ScanOptions
-from kmsguard.cli import main
 from kmsguard.report.asff import problems
+from tests.cli import run as run_cli
 
 from .aws_seed import (
     OUTSIDER,
@@ -41,11 +41,7 @@ PARTNER = "777766665555"
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(["scan", "aws", *args])
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
+    return run_cli(capsys, "scan", "aws", *args)
 
 
 def keys_by_id(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -6,16 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kmsguard.cli import main
+from tests.cli import run
 from tests.services import require
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 def test_bad_since_is_an_input_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
